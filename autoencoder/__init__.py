@@ -1,0 +1,16 @@
+"""Stage two: LSTM sentence autoencoders on word2vec inputs, and the capped one-hot baseline."""
+
+from autoencoder.artifacts import list_models, load_autoencoder
+from autoencoder.compare import compare_models, format_table, write_report
+from autoencoder.decode import NearestNeighbourDecoder
+from autoencoder.model import AutoencoderConfig, SentenceAutoencoder, build_model
+from autoencoder.stage import reconstruct_sentence, train_autoencoder
+from autoencoder.train import NonFiniteLossError, TrainConfig, Trainer
+from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
+
+__all__ = [
+    "AutoencoderConfig", "NearestNeighbourDecoder", "NonFiniteLossError", "PAD_ID",
+    "SentenceAutoencoder", "TrainConfig", "Trainer", "UNK_ID", "Vocabulary", "build_model",
+    "compare_models", "format_table", "list_models", "load_autoencoder", "reconstruct_sentence",
+    "train_autoencoder", "write_report",
+]

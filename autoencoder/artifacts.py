@@ -1,0 +1,67 @@
+"""A trained model's folder, ``RUN/models/NAME``: config, vocabulary and checkpoints.
+
+``config.json`` records the architecture, the training settings and a fingerprint (sha256 and
+shape) of the word vectors the model was trained on, so a model is never silently paired with other
+vectors. ``vocab.txt`` is the model's vocabulary in id order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
+from autoencoder.vocab import Vocabulary
+from embeddings.io import SeqaeError, library_versions, read_json, sha256_file, write_json
+
+CHECKPOINTS = ("best", "last")
+
+
+def models_root(run_dir: Path) -> Path:
+    return Path(run_dir) / "models"
+
+
+def list_models(run_dir: Path) -> list[str]:
+    """Names of the models in ``RUN/models`` that have a config (trained or in training)."""
+    root = models_root(run_dir)
+    return sorted(p.parent.name for p in root.glob("*/config.json")) if root.is_dir() else []
+
+
+def vectors_fingerprint(vectors_file: Path, vectors: np.ndarray) -> dict:
+    return {"sha256": sha256_file(vectors_file), "shape": list(vectors.shape)}
+
+
+def save_model_config(model_dir: Path, config: AutoencoderConfig, train: dict, vocab: Vocabulary,
+                      fingerprint: dict) -> None:
+    """Write ``config.json`` and ``vocab.txt`` for a model about to be trained."""
+    vocab.save(model_dir / "vocab.txt")
+    write_json(model_dir / "config.json", {
+        "autoencoder": config.to_dict(), "train": train, "vectors": fingerprint,
+        "vocab_size": len(vocab), "versions": library_versions(),
+    })
+
+
+def load_autoencoder(model_dir: Path, vectors_file: Path, vectors: np.ndarray,
+                     checkpoint: str = "best") -> tuple[SentenceAutoencoder, dict]:
+    """Load a trained model for inference, checking it matches the run's word vectors.
+
+    Returns the autoencoder and its ``config.json``. Raises :class:`SeqaeError` naming the file
+    when something is missing, corrupt, unsafe or trained on other vectors.
+    """
+    model_dir = Path(model_dir)
+    config = read_json(model_dir / "config.json")
+    ae_config = AutoencoderConfig(**config["autoencoder"])
+    if config["vectors"] != vectors_fingerprint(vectors_file, vectors):
+        raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
+                         f"{vectors_file}; retrain it")
+    vocab = Vocabulary.load(model_dir / "vocab.txt")
+    path = model_dir / f"{checkpoint}.keras"
+    if not path.exists():
+        raise SeqaeError(f"missing checkpoint {path}: model {model_dir.name} is not trained yet")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here
+        raise SeqaeError(f"cannot load model {path}: {exc}".splitlines()[0]) from None
+    return SentenceAutoencoder(ae_config, vocab, vectors, model=model), config

@@ -1,0 +1,152 @@
+"""``compare``: every model of a run scored on the same held-out sentences, with its costs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from autoencoder.artifacts import list_models, load_autoencoder, models_root
+from autoencoder.data import count_lines, sample_mask
+from autoencoder.evaluate import score_autoencoder
+from autoencoder.plots import plot_accuracy_by_length, plot_losses
+from autoencoder.stage import vectors_file
+from autoencoder.train import read_history
+from autoencoder.vocab import Vocabulary
+from embeddings import load_corpus, load_vectors
+from embeddings.io import SeqaeError, atomic_open, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+BASELINE_CAP = 2000
+TABLE_COLUMNS = (
+    ("token acc", "token_accuracy", "{:.1%}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
+    ("out-cap acc", "token_accuracy_out_of_cap", "{:.1%}"),
+    ("exact", "exact_sentence_rate", "{:.1%}"), ("BLEU-4", "bleu4", "{:.3f}"),
+    ("coverage", "coverage", "{:.1%}"), ("cosine", "mean_cosine", "{:.3f}"),
+    ("top-5", "top5_accuracy", "{:.1%}"), ("params", "parameters", "{:,}"),
+    ("train s", "train_wall_s", "{:.0f}"), ("sent/s", "train_sentences_per_s", "{:.0f}"),
+    ("peak MiB", "train_peak_rss_mb", "{:.0f}"), ("eval tok/s", "eval_tokens_per_s", "{:.0f}"),
+    ("epochs", "epochs", "{}"), ("NaN", "nan_events", "{}"),
+)
+
+
+def training_costs(model_dir: Path) -> dict:
+    """Cost figures of a model's training, from its ``history.csv`` and ``state.json``."""
+    rows = [r for r in read_history(model_dir / "history.csv") if r["status"] == "ok"]
+    state = read_json(model_dir / "state.json")
+    return {
+        "train_wall_s": sum(r["wall_s"] for r in rows),
+        "train_sentences_per_s": float(np.mean([r["sentences_per_s"] for r in rows])) if rows else None,
+        "train_peak_rss_mb": max((r["peak_rss_mb"] for r in rows), default=None),
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "stopped": state["stopped"],
+        "nan_events": state["nan_events"],
+    }
+
+
+def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "test",
+                   max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
+    """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
+    run_dir = Path(run_dir)
+    available = list_models(run_dir)
+    names = names or available
+    if not names:
+        raise SeqaeError(f"no models in {models_root(run_dir)}: train some with `pipe train-ae`")
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise SeqaeError(f"no model named {', '.join(missing)} in {models_root(run_dir)}")
+    corpus = load_corpus(run_dir)
+    path = corpus.split_path(split)
+    n_lines = count_lines(path)
+    if n_lines == 0:
+        raise SeqaeError(f"the {split} split of {run_dir} has no sentences")
+    keep = sample_mask(n_lines, max_sentences, seed)
+    n_eval = n_lines if keep is None else int(keep.sum())
+    rng = np.random.default_rng(seed)
+    sample_rows = tuple(sorted(rng.choice(n_eval, size=min(n_samples, n_eval), replace=False).tolist()))
+    cap_vocab = Vocabulary.capped(corpus.vocab_counts(), BASELINE_CAP)
+    kv = load_vectors(run_dir / "embeddings")
+
+    report = {"run": str(run_dir), "split": split, "sentences": n_eval, "seed": seed,
+              "baseline_cap": BASELINE_CAP, "models": {}, "samples": []}
+    reconstructions = {}
+    for name in names:
+        model_dir = models_root(run_dir) / name
+        ae, config = load_autoencoder(model_dir, vectors_file(run_dir), kv.vectors)
+        log.info("scoring %s on %d %s sentences", name, n_eval, split)
+        metrics, reconstructions[name] = score_autoencoder(
+            ae, path, cap_vocab, keep=keep, sample_rows=sample_rows)
+        report["models"][name] = {
+            "kind": ae.config.kind, "loss": ae.config.loss, "vocab_size": len(ae.vocab),
+            "parameters": ae.model.count_params(), **metrics, **training_costs(model_dir),
+        }
+    originals = _sample_originals(path, keep, sample_rows)
+    for row, original in zip(sample_rows, originals):
+        report["samples"].append({"original": " ".join(original), **{
+            name: " ".join(reconstructions[name][row]) for name in names}})
+    return report
+
+
+def _sample_originals(path: Path, keep: np.ndarray | None, rows: tuple[int, ...]) -> list[list[str]]:
+    """The original sentences at evaluation positions ``rows`` (file order, ``keep`` applied)."""
+    wanted, found, position = set(rows), {}, 0
+    with open(path, encoding="utf-8") as handle:
+        lines = (line for line in handle if line.strip())
+        for i, line in enumerate(lines):
+            if keep is not None and not keep[i]:
+                continue
+            if position in wanted:
+                found[position] = line.split()
+            position += 1
+    return [found[r] for r in rows]
+
+
+def format_table(report: dict) -> str:
+    """The comparison as a Markdown table (readable on a terminal too)."""
+    header = "| model | " + " | ".join(title for title, _, _ in TABLE_COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 1)]
+    for name, figures in report["models"].items():
+        cells = ["-" if figures.get(key) is None else fmt.format(figures[key])
+                 for _, key, fmt in TABLE_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, run_dir: Path) -> Path:
+    """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
+    out = Path(run_dir) / "compare"
+    write_json(out / "report.json", report)
+    histories = {name: read_history(models_root(run_dir) / name / "history.csv")
+                 for name in report["models"]}
+    plot_losses(histories, out / "loss.png")
+    plot_accuracy_by_length(
+        {name: figures["accuracy_by_length"] for name, figures in report["models"].items()},
+        out / "accuracy_by_length.png")
+    with atomic_open(out / "report.md") as handle:
+        handle.write(_markdown(report))
+    return out
+
+
+def _markdown(report: dict) -> str:
+    parts = [
+        f"# seqae comparison: {report['run']}",
+        f"{report['sentences']} held-out sentences from the `{report['split']}` split, scored "
+        "against the original words (UNK outputs and words outside a model's vocabulary count as "
+        f"errors; the cap split uses the {report['baseline_cap'] - 2:,} most frequent train words).",
+        "", format_table(report), "", "## Accuracy by sentence length (tokens)", "",
+    ]
+    buckets = next(iter(report["models"].values()))["accuracy_by_length"]
+    parts.append("| model | " + " | ".join(buckets) + " |")
+    parts.append("|" + "---|" * (len(buckets) + 1))
+    for name, figures in report["models"].items():
+        cells = ["-" if v is None else f"{v:.1%}" for v in figures["accuracy_by_length"].values()]
+        parts.append(f"| {name} | " + " | ".join(cells) + " |")
+    parts += ["", "## Samples", ""]
+    for sample in report["samples"]:
+        parts.append(f"- **original**: {sample['original']}")
+        parts += [f"  - *{name}*: {sample[name]}" for name in report["models"]]
+    parts += ["", "![losses](loss.png)", "", "![accuracy by length](accuracy_by_length.png)", ""]
+    return "\n".join(parts)

@@ -1,0 +1,154 @@
+"""Scoring a trained autoencoder on held-out sentences against the original words.
+
+Every figure counts real tokens of the (seq_len-truncated) original sentence. A position is right
+only when the decoded word *is* the original word: a UNK output is always wrong, and so is any
+output for a word outside the model's vocabulary, which the model cannot represent at all.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+
+from autoencoder.data import encode_lines, lookup_table, sentence_dataset
+from autoencoder.model import SentenceAutoencoder
+from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
+
+LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 30), (31, 50), (51, None))
+EVAL_BATCH = 256
+
+
+def bucket_label(low: int, high: int | None) -> str:
+    return f"{low}+" if high is None else f"{low}-{high}"
+
+
+@dataclass
+class _Tally:
+    """Running sums for one model; ``finish`` turns them into the report's figures."""
+
+    tokens: int = 0
+    correct: int = 0
+    covered: int = 0
+    in_cap: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=np.int64))
+    in_cap_correct: np.ndarray = field(default_factory=lambda: np.zeros(2, dtype=np.int64))
+    sentences: int = 0
+    exact: int = 0
+    truncated_tokens: int = 0
+    bucket_tokens: np.ndarray = field(default_factory=lambda: np.zeros(len(LENGTH_BUCKETS), np.int64))
+    bucket_correct: np.ndarray = field(default_factory=lambda: np.zeros(len(LENGTH_BUCKETS), np.int64))
+    cosine_sum: float = 0.0
+    cosine_count: int = 0
+    top5_correct: int = 0
+    references: list = field(default_factory=list)
+    hypotheses: list = field(default_factory=list)
+
+
+def score_autoencoder(
+    ae: SentenceAutoencoder, path: Path, cap_vocab: Vocabulary, *,
+    keep: np.ndarray | None = None, sample_rows: tuple[int, ...] = (),
+) -> tuple[dict, dict[int, list[str]]]:
+    """Score ``ae`` on the sentences of ``path`` (optionally those of the ``keep`` mask).
+
+    Parameters
+    ----------
+    cap_vocab : the capped vocabulary that splits tokens into inside / outside the cap.
+    sample_rows : positions (in evaluation order) whose reconstructions are returned.
+
+    Returns
+    -------
+    metrics : dict of figures (see the README's metric glossary).
+    samples : {row: reconstructed words} for ``sample_rows``.
+    """
+    seq_len, words = ae.config.seq_len, np.array(ae.vocab.words, dtype=object)
+    table, cap_table = lookup_table(ae.vocab), lookup_table(cap_vocab)
+    k = 5 if ae.config.kind == "embedding" else 1
+    step = _forward(ae, seq_len)
+    tally, samples, row = _Tally(), {}, 0
+    started = time.perf_counter()
+    for ids, lines in sentence_dataset(path, table, seq_len, EVAL_BATCH, keep=keep, with_text=True):
+        outputs, cosine = step(ids)
+        cap_ids = encode_lines(lines, cap_table, seq_len).numpy()
+        ids, outputs, cosine = ids.numpy(), outputs.numpy(), cosine.numpy()
+        top, _ = ae.decode(outputs, k)
+        predicted = top[..., 0]
+        real = ids != PAD_ID
+        right = (predicted == ids) & (ids != UNK_ID) & real
+        lengths = real.sum(axis=1)
+        full_lengths = np.array([len(line.split()) for line in lines.numpy()])
+
+        tally.tokens += int(real.sum())
+        tally.correct += int(right.sum())
+        tally.covered += int((real & (ids != UNK_ID)).sum())
+        inside = cap_ids != UNK_ID
+        for j, region in enumerate((inside & real, ~inside & real)):
+            tally.in_cap[j] += int(region.sum())
+            tally.in_cap_correct[j] += int((right & region).sum())
+        tally.sentences += len(ids)
+        tally.exact += int((right.sum(axis=1) == lengths).sum())
+        tally.truncated_tokens += int((full_lengths - lengths).sum())
+        for b, (low, high) in enumerate(LENGTH_BUCKETS):
+            chosen = (full_lengths >= low) & (full_lengths <= (high or np.inf))
+            tally.bucket_tokens[b] += int(real[chosen].sum())
+            tally.bucket_correct[b] += int(right[chosen].sum())
+        if ae.config.kind == "embedding":
+            known = real & (ids != UNK_ID)
+            tally.cosine_sum += float(cosine[known].sum())
+            tally.cosine_count += int(known.sum())
+            tally.top5_correct += int(((top == ids[..., None]).any(-1) & known).sum())
+        hypothesis = words[predicted]
+        for i, line in enumerate(lines.numpy()):
+            reference = line.decode("utf-8").split()[:seq_len]
+            tally.references.append([reference])
+            tally.hypotheses.append(list(hypothesis[i, : len(reference)]))
+            if row + i in sample_rows:
+                samples[row + i] = tally.hypotheses[-1]
+        row += len(ids)
+    return _finish(tally, time.perf_counter() - started, ae.config.kind), samples
+
+
+def _forward(ae: SentenceAutoencoder, seq_len: int):
+    """Model outputs and, for the embedding kind, cosine(output, target) per position."""
+
+    @tf.function(reduce_retracing=True)
+    def step(ids):
+        outputs = ae.model(ae.inputs(ids), training=False)
+        if ae.config.kind != "embedding":
+            return outputs, tf.zeros(tf.shape(ids))
+        cosine = tf.reduce_sum(tf.math.l2_normalize(outputs, -1) * ae.inputs(ids), -1)
+        return outputs, cosine
+
+    return step
+
+
+def _share(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _finish(t: _Tally, seconds: float, kind: str) -> dict:
+    bleu = corpus_bleu(t.references, t.hypotheses,
+                       smoothing_function=SmoothingFunction().method1) if t.references else None
+    metrics = {
+        "sentences": t.sentences,
+        "tokens": t.tokens,
+        "token_accuracy": _share(t.correct, t.tokens),
+        "token_accuracy_in_cap": _share(t.in_cap_correct[0], t.in_cap[0]),
+        "token_accuracy_out_of_cap": _share(t.in_cap_correct[1], t.in_cap[1]),
+        "out_of_cap_share": _share(t.in_cap[1], t.tokens),
+        "exact_sentence_rate": _share(t.exact, t.sentences),
+        "bleu4": bleu,
+        "coverage": _share(t.covered, t.tokens),
+        "truncated_token_share": _share(t.truncated_tokens, t.tokens + t.truncated_tokens),
+        "accuracy_by_length": {
+            bucket_label(*bounds): _share(c, n)
+            for bounds, c, n in zip(LENGTH_BUCKETS, t.bucket_correct, t.bucket_tokens)
+        },
+        "eval_tokens_per_s": _share(t.tokens, seconds),
+        "mean_cosine": _share(t.cosine_sum, t.cosine_count) if kind == "embedding" else None,
+        "top5_accuracy": _share(t.top5_correct, t.tokens) if kind == "embedding" else None,
+    }
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}

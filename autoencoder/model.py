@@ -1,0 +1,171 @@
+"""The sequence autoencoder: BiLSTM encoder -> RepeatVector -> LSTM decoder -> per-step output.
+
+Two kinds share every layer but the ends, so their comparison is fair:
+
+* ``embedding``: reads the frozen, unit-normalised word2vec vectors of the tokens and writes one
+  ``dim``-vector per position (linear output), trained with a cosine or MSE loss and decoded to
+  words by nearest-neighbour search.
+* ``onehot``: the classic baseline over a capped vocabulary. Its input is the one-hot row times a
+  trainable (cap x dim) matrix, computed as a lookup; its output a softmax over the cap, trained with
+  sparse categorical cross-entropy and decoded by argmax.
+
+Only Keras built-in layers are used, so saved models load with ``safe_mode=True`` and no custom
+objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from autoencoder.decode import NearestNeighbourDecoder, top_k
+from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
+from embeddings.io import SeqaeError
+
+KINDS = ("embedding", "onehot")
+LOSSES = {"embedding": ("cosine", "mse"), "onehot": ("ce",)}
+# The UNK input/target vector: a fixed random unit vector, far from every real word in high dims.
+UNK_VECTOR_SEED = 20_000
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Architecture of one autoencoder.
+
+    Parameters
+    ----------
+    kind : ``embedding`` (word2vec in, vectors out) or ``onehot`` (capped baseline).
+    loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) for onehot.
+    seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
+    latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
+    vocab_cap : onehot vocabulary size including PAD and UNK (1,998 words + 2 by default).
+    """
+
+    kind: str = "embedding"
+    loss: str = "cosine"
+    seq_len: int = 50
+    latent: int = 256
+    vocab_cap: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SeqaeError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.loss not in LOSSES[self.kind]:
+            raise SeqaeError(f"--loss {self.loss} does not fit --kind {self.kind}; "
+                             f"use {' or '.join(LOSSES[self.kind])}")
+        if self.seq_len < 1:
+            raise SeqaeError(f"--seq-len must be at least 1, got {self.seq_len}")
+        if self.latent < 1:
+            raise SeqaeError(f"--latent must be at least 1, got {self.latent}")
+        if self.vocab_cap < 3:
+            raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
+                             f"got {self.vocab_cap}")
+
+    @property
+    def default_name(self) -> str:
+        return f"{self.kind}-{self.loss}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def unit_vectors(vectors: np.ndarray) -> np.ndarray:
+    """The input/target table of the embedding kind, shape (V + 2, dim) float32.
+
+    Row 0 (PAD) is zero, row 1 (UNK) a fixed random unit vector, rows 2.. the word vectors scaled
+    to unit length.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    table = np.empty((len(vectors) + 2, vectors.shape[1]), dtype=np.float32)
+    table[PAD_ID] = 0.0
+    unk = np.random.default_rng(UNK_VECTOR_SEED).standard_normal(vectors.shape[1])
+    table[UNK_ID] = unk / np.linalg.norm(unk)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, np.maximum(norms, 1e-12), out=table[2:])
+    return table
+
+
+def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.Model:
+    """The Keras model; input (batch, seq_len) ids for onehot or (batch, seq_len, dim) vectors.
+
+    Output: (batch, seq_len, dim) linear vectors (embedding) or (batch, seq_len, vocab_size)
+    probabilities (onehot).
+    """
+    seq_len, latent = config.seq_len, config.latent
+    if config.kind == "embedding":
+        inputs = keras.Input((seq_len, dim), name="vectors")
+        # PAD rows are exactly zero; no real word vector is, since all are unit length.
+        x = keras.layers.Masking(0.0, name="mask")(inputs)
+        head = keras.layers.Dense(dim, name="vector")
+    else:
+        inputs = keras.Input((seq_len,), dtype="int32", name="ids")
+        x = keras.layers.Embedding(vocab_size, dim, mask_zero=True, name="onehot_projection")(inputs)
+        head = keras.layers.Dense(vocab_size, activation="softmax", name="softmax")
+    code = keras.layers.Bidirectional(keras.layers.LSTM(latent), merge_mode="sum", name="encoder")(x)
+    x = keras.layers.RepeatVector(seq_len, name="repeat")(code)
+    x = keras.layers.LSTM(latent, return_sequences=True, name="decoder")(x)
+    outputs = keras.layers.TimeDistributed(head, name="output")(x)
+    return keras.Model(inputs, outputs, name=f"seqae_{config.kind}")
+
+
+class SentenceAutoencoder:
+    """A Keras model with its vocabulary, input table and decoder.
+
+    Parameters
+    ----------
+    config : the architecture.
+    vocab : the model's vocabulary (the word2vec one for ``embedding``, the capped one for onehot).
+    vectors : (len(vocab) - 2, dim) word vectors in vocabulary order; required for ``embedding``,
+        and for ``onehot`` gives only the input width ``dim``.
+    model : an existing Keras model (loaded from a checkpoint); built fresh when None.
+    seed : initialisation seed of a freshly built model (Python, NumPy and TensorFlow).
+    """
+
+    def __init__(self, config: AutoencoderConfig, vocab: Vocabulary, vectors: np.ndarray,
+                 model: keras.Model | None = None, seed: int = 0):
+        self.config = config
+        self.vocab = vocab
+        self.dim = int(vectors.shape[1])
+        if config.kind == "embedding":
+            if len(vectors) + 2 != len(vocab):
+                raise SeqaeError(f"vectors have {len(vectors)} rows but the vocabulary "
+                                 f"{len(vocab) - 2} words")
+            self.table = unit_vectors(vectors)
+            # A variable, not a graph constant: the table can be hundreds of MB.
+            self.table_var = tf.Variable(self.table, trainable=False, name="word_vectors")
+            self.decoder = NearestNeighbourDecoder(self.table, exclude=(PAD_ID, UNK_ID))
+        if model is None:
+            keras.utils.set_random_seed(seed)
+            model = build_model(config, len(vocab), self.dim)
+        self.model = model
+
+    def inputs(self, ids: tf.Tensor) -> tf.Tensor:
+        """Model input for a (batch, seq_len) id batch, looked up inside the graph."""
+        if self.config.kind == "embedding":
+            return tf.gather(self.table_var, ids)
+        return ids
+
+    def token_loss(self, ids: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
+        """Per-position loss, shape (batch, seq_len); padding positions are the caller's to mask."""
+        if self.config.kind == "onehot":
+            return keras.losses.sparse_categorical_crossentropy(ids, outputs)
+        targets = tf.gather(self.table_var, ids)
+        if self.config.loss == "mse":
+            return tf.reduce_mean(tf.square(outputs - targets), axis=-1)
+        return 1.0 - tf.reduce_sum(tf.math.l2_normalize(outputs, axis=-1) * targets, axis=-1)
+
+    def decode(self, outputs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ids and scores per position: shapes (batch, seq_len, k).
+
+        Embedding kind: cosine nearest neighbours over the vocabulary (PAD and UNK excluded).
+        Onehot kind: the ``k`` most probable ids (UNK included: the baseline may say "unknown").
+        """
+        flat = outputs.reshape(-1, outputs.shape[-1])
+        if self.config.kind == "embedding":
+            ids, scores = self.decoder.kneighbors(flat, k)
+        else:
+            ids, scores = top_k(flat, min(k, flat.shape[1]))
+        return ids.reshape(*outputs.shape[:2], k), scores.reshape(*outputs.shape[:2], k)

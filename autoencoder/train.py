@@ -1,0 +1,367 @@
+"""The training loop: one ``tf.function`` step run through a ``tf.distribute`` strategy.
+
+Not ``model.fit``: with Keras 3, ``fit`` breaks under ``MultiWorkerMirroredStrategy``
+(keras-team/keras#20585), while this loop runs unchanged under any strategy. The loss of each
+replica is its sum over real tokens divided by the number of real tokens in the *global* batch,
+so summing replica gradients gives exactly the single-device token-mean gradient.
+
+Each epoch ends with a validation pass, a ``last.keras`` checkpoint (optimizer state included), a
+``best.keras`` copy when validation loss improved, ``history.csv``, ``loss.png`` and ``state.json``
+(written last: it is the commit point that ``resume`` trusts).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_dataset
+from autoencoder.model import SentenceAutoencoder
+from autoencoder.plots import plot_losses
+from autoencoder.vocab import PAD_ID
+from embeddings.io import SeqaeError, atomic_open, atomic_path, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "sgd")
+HISTORY_FIELDS = (
+    "epoch", "train_loss", "val_loss", "val_token_accuracy", "grad_norm", "wall_s",
+    "sentences", "sentences_per_s", "peak_rss_mb", "status",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Parameters
+    ----------
+    epochs : maximum number of passes over the training sentences.
+    batch_size : global batch size in sentences (split across replicas).
+    optimizer : ``adam`` or ``sgd`` (with ``momentum`` and ``nesterov``).
+    lr : learning rate.
+    clipnorm : clip the global gradient norm to this value (Keras's ``global_clipnorm``);
+        0 disables clipping.
+    patience : stop after this many epochs without a lower validation loss; 0 never stops early.
+    seed : shuffling and sampling seed.
+    max_sentences : train on a seeded subsample of this many sentences (None: all).
+    val_sentences : validate on a seeded subsample of this many sentences (None: all).
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.0
+    nesterov: bool = False
+    clipnorm: float = 1.0
+    patience: int = 3
+    seed: int = 0
+    max_sentences: int | None = None
+    val_sentences: int | None = 1000
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise SeqaeError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise SeqaeError(f"--lr must be a positive number, got {self.lr}")
+        if self.clipnorm < 0 or self.momentum < 0 or self.patience < 0:
+            raise SeqaeError("--clipnorm, --momentum and --patience must not be negative")
+        if self.nesterov and self.optimizer != "sgd":
+            raise SeqaeError("--nesterov applies to --optimizer sgd only")
+
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        if self.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=float(self.lr))
+        return keras.optimizers.SGD(learning_rate=float(self.lr), momentum=self.momentum,
+                                    nesterov=self.nesterov)
+
+
+class NonFiniteLossError(SeqaeError):
+    """Training produced a NaN or infinite loss or gradient; weights were restored."""
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A shuffle seed per epoch, so a resumed run replays the uninterrupted run's order."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def weights_finite(model: keras.Model) -> bool:
+    return all(np.isfinite(w).all() for w in model.get_weights())
+
+
+class Trainer:
+    """Trains a :class:`SentenceAutoencoder` and keeps its checkpoints in ``model_dir``.
+
+    Parameters
+    ----------
+    autoencoder : the model to train (built under ``strategy.scope()``).
+    config : optimisation settings.
+    model_dir : ``RUN/models/NAME``.
+    strategy : a ``tf.distribute`` strategy; the default (single-device) one when None.
+
+    Attributes
+    ----------
+    history_ : list of per-epoch dicts with ``HISTORY_FIELDS``.
+    state_ : the contents of ``state.json`` after the last epoch.
+    """
+
+    def __init__(self, autoencoder: SentenceAutoencoder, config: TrainConfig, model_dir: Path,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.autoencoder = autoencoder
+        self.config = config
+        self.model_dir = Path(model_dir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+
+    # -- checkpoints -----------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.model_dir / "last.keras"
+
+    @property
+    def best_path(self) -> Path:
+        return self.model_dir / "best.keras"
+
+    def _restore(self) -> dict:
+        """Load ``last.keras`` (weights and optimizer state) and ``state.json`` for ``--resume``."""
+        state_path = self.model_dir / "state.json"
+        if not state_path.exists() or not self.last_path.exists():
+            raise SeqaeError(f"nothing to resume in {self.model_dir}: no checkpoint yet")
+        state = read_json(state_path)
+        if sha256_file(self.last_path) != state.get("last_sha256"):
+            raise SeqaeError(f"checkpoint {self.last_path} does not match state.json "
+                             "(corrupt, truncated or replaced); train again without --resume")
+        try:
+            with self.strategy.scope():
+                model = keras.saving.load_model(self.last_path, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for a broken zip or config.
+            raise SeqaeError(f"cannot load checkpoint {self.last_path}: {exc}") from None
+        self.autoencoder.model = model
+        self.history_ = read_history(self.model_dir / "history.csv")[: state["epoch"]]
+        return state
+
+    def _save_epoch(self, state: dict, improved: bool) -> None:
+        model = self.autoencoder.model
+        if not weights_finite(model):
+            raise NonFiniteLossError("weights became non-finite; nothing saved")
+        with atomic_path(self.last_path, suffix=".tmp.keras") as tmp:
+            model.save(tmp)
+        if improved:
+            with atomic_path(self.best_path, suffix=".tmp.keras") as tmp:
+                shutil.copyfile(self.last_path, tmp)
+        state["last_sha256"] = sha256_file(self.last_path)
+        write_history(self.model_dir / "history.csv", self.history_)
+        plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
+        write_json(self.model_dir / "state.json", state)
+
+    # -- the step --------------------------------------------------------------------------
+    def _make_train_step(self, optimizer: keras.optimizers.Optimizer):
+        ae, clipnorm = self.autoencoder, self.config.clipnorm
+        model, n_replicas = ae.model, self.strategy.num_replicas_in_sync
+
+        def replica_step(ids):
+            ctx = tf.distribute.get_replica_context()
+            mask = tf.cast(ids != PAD_ID, tf.float32)
+            n_tokens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(mask))
+            with tf.GradientTape() as tape:
+                outputs = model(ae.inputs(ids), training=True)
+                loss = tf.reduce_sum(ae.token_loss(ids, outputs) * mask) / n_tokens
+            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                   tape.gradient(loss, model.trainable_variables))
+            norm = tf.linalg.global_norm(grads)
+            if clipnorm:
+                grads, _ = tf.clip_by_global_norm(grads, clipnorm, use_norm=norm)
+            if n_replicas > 1:
+                # Keras optimizers sum gradients over replicas themselves: give each its share.
+                grads = [_scale(g, 1.0 / n_replicas) for g in grads]
+            optimizer.apply(grads, model.trainable_variables)
+            return loss, norm, n_tokens
+
+        @tf.function(reduce_retracing=True)
+        def train_step(ids):
+            loss, norm, n_tokens = self.strategy.run(replica_step, args=(ids,))
+            reduce = self.strategy.reduce
+            return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+                    reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None),
+                    reduce(tf.distribute.ReduceOp.MEAN, n_tokens, axis=None))
+
+        return train_step
+
+    # -- the loop --------------------------------------------------------------------------
+    def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
+        """Train until ``epochs``, early stopping or a non-finite loss (which raises)."""
+        cfg, ae = self.config, self.autoencoder
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        # tf.data derives shuffle orders from the global seed and the op seed: pin both.
+        tf.random.set_seed(cfg.seed)
+        if resume:
+            state = self._restore()
+            log.info("resuming %s after epoch %d", self.model_dir.name, state["epoch"])
+        else:
+            self.history_ = []
+            state = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0,
+                     "nan_events": 0, "stopped": None, "last_sha256": None}
+            with self.strategy.scope():
+                ae.model.compile(optimizer=cfg.make_optimizer())
+        model, optimizer = ae.model, ae.model.optimizer
+        # Resuming keeps the optimizer's moments but takes the learning rate asked for now,
+        # the usual remedy after a non-finite loss.
+        optimizer.learning_rate.assign(cfg.lr)
+        if not optimizer.built:
+            with self.strategy.scope():
+                optimizer.build(model.trainable_variables)
+        train_step = self._make_train_step(optimizer)
+        self._eval_step = _eval_step(ae)
+        table = lookup_table(ae.vocab)
+        n_train = count_lines(train_path)
+        train_keep = sample_mask(n_train, cfg.max_sentences, cfg.seed)
+        n_train = n_train if train_keep is None else int(train_keep.sum())
+        if n_train == 0:
+            raise SeqaeError(f"no training sentences in {train_path}")
+        n_val = count_lines(val_path)
+        val_keep = sample_mask(n_val, cfg.val_sentences, cfg.seed + 1)
+        steps = math.ceil(n_train / cfg.batch_size)
+        log.info("training %s: %d sentences, %d steps/epoch, %s parameters", self.model_dir.name,
+                 n_train, steps, f"{model.count_params():,}")
+
+        for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+            if state["stopped"] == "early-stop":
+                break
+            good_weights = model.get_weights()
+            started = time.perf_counter()
+            dataset = sentence_dataset(train_path, table, ae.config.seq_len, cfg.batch_size,
+                                       keep=train_keep, shuffle_seed=epoch_seed(cfg.seed, epoch))
+            loss_sum = tokens = norm_sum = 0.0
+            bar = tqdm(self.strategy.experimental_distribute_dataset(dataset), total=steps,
+                       desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False, disable=None)
+            for step, ids in enumerate(bar, 1):
+                loss, norm, n_tokens = (float(t) for t in train_step(ids))
+                if not (math.isfinite(loss) and math.isfinite(norm)):
+                    bar.close()
+                    self._non_finite(state, epoch, step, good_weights, started)
+                loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
+                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            wall = time.perf_counter() - started
+            val_loss, val_acc = self.evaluate(val_path, table, val_keep)
+            train_loss = loss_sum / tokens
+            monitored = train_loss if val_loss is None else val_loss
+            improved = state["best_val_loss"] is None or monitored < state["best_val_loss"]
+            if improved:
+                state.update(best_val_loss=monitored, best_epoch=epoch, wait=0)
+            else:
+                state["wait"] += 1
+            self.history_.append({
+                "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                "val_token_accuracy": val_acc, "grad_norm": norm_sum / steps, "wall_s": wall,
+                "sentences": n_train, "sentences_per_s": n_train / wall,
+                "peak_rss_mb": peak_rss_mb(), "status": "ok",
+            })
+            state["epoch"] = epoch
+            if cfg.patience and state["wait"] >= cfg.patience:
+                state["stopped"] = "early-stop"
+            elif epoch == cfg.epochs:
+                state["stopped"] = "epochs"
+            self._save_epoch(state, improved)
+            log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
+                     train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, n_train / wall,
+                     "  (best)" if improved else "")
+        self.state_ = state
+        return self
+
+    def _non_finite(self, state: dict, epoch: int, step: int, good_weights: list, started: float):
+        """Restore the epoch's starting weights, record the event, and raise."""
+        self.autoencoder.model.set_weights(good_weights)
+        state["nan_events"] += 1
+        self.history_.append({
+            "epoch": epoch, "train_loss": float("nan"), "wall_s": time.perf_counter() - started,
+            "peak_rss_mb": peak_rss_mb(), "status": f"non-finite at step {step}",
+        })
+        write_history(self.model_dir / "history.csv", self.history_)
+        state_path = self.model_dir / "state.json"
+        on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
+        write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite"))
+        cfg = self.config
+        raise NonFiniteLossError(
+            f"non-finite loss at epoch {epoch}, step {step} ({cfg.optimizer}, lr {cfg.lr:g}, "
+            f"clipnorm {cfg.clipnorm:g}): the learning rate is too high for this model; lower "
+            f"--lr (try {cfg.lr / 10:g}) or set --clipnorm 1.0. Checkpoints hold the last good epoch."
+        )
+
+    def evaluate(self, path: Path, table, keep: np.ndarray | None) -> tuple[float | None, float | None]:
+        """Token-mean loss and token accuracy (decoded id == target id) over real tokens."""
+        ae, loss_sum, correct, tokens = self.autoencoder, 0.0, 0, 0
+        step = self._eval_step
+        for ids in sentence_dataset(path, table, ae.config.seq_len, 256, keep=keep):
+            outputs, batch_loss = step(ids)
+            ids = ids.numpy()
+            mask = ids != PAD_ID
+            predicted = ae.decode(outputs.numpy())[0][..., 0]
+            loss_sum += float(batch_loss)
+            correct += int(((predicted == ids) & mask).sum())
+            tokens += int(mask.sum())
+        if tokens == 0:
+            return None, None
+        return loss_sum / tokens, correct / tokens
+
+
+def _eval_step(ae: SentenceAutoencoder):
+    @tf.function(reduce_retracing=True)
+    def step(ids):
+        outputs = ae.model(ae.inputs(ids), training=False)
+        mask = tf.cast(ids != PAD_ID, tf.float32)
+        return outputs, tf.reduce_sum(ae.token_loss(ids, outputs) * mask)
+
+    return step
+
+
+def _scale(grad, factor: float):
+    # The one-hot projection's gradient is sparse (IndexedSlices): scale its values only.
+    if isinstance(grad, tf.IndexedSlices):
+        return tf.IndexedSlices(grad.values * factor, grad.indices, grad.dense_shape)
+    return grad * factor
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    with atomic_open(path, newline="") as handle:
+        writer = csv.DictWriter(handle, HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+
+
+def read_history(path: Path) -> list[dict]:
+    """Rows of ``history.csv`` with numbers parsed (empty cells become None)."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse(key: str, value: str):
+    if key == "status":
+        return value
+    if value == "":
+        return None
+    return int(value) if key in ("epoch", "sentences") else float(value)

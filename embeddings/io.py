@@ -1,0 +1,126 @@
+"""Artifact I/O shared by every stage: atomic writes, JSON, hashes and library versions.
+
+Every artifact is written to a temporary file in its destination folder and renamed into place,
+so an interrupted run never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+
+class SeqaeError(Exception):
+    """A user-facing error: bad input, missing artifact, option out of range.
+
+    The CLI turns it into one line on stderr and a non-zero exit, without a traceback.
+    """
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    ``suffix`` is the temporary file's suffix (default ``.tmp``); writers that infer the format
+    from the name (Keras wants ``.keras``) pass their own.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[Any]:
+    """Open a temporary file for writing; it replaces ``path`` only when the block succeeds."""
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_open(path) as handle:
+        json.dump(obj, handle, indent=2, sort_keys=False, default=_json_default)
+        handle.write("\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON artifact; a missing or corrupt file is a :class:`SeqaeError` naming it."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise SeqaeError(f"missing file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SeqaeError(f"corrupt JSON in {path}: {exc}") from None
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars and paths show up in configs and metrics.
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_bytes), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def options_digest(options: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-able options dict, used as a cache key."""
+    blob = json.dumps(options, sort_keys=True, default=_json_default).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_LIBRARIES = ("seqae", "gensim", "tensorflow", "keras", "numpy", "nltk", "scikit-learn", "click")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries whose behaviour shapes the results."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def is_complete(folder: str | os.PathLike, files: tuple[str, ...], digest: str) -> bool:
+    """Whether a stage's output in ``folder`` is finished and made with the options of ``digest``.
+
+    Stages write ``meta.json`` (holding ``"digest"``) last, after every file in ``files``, and
+    delete it before recomputing, so a crash in between can never pass for a finished result.
+    """
+    folder = Path(folder)
+    if not all((folder / name).is_file() for name in (*files, "meta.json")):
+        return False
+    try:
+        return read_json(folder / "meta.json").get("digest") == digest
+    except SeqaeError:
+        return False

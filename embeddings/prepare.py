@@ -1,0 +1,184 @@
+"""Corpus preparation: read, split by document, tokenize, and write one LineSentence file per split.
+
+Layout of ``RUN/corpus``::
+
+    train.txt, val.txt, test.txt   one unit per line, tokens separated by one space, UTF-8
+    vocab.tsv                      train word <TAB> count, most frequent first (ties by word)
+    stats.json                     source report, options and per-split statistics
+    meta.json                      cache key; written last, so its presence means "complete"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
+from embeddings.io import SeqaeError, atomic_open, is_complete, options_digest, read_json, write_json
+from embeddings.stats import SplitCounter, most_frequent, split_statistics
+from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+CORPUS_FORMAT = 1  # bump when tokenization or the file layout changes: invalidates cached corpora
+_FILES = (*(f"{split}.txt" for split in SPLITS), "vocab.tsv", "stats.json")
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Which corpus to read and how to tokenize and split it.
+
+    ``remove``: newsgroup parts to strip (``None``: per source, see :func:`read_corpus`).
+    ``max_docs``: seeded subsample of documents taken before splitting (``None``: all).
+    ``val_fraction``/``test_fraction``: shares of documents (rounded down) for validation and
+    test; 20 Newsgroups keeps its official test posts, so ``test_fraction`` is ignored there.
+    """
+
+    source: str = "default"
+    remove: tuple[str, ...] | None = None
+    unit: str = "sentence"
+    paragraph_lines: int = 15
+    max_docs: int | None = None
+    seed: int = 0
+    val_fraction: float = 0.05
+    test_fraction: float = 0.05
+
+    def __post_init__(self):
+        self.tokenize_config()  # validates unit and paragraph_lines
+        if self.remove is not None:  # normalised, so equal options give equal cache keys
+            object.__setattr__(self, "remove", check_remove(self.remove))
+        if self.max_docs is not None and self.max_docs < 1:
+            raise SeqaeError(f"max_docs must be at least 1, not {self.max_docs}")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                and self.val_fraction + self.test_fraction < 1):
+            raise SeqaeError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+
+    def tokenize_config(self) -> TokenizeConfig:
+        return TokenizeConfig(unit=self.unit, paragraph_lines=self.paragraph_lines)
+
+
+@dataclass(frozen=True)
+class PreparedCorpus:
+    """A tokenized, split corpus in ``root`` (``RUN/corpus``); ``stats`` is ``stats.json``."""
+
+    root: Path
+    stats: dict
+
+    @property
+    def digest(self) -> str:
+        """Cache key of the options and source this corpus was prepared from."""
+        return self.stats["digest"]
+
+    def split_path(self, split: str) -> Path:
+        """``RUN/corpus/<split>.txt``: gensim LineSentence format (one unit per line, UTF-8)."""
+        if split not in SPLITS:
+            raise SeqaeError(f"unknown split {split!r}: choose from {', '.join(SPLITS)}")
+        return self.root / f"{split}.txt"
+
+    def iter_sentences(self, split: str) -> Iterator[list[str]]:
+        """Stream one split's units as lists of tokens."""
+        with open(self.split_path(split), encoding="utf-8") as handle:
+            for line in handle:
+                yield line.split()
+
+    def vocab_counts(self) -> list[tuple[str, int]]:
+        """Train-split ``(word, count)`` pairs, most frequent first, ties by word."""
+        pairs = []
+        with open(self.root / "vocab.tsv", encoding="utf-8") as handle:
+            for line in handle:
+                word, count = line.rstrip("\n").split("\t")
+                pairs.append((word, int(count)))
+        return pairs
+
+
+def prepare_corpus(
+    config: CorpusConfig, run_dir: Path, workers: int | None = None, force: bool = False
+) -> PreparedCorpus:
+    """Read, split and tokenize a corpus into ``RUN/corpus``, or reuse it if already there.
+
+    The cache key covers ``config`` and a fingerprint of the source (kind, path, size, mtime);
+    ``force`` recomputes anyway. ``workers`` tokenizer processes (default: all cores).
+    """
+    root = Path(run_dir) / "corpus"
+    key = {
+        "format": CORPUS_FORMAT, "config": asdict(config),
+        "source": resolve_source(config.source).describe(), "nltk": metadata.version("nltk"),
+    }
+    digest = options_digest(key)
+    if not force and is_complete(root, _FILES, digest):
+        log.info("reusing tokenized corpus in %s", root)
+        return load_corpus(run_dir)
+    (root / "meta.json").unlink(missing_ok=True)  # from here on, old files must not pass as complete
+
+    docs, report = read_corpus(config.source, config.remove)
+    docs, splits = split_documents(docs, config)
+    tokenize = config.tokenize_config()
+    punkt = None
+    if tokenize.unit == "sentence":
+        punkt = train_punkt(doc.text for doc, split in zip(docs, splits) if split == "train")
+
+    counters = {split: SplitCounter() for split in SPLITS}
+    with contextlib.ExitStack() as stack:
+        files = {split: stack.enter_context(atomic_open(root / f"{split}.txt")) for split in SPLITS}
+        tokenized = tokenize_documents(docs, tokenize, punkt, workers)
+        progress = tqdm(tokenized, total=len(docs), unit="doc", desc="tokenizing", disable=None)
+        for split, units in zip(splits, progress):
+            counters[split].add(units)
+            files[split].writelines(" ".join(unit) + "\n" for unit in units)
+
+    with atomic_open(root / "vocab.tsv") as handle:
+        handle.writelines(f"{word}\t{count}\n" for word, count in most_frequent(counters["train"].words))
+    stats = {"digest": digest, "source": report, "config": asdict(config),
+             "splits": split_statistics(counters)}
+    write_json(root / "stats.json", stats)
+    write_json(root / "meta.json", {"digest": digest, "key": key})
+    log.info("prepared corpus in %s: %s", root, ", ".join(
+        f"{split} {s['documents']} docs / {s['sentences']} units" for split, s in stats["splits"].items()))
+    return PreparedCorpus(root, stats)
+
+
+def load_corpus(run_dir: Path) -> PreparedCorpus:
+    """The corpus :func:`prepare_corpus` wrote in ``RUN/corpus``."""
+    root = Path(run_dir) / "corpus"
+    if not (root / "meta.json").is_file():
+        raise SeqaeError(f"no prepared corpus in {run_dir}: run `pipe embed` first")
+    missing = [name for name in _FILES if not (root / name).is_file()]
+    if missing:
+        raise SeqaeError(f"prepared corpus in {root} lacks {', '.join(missing)}: rerun `pipe embed --force`")
+    return PreparedCorpus(root, read_json(root / "stats.json"))
+
+
+def split_documents(docs: list[Document], config: CorpusConfig) -> tuple[list[Document], list[str]]:
+    """Subsample (``max_docs``) and assign each document a split, seeded by ``config.seed``.
+
+    Documents with a fixed ``split`` (20 Newsgroups) keep it: test posts are ``test`` and a
+    seeded ``val_fraction`` of the train posts becomes ``val``. Otherwise ``val_fraction`` and
+    ``test_fraction`` of all documents (rounded down) go to ``val`` and ``test``; ``train``
+    always keeps at least one document, so tiny corpora may have empty ``val``/``test``.
+    """
+    rng = np.random.default_rng(config.seed)
+    if config.max_docs is not None and config.max_docs < len(docs):
+        docs = [docs[i] for i in np.sort(rng.choice(len(docs), config.max_docs, replace=False))]
+    fixed = any(doc.split is not None for doc in docs)
+    pool = [i for i, doc in enumerate(docs) if doc.split != "test"]
+    if not pool:
+        raise SeqaeError(f"corpus {config.source} has no training documents")
+    fractions = {"val": config.val_fraction, "test": 0.0 if fixed else config.test_fraction}
+    counts = {split: int(len(pool) * share) for split, share in fractions.items()}
+    counts["test"] = min(counts["test"], len(pool) - 1)
+    counts["val"] = min(counts["val"], len(pool) - 1 - counts["test"])
+    order = rng.permutation(pool)
+    splits = ["test" if doc.split == "test" else "train" for doc in docs]
+    for i in order[: counts["val"]]:
+        splits[i] = "val"
+    for i in order[counts["val"] : counts["val"] + counts["test"]]:
+        splits[i] = "test"
+    return docs, splits

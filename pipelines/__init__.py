@@ -1,0 +1,1 @@
+"""Click commands wiring the seqae stages together (the ``pipe`` console script)."""

@@ -1,0 +1,45 @@
+"""The ``pipe`` command line: thin click wiring over the ``embeddings`` and ``autoencoder`` APIs."""
+
+from __future__ import annotations
+
+import click
+
+from embeddings.io import SeqaeError
+
+
+class _Group(click.Group):
+    """A group that turns library errors into one clean line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SeqaeError as exc:
+            raise click.ClickException(str(exc)) from None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+            raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="seqae")
+def main() -> None:
+    """seqae: sentence autoencoders on word2vec inputs, against a capped one-hot baseline.
+
+    \b
+    Stages (each reads and writes one run directory, --run DIR):
+      embed      read a corpus, tokenize it, train word2vec vectors
+      train-ae   train an LSTM autoencoder (embedding kind or one-hot baseline)
+      compare    score every trained model on held-out sentences
+      run        all of the above, end to end
+    """
+
+
+def _register() -> None:
+    from pipelines.compare import compare
+    from pipelines.embed import embed, export
+    from pipelines.train import reconstruct, train_ae
+
+    for command in (embed, export, train_ae, reconstruct, compare):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,63 @@
+"""Options and helpers shared by every ``pipe`` command, defined once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from embeddings.io import library_versions, read_json, write_json
+
+log = logging.getLogger("seqae")
+
+
+def _configure_logging(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    verbose = ctx.params.get("verbose", 0) if param.name == "quiet" else value
+    quiet = value if param.name == "quiet" else ctx.params.get("quiet", 0)
+    level = logging.INFO - 10 * (verbose or 0) + 10 * (quiet or 0)
+    logging.basicConfig(
+        stream=sys.stderr, level=level, force=True,
+        format="%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S",
+    )
+    # TensorFlow's C++ start-up chatter drowns the progress lines unless asked for with -vv.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "2")
+    return value
+
+
+def verbosity(func: Callable) -> Callable:
+    """``-v/--verbose`` and ``-q/--quiet``: logs go to stderr, results to stdout."""
+    func = click.option(
+        "-q", "--quiet", count=True, expose_value=False, callback=_configure_logging,
+        help="Less logging (repeatable).",
+    )(func)
+    return click.option(
+        "-v", "--verbose", count=True, expose_value=False, is_eager=True,
+        callback=_configure_logging, help="More logging (repeatable).",
+    )(func)
+
+
+run_option = click.option(
+    "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/default"), show_default=True,
+    help="Run directory holding every artifact of this run.",
+)
+seed_option = click.option(
+    "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+    help="Random seed for splits, sampling and initialisation.",
+)
+force_option = click.option(
+    "--force", is_flag=True, help="Recompute even if a finished result for these options exists.",
+)
+
+
+def record_config(run_dir: Path, stage: str, options: dict[str, Any]) -> None:
+    """Merge one stage's resolved options into ``RUN/config.json`` with the library versions."""
+    path = run_dir / "config.json"
+    config = read_json(path) if path.exists() else {"stages": {}}
+    config["stages"][stage] = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
+    config["versions"] = library_versions()
+    write_json(path, config)

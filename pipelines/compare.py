@@ -1,0 +1,53 @@
+"""``pipe compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipelines.common import record_config, run_option, seed_option, verbosity
+
+
+def compare_options(func):
+    """Options of the comparison, shared by ``compare`` and ``run``."""
+    for option in reversed([
+        click.option("--split", type=click.Choice(["test", "val", "train"]), default="test",
+                     show_default=True, help="Held-out split to score on."),
+        click.option("--eval-sentences", type=click.IntRange(1), default=None,
+                     help="Score a seeded subsample of this many sentences  [default: all]"),
+    ]):
+        func = option(func)
+    return func
+
+
+def run_compare(run_dir: Path, models: list[str] | None, split: str, eval_sentences: int | None,
+                seed: int) -> None:
+    """Score, write RUN/compare/ and print the table (shared by ``compare`` and ``run``)."""
+    from autoencoder import compare_models, format_table, write_report
+
+    record_config(run_dir, "compare", {"models": models, "split": split,
+                                       "eval_sentences": eval_sentences, "seed": seed})
+    report = compare_models(run_dir, models, split=split, max_sentences=eval_sentences, seed=seed)
+    out = write_report(report, run_dir)
+    click.echo(format_table(report))
+    click.echo(f"\nreport: {out / 'report.md'}")
+
+
+@click.command()
+@run_option
+@click.option("--models", default=None,
+              help="Comma-separated model names  [default: every model in RUN/models]")
+@compare_options
+@seed_option
+@verbosity
+def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int | None,
+            seed: int) -> None:
+    """Score trained models on the same held-out sentences, against the original words.
+
+    \b
+    Writes RUN/compare/: report.md (tables and sample reconstructions), report.json (every
+    figure), loss.png (all models' curves) and accuracy_by_length.png; prints the table.
+    """
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    run_compare(run_dir, names, split, eval_sentences, seed)

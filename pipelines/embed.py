@@ -1,0 +1,105 @@
+"""``pipe embed`` and ``pipe export``: click wiring over :mod:`embeddings`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from embeddings.corpus import REMOVABLE, check_remove
+from embeddings.evaluate import format_evaluation
+from embeddings.io import SeqaeError
+from embeddings.prepare import CorpusConfig
+from embeddings.stage import EMBEDDINGS_DIR, run_embed
+from embeddings.stats import format_stats
+from embeddings.tokenize import UNITS
+from embeddings.word2vec import Word2VecConfig, export_word2vec, load_vectors
+from pipelines.common import force_option, record_config, run_option, seed_option, verbosity
+
+_CORPUS = CorpusConfig()
+_W2V = Word2VecConfig()
+
+
+class _RemoveList(click.ParamType):
+    """A comma list of newsgroup parts, or ``none``."""
+
+    name = "PARTS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        if value.strip().lower() == "none":
+            return ()
+        try:
+            return check_remove(part.strip() for part in value.split(",") if part.strip())
+        except SeqaeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
+              help="'default' (gensim's Lee corpus), '20news' (scikit-learn's cache), a 20news-bydate "
+                   ".tar.gz or folder, a folder of .txt files, or one text file.")
+@click.option("--remove", type=_RemoveList(), default=None,
+              help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or 'none'. "
+                   "Default: all for 20 Newsgroups, none otherwise.")
+@click.option("--unit", type=click.Choice(UNITS), default=_CORPUS.unit, show_default=True,
+              help="Sentences (Punkt) or groups of --paragraph-lines lines.")
+@click.option("--paragraph-lines", type=click.IntRange(min=1), default=_CORPUS.paragraph_lines,
+              show_default=True, help="Non-empty lines per paragraph unit.")
+@click.option("--max-docs", type=click.IntRange(min=1), default=None,
+              help="Use a seeded sample of this many documents.  [default: all]")
+@click.option("--vector-size", type=click.IntRange(min=1), default=_W2V.vector_size, show_default=True,
+              help="word2vec dimensions.")
+@click.option("--window", type=click.IntRange(min=1), default=_W2V.window, show_default=True,
+              help="word2vec context window (words each side).")
+@click.option("--min-count", type=click.IntRange(min=1), default=_W2V.min_count, show_default=True,
+              help="Ignore train words rarer than this.")
+@click.option("--negative", type=click.IntRange(min=1), default=_W2V.negative, show_default=True,
+              help="Negative samples per positive example.")
+@click.option("--epochs", type=click.IntRange(min=1), default=_W2V.epochs, show_default=True,
+              help="word2vec passes over the train split.")
+@click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for tokenizing and threads for word2vec.  [default: all cores]")
+@seed_option
+@click.option("--export-word2vec", "export_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the vectors here in binary word2vec format.")
+@force_option
+@run_option
+@verbosity
+def embed(source, remove, unit, paragraph_lines, max_docs, vector_size, window, min_count, negative,
+          epochs, sg, workers, seed, export_path, force, run_dir):
+    """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
+
+    Writes RUN/corpus (split files, vocabulary, statistics) and RUN/embeddings (vectors.npy,
+    vocab.tsv, eval.json); prints the corpus statistics and the evaluation. Finished results
+    are reused when the options are unchanged, unless --force.
+    """
+    workers = workers or os.cpu_count() or 1
+    corpus_config = CorpusConfig(source=source, remove=remove, unit=unit, paragraph_lines=paragraph_lines,
+                                 max_docs=max_docs, seed=seed)
+    w2v_config = Word2VecConfig(vector_size=vector_size, window=window, min_count=min_count,
+                                negative=negative, epochs=epochs, sg=sg, workers=workers, seed=seed)
+    result = run_embed(run_dir, corpus_config, w2v_config, workers=workers, force=force)
+    click.echo(format_stats(result.corpus.stats))
+    click.echo()
+    click.echo(format_evaluation(result.evaluation))
+    if export_path is not None:
+        export_word2vec(result.vectors, export_path)
+    record_config(run_dir, "embed", {
+        **asdict(corpus_config), "remove": result.corpus.stats["source"]["remove"],
+        **asdict(w2v_config), "export_word2vec": export_path,
+    })
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--text", is_flag=True, help="Text format instead of binary.")
+@run_option
+@verbosity
+def export(path, text, run_dir):
+    """Write the run's word2vec vectors to PATH in the original word2vec format."""
+    export_word2vec(load_vectors(run_dir / EMBEDDINGS_DIR), path, binary=not text)

@@ -1,0 +1,127 @@
+"""``pipe train-ae`` and ``pipe reconstruct``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from autoencoder.vocab import UNK_ID
+from pipelines.common import force_option, record_config, run_option, seed_option, verbosity
+
+AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000}
+
+
+def autoencoder_options(func):
+    """Architecture options, shared by ``train-ae`` and ``run``."""
+    for option in reversed([
+        click.option("--seq-len", type=click.IntRange(1, 1000), default=AE_DEFAULTS["seq_len"],
+                     show_default=True, help="Tokens per sentence (truncate / right-pad)."),
+        click.option("--latent", type=click.IntRange(1, 8192), default=AE_DEFAULTS["latent"],
+                     show_default=True, help="LSTM units of encoder and decoder."),
+        click.option("--vocab-cap", type=click.IntRange(3), default=AE_DEFAULTS["vocab_cap"],
+                     show_default=True, help="One-hot vocabulary size, PAD and UNK included."),
+    ]):
+        func = option(func)
+    return func
+
+
+def training_options(func):
+    """Optimisation options, shared by ``train-ae`` and ``run``."""
+    for option in reversed([
+        click.option("--epochs", type=click.IntRange(1, 100_000), default=20, show_default=True),
+        click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=64, show_default=True,
+                     help="Global batch size in sentences."),
+        click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+                     show_default=True),
+        click.option("--lr", type=click.FloatRange(0, 1e6, min_open=True), default=None,
+                     help="Learning rate  [default: 0.001 adam, 0.01 sgd]"),
+        click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+                     show_default=True, help="SGD momentum."),
+        click.option("--nesterov", is_flag=True, help="Nesterov momentum (SGD)."),
+        click.option("--clipnorm", type=click.FloatRange(0), default=1.0, show_default=True,
+                     help="Clip the global gradient norm; 0 disables."),
+        click.option("--patience", type=click.IntRange(0), default=3, show_default=True,
+                     help="Early stopping: epochs without a lower validation loss; 0 never."),
+        click.option("--max-sentences", type=click.IntRange(1), default=None,
+                     help="Train on a seeded subsample of this many sentences."),
+        click.option("--val-sentences", type=click.IntRange(1), default=1000, show_default=True,
+                     help="Validate each epoch on a seeded subsample of this many sentences."),
+    ]):
+        func = option(func)
+    return func
+
+
+def make_configs(kind, loss, seed, **options):
+    """The frozen configs from CLI options (lr defaulted per optimizer)."""
+    from autoencoder import AutoencoderConfig, TrainConfig
+
+    ae = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
+                           **{k: options.pop(k) for k in AE_DEFAULTS})
+    if options["lr"] is None:
+        options["lr"] = 1e-3 if options["optimizer"] == "adam" else 1e-2
+    return ae, TrainConfig(seed=seed, **options)
+
+
+@click.command("train-ae")
+@run_option
+@click.option("--kind", type=click.Choice(["embedding", "onehot"]), default="embedding",
+              show_default=True, help="Word2vec vectors in and out, or the capped one-hot baseline.")
+@click.option("--loss", type=click.Choice(["cosine", "mse", "ce"]), default=None,
+              help="cosine or mse (embedding), ce (onehot)  [default: cosine / ce]")
+@click.option("--name", default=None, help="Model name under RUN/models  [default: KIND-LOSS]")
+@autoencoder_options
+@training_options
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of --name.")
+@force_option
+@seed_option
+@verbosity
+def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resume: bool,
+             force: bool, seed: int, **options) -> None:
+    """Train a sentence autoencoder on the run's corpus and word vectors.
+
+    \b
+    The embedding kind reads frozen word2vec vectors and writes vectors (cosine or MSE loss),
+    decoded to words by nearest neighbour; the onehot kind is the classic capped-vocabulary
+    baseline with a softmax. Both share the encoder (bidirectional LSTM, directions summed),
+    RepeatVector and decoder LSTM. Artifacts go to RUN/models/NAME: config.json, vocab.txt,
+    best.keras, last.keras, history.csv, loss.png, state.json.
+    """
+    from autoencoder import train_autoencoder
+
+    ae_config, train_config = make_configs(kind, loss, seed, **options)
+    name = name or ae_config.default_name
+    record_config(run_dir, f"train-ae:{name}", {**ae_config.to_dict(), **train_config.__dict__})
+    trainer = train_autoencoder(run_dir, ae_config, train_config, name=name, resume=resume,
+                                force=force)
+    best = trainer.state_
+    click.echo(f"{name}: {best['epoch']} epochs, best validation loss "
+               f"{best['best_val_loss']:.4f} at epoch {best['best_epoch']} "
+               f"-> {trainer.model_dir}")
+
+
+@click.command()
+@run_option
+@click.option("--model", "name", default=None,
+              help="Model name under RUN/models  [default: the only one, or embedding-cosine]")
+@click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Neighbours to show per position.")
+@click.argument("sentence")
+@verbosity
+def reconstruct(run_dir: Path, name: str | None, top_k: int, sentence: str) -> None:
+    """Autoencode SENTENCE with a trained model and print what comes back.
+
+    Prints the tokens, their ids (UNK marked with *), and the decoded reconstruction; with
+    --top-k K, the K best candidates per position with their scores.
+    """
+    from autoencoder import reconstruct_sentence
+
+    result = reconstruct_sentence(run_dir, sentence, name=name, k=top_k)
+    click.echo(f"model:  {result['model']}")
+    click.echo("tokens: " + " ".join(result["tokens"]))
+    click.echo("ids:    " + " ".join(f"{i}{'*' if i == UNK_ID else ''}" for i in result["ids"]))
+    click.echo("output: " + " ".join(result["reconstruction"]))
+    if top_k > 1:
+        for position, candidates in enumerate(result["candidates"]):
+            shown = "  ".join(f"{w} {s:.3f}" for w, s in candidates)
+            click.echo(f"  {position:3d} {result['tokens'][position]:>15}: {shown}")

@@ -1,0 +1,117 @@
+"""Shared fixtures: tiny deterministic corpora and a finished tiny embedding run."""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from embeddings import CorpusConfig, Word2VecConfig, run_embed
+
+SHARED_20NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "20news-bydate.tar.gz"
+
+_REAL_SENTENCES = [
+    "Dr. Smith went home early because the weather was bad.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Mr. Brown said the meeting would start at 9 a.m. on Monday.",
+    "Paris is the capital of France, and Berlin is the capital of Germany.",
+    "The king and the queen walked through the old city.",
+    "A man and a woman sat in the park.",
+]
+_SUBJECTS = ["the cat", "the dog", "a man", "a woman", "the king", "the queen", "my friend", "the teacher"]
+_VERBS = ["sees", "likes", "finds", "helps", "follows", "calls", "watches", "meets"]
+_OBJECTS = ["the house", "a small bird", "the old city", "the river", "a red car", "the garden", "Paris"]
+_ENDINGS = ["today", "every morning", "in the evening", "again", "near the school", "with care"]
+
+
+def english_like_sentences(n: int, seed: int = 0) -> list[str]:
+    """``n`` deterministic sentences from a small word list, with some real ones mixed in."""
+    rng = random.Random(seed)
+    sentences = []
+    for i in range(n):
+        if i % 5 == 0:
+            sentences.append(_REAL_SENTENCES[(i // 5 + seed) % len(_REAL_SENTENCES)])
+        else:
+            words = [rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS), rng.choice(_ENDINGS)]
+            sentences.append(" ".join(words).capitalize() + ".")
+    return sentences
+
+
+@pytest.fixture
+def tiny_text_corpus(tmp_path: Path) -> Path:
+    """A folder of 20 .txt documents (the last in a subfolder), 15 sentences each in paragraphs
+    of 5: 300 sentences, enough for one validation and one test document."""
+    root = tmp_path / "tiny_corpus"
+    for doc in range(20):
+        sentences = english_like_sentences(15, seed=doc)
+        paragraphs = [" ".join(sentences[i : i + 5]) for i in range(0, 15, 5)]
+        path = root / ("more" if doc == 19 else "") / f"doc{doc:02d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    return root
+
+
+TINY_W2V = Word2VecConfig(vector_size=16, min_count=1, epochs=2, workers=1, seed=0)
+
+
+@pytest.fixture
+def tiny_run(tmp_path: Path, tiny_text_corpus: Path) -> Path:
+    """A run directory after the embedding stage on ``tiny_text_corpus`` (16-d vectors)."""
+    run_dir = tmp_path / "run"
+    run_embed(run_dir, CorpusConfig(source=str(tiny_text_corpus)), TINY_W2V, workers=1)
+    return run_dir
+
+
+_HEADER = (
+    "From: {author}@example.org (A. Poster)\n"
+    "Subject: Re: {subject}\n"
+    "Organization: Example University\n"
+    "Lines: 12\n"
+)
+_BODY = (
+    "In article <{post}@example.org> someone@example.org writes:\n"
+    "> This quoted line should go away with quotes removed.\n"
+    "| So should this one.\n"
+    "\n"
+    "I think the caf\xe9 near the river serves good coffee. Dr. Jones agreed with me.\n"
+    "We talked about {subject} for an hour.\n"
+    "\n"
+    "--\n"
+    "{author} signature line\n"
+)
+
+
+def _post(post: int, subject: str) -> bytes:
+    author = f"user{post}"
+    text = _HEADER.format(author=author, subject=subject) + "\n" + _BODY.format(
+        post=post, subject=subject, author=author)
+    return text.encode("latin-1")
+
+
+FAKE_20NEWS_POSTS = {
+    "20news-bydate-train/alt.atheism/101": "philosophy",
+    "20news-bydate-train/alt.atheism/102": "belief",
+    "20news-bydate-train/alt.atheism/103": "arguments",
+    "20news-bydate-train/sci.space/201": "rockets",
+    "20news-bydate-train/sci.space/202": "orbits",
+    "20news-bydate-train/sci.space/203": "the moon",
+    "20news-bydate-test/alt.atheism/301": "morality",
+    "20news-bydate-test/sci.space/401": "satellites",
+}
+
+
+@pytest.fixture
+def fake_20news_archive(tmp_path: Path) -> Path:
+    """A tiny 20news-bydate .tar.gz: 6 train and 2 test posts, latin-1, with headers, quotes
+    and signatures (members stored out of order, as real archives may be)."""
+    path = tmp_path / "20news-bydate.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for number, (name, subject) in enumerate(reversed(FAKE_20NEWS_POSTS.items())):
+            data = _post(int(name.rsplit("/", 1)[1]), subject)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path

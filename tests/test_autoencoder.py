@@ -1,0 +1,193 @@
+"""Stage two on tiny synthetic data: shapes, masking, decoding, vocabularies, training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from autoencoder import (  # noqa: E402
+    PAD_ID, UNK_ID, AutoencoderConfig, NearestNeighbourDecoder, NonFiniteLossError,
+    SentenceAutoencoder, TrainConfig, Trainer, Vocabulary,
+)
+from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_dataset  # noqa: E402
+from autoencoder.train import read_history  # noqa: E402
+from embeddings.io import SeqaeError, read_json  # noqa: E402
+
+WORDS = [f"w{i}" for i in range(40)]
+DIM, SEQ_LEN, LATENT = 16, 8, 8
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return np.random.default_rng(0).standard_normal((len(WORDS), DIM)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    """train.txt / val.txt of random sentences over WORDS plus two unknown words."""
+    root = tmp_path_factory.mktemp("splits")
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 200), ("val", 30)):
+        with open(root / f"{split}.txt", "w") as handle:
+            for _ in range(n):
+                length = rng.integers(1, 12)
+                handle.write(" ".join(rng.choice(WORDS + ["zz1", "zz2"], size=length)) + "\n")
+    return root
+
+
+def make_ae(vectors, kind="embedding", loss=None, seed=0):
+    config = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
+                               seq_len=SEQ_LEN, latent=LATENT, vocab_cap=20)
+    vocab = Vocabulary(WORDS) if kind == "embedding" else Vocabulary.capped(
+        [(w, 100 - i) for i, w in enumerate(WORDS)], 20)
+    return SentenceAutoencoder(config, vocab, vectors, seed=seed)
+
+
+def fit(ae, splits, model_dir, resume=False, **options):
+    config = TrainConfig(**{"epochs": 2, "batch_size": 32, "lr": 1e-2, **options})
+    return Trainer(ae, config, model_dir).fit(splits / "train.txt", splits / "val.txt",
+                                              resume=resume)
+
+
+@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+def test_output_shapes(vectors, kind):
+    ae = make_ae(vectors, kind)
+    ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0], [5, 1, 0, 0, 0, 0, 0, 0]], dtype=tf.int32)
+    outputs = ae.model(ae.inputs(ids))
+    width = DIM if kind == "embedding" else 20
+    assert outputs.shape == (2, SEQ_LEN, width)
+    assert ae.token_loss(ids, outputs).shape == (2, SEQ_LEN)
+    top, scores = ae.decode(outputs.numpy(), k=3)
+    assert top.shape == scores.shape == (2, SEQ_LEN, 3)
+    assert (np.diff(scores, axis=-1) <= 1e-6).all()
+
+
+def test_loss_ignores_padding_positions(vectors):
+    """Whatever the model writes at padded positions changes neither loss nor gradients."""
+    ae = make_ae(vectors)
+    ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0]], dtype=tf.int32)
+    mask = tf.cast(ids != PAD_ID, tf.float32)
+    base = tf.Variable(tf.random.normal((1, SEQ_LEN, DIM), seed=1))
+    noise = tf.concat([tf.zeros((1, 3, DIM)), 100 * tf.random.normal((1, 5, DIM), seed=2)], 1)
+
+    def loss_and_grad(outputs_offset):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(ae.token_loss(ids, base + outputs_offset) * mask) / tf.reduce_sum(mask)
+        return loss.numpy(), tape.gradient(loss, base).numpy()
+
+    loss_a, grad_a = loss_and_grad(0.0)
+    loss_b, grad_b = loss_and_grad(noise)
+    assert loss_a == pytest.approx(loss_b)
+    np.testing.assert_allclose(grad_a, grad_b)
+    assert np.all(grad_a[0, 3:] == 0)
+
+
+@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+def test_encoder_ignores_padding(vectors, kind):
+    """The sentence code of a padded sentence equals the code of the bare sentence."""
+    ae = make_ae(vectors, kind)
+    encoder = ae.model.get_layer("encoder")
+    ids = tf.constant([[2, 3, 4, 5, 0, 0, 0, 0]], dtype=tf.int32)
+    front = ae.model.layers[1]  # Masking (embedding kind) or the one-hot projection
+    padded = encoder(front(ae.inputs(ids)), mask=ids != PAD_ID)
+    bare = encoder(front(ae.inputs(ids[:, :4])))
+    np.testing.assert_allclose(padded.numpy(), bare.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_nearest_neighbour_matches_brute_force():
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((500, 24)).astype(np.float32)
+    queries = rng.standard_normal((300, 24)).astype(np.float32)
+    decoder = NearestNeighbourDecoder(table, exclude=(0, 1), chunk_bytes=4 * 500 * 7)
+    ids, scores = decoder.kneighbors(queries, k=4)
+    unit = table / np.linalg.norm(table, axis=1, keepdims=True)
+    for q, got_ids, got_scores in zip(queries, ids, scores):
+        cos = unit @ (q / np.linalg.norm(q))
+        cos[[0, 1]] = -np.inf
+        expected = np.argsort(-cos)[:4]
+        np.testing.assert_array_equal(got_ids, expected)
+        np.testing.assert_allclose(got_scores, cos[expected], rtol=1e-5)
+
+
+def test_capped_vocabulary_maps_rare_words_to_unk(caplog):
+    counts = [("the", 50), ("cat", 10), ("sat", 5), ("mat", 1)]
+    vocab = Vocabulary.capped(counts, 4)
+    assert vocab.words == ("<pad>", "<unk>", "the", "cat")
+    assert vocab.encode(["the", "mat", "cat"], 5).tolist() == [2, UNK_ID, 3, PAD_ID, PAD_ID]
+    assert vocab.encode(["the"] * 9, 3).tolist() == [2, 2, 2]
+    assert len(Vocabulary.capped(counts, 100)) == 6
+    assert "shrinking the cap to 6" in caplog.text
+    with pytest.raises(SeqaeError):
+        Vocabulary.capped(counts, 2)
+
+
+def test_dataset_pads_truncates_and_samples(splits, tmp_path):
+    path = tmp_path / "s.txt"
+    path.write_text("w0 w1 zz1\n\nw2 w3 w4 w5 w6 w7 w8 w9 w10 w11\n")
+    table = lookup_table(Vocabulary(WORDS))
+    (batch,) = list(sentence_dataset(path, table, SEQ_LEN, 8))
+    assert batch.numpy().tolist() == [[2, 3, UNK_ID, 0, 0, 0, 0, 0], list(range(4, 12))]
+    n = count_lines(splits / "train.txt")
+    keep = sample_mask(n, 50, seed=4)
+    rows = sum(len(b) for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, keep=keep))
+    assert (n, rows) == (200, 50)
+    first = [b.numpy() for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, shuffle_seed=5)]
+    again = [b.numpy() for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, shuffle_seed=5)]
+    other = [b.numpy() for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, shuffle_seed=6)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
+@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+def test_training_is_deterministic_and_learns(vectors, splits, tmp_path, kind):
+    a = fit(make_ae(vectors, kind), splits, tmp_path / "a", epochs=3)
+    b = fit(make_ae(vectors, kind), splits, tmp_path / "b", epochs=3)
+    losses = [row["train_loss"] for row in a.history_]
+    assert losses == [row["train_loss"] for row in b.history_]
+    assert losses[-1] < losses[0]
+    for x, y in zip(a.autoencoder.model.get_weights(), b.autoencoder.model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+    assert {p.name for p in (tmp_path / "a").iterdir()} >= {
+        "best.keras", "last.keras", "history.csv", "loss.png", "state.json"}
+    assert len(read_history(tmp_path / "a" / "history.csv")) == 3
+
+
+def test_resume_continues_where_it_stopped(vectors, splits, tmp_path):
+    whole = fit(make_ae(vectors), splits, tmp_path / "whole", epochs=3)
+    fit(make_ae(vectors), splits, tmp_path / "split", epochs=2)
+    resumed = fit(make_ae(vectors, seed=99), splits, tmp_path / "split", epochs=3, resume=True)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
+    for x, y in zip(whole.autoencoder.model.get_weights(), resumed.autoencoder.model.get_weights()):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_refuses_a_corrupt_checkpoint(vectors, splits, tmp_path):
+    fit(make_ae(vectors), splits, tmp_path / "m", epochs=1)
+    last = tmp_path / "m" / "last.keras"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.raises(SeqaeError, match="last.keras"):
+        fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, resume=True)
+
+
+def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits, tmp_path):
+    import keras
+
+    ae = make_ae(vectors, loss="mse")
+    fit(ae, splits, tmp_path / "m", epochs=1, optimizer="sgd", lr=1e-3)
+    with pytest.raises(NonFiniteLossError, match="lower --lr"):
+        fit(ae, splits, tmp_path / "m", epochs=5, optimizer="sgd", lr=1000.0, clipnorm=0.0,
+            resume=True)
+    state = read_json(tmp_path / "m" / "state.json")
+    assert state["nan_events"] == 1 and state["stopped"] == "non-finite"
+    history = read_history(tmp_path / "m" / "history.csv")
+    assert history[-1]["status"].startswith("non-finite")
+    assert [row["epoch"] for row in history[:-1]] == list(range(1, state["epoch"] + 1))
+    last = keras.saving.load_model(tmp_path / "m" / "last.keras", safe_mode=True, compile=False)
+    # In memory: the weights the failed epoch started from, which are the last checkpoint's.
+    for restored, saved in zip(ae.model.get_weights(), last.get_weights()):
+        np.testing.assert_array_equal(restored, saved)
+        assert np.isfinite(saved).all()
+    best = keras.saving.load_model(tmp_path / "m" / "best.keras", safe_mode=True, compile=False)
+    assert all(np.isfinite(w).all() for w in best.get_weights())
