@@ -4,13 +4,13 @@ from autoencoder.artifacts import list_models, load_autoencoder
 from autoencoder.compare import compare_models, format_table, write_report
 from autoencoder.decode import NearestNeighbourDecoder
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder, build_model
-from autoencoder.stage import reconstruct_sentence, train_autoencoder
+from autoencoder.stage import model_status, reconstruct_sentence, train_autoencoder
 from autoencoder.train import NonFiniteLossError, TrainConfig, Trainer
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 
 __all__ = [
     "AutoencoderConfig", "NearestNeighbourDecoder", "NonFiniteLossError", "PAD_ID",
     "SentenceAutoencoder", "TrainConfig", "Trainer", "UNK_ID", "Vocabulary", "build_model",
-    "compare_models", "format_table", "list_models", "load_autoencoder", "reconstruct_sentence",
+    "compare_models", "format_table", "list_models", "load_autoencoder", "model_status", "reconstruct_sentence",
     "train_autoencoder", "write_report",
 ]

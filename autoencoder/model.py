@@ -41,14 +41,15 @@ class AutoencoderConfig:
     loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) for onehot.
     seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
-    vocab_cap : onehot vocabulary size including PAD and UNK (1,998 words + 2 by default).
+    vocab_cap : onehot vocabulary size including PAD and UNK (1,998 words + 2 by default);
+        None for the embedding kind, whose vocabulary is the word2vec one.
     """
 
     kind: str = "embedding"
     loss: str = "cosine"
     seq_len: int = 50
     latent: int = 256
-    vocab_cap: int = 2000
+    vocab_cap: int | None = 2000
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -60,7 +61,9 @@ class AutoencoderConfig:
             raise SeqaeError(f"--seq-len must be at least 1, got {self.seq_len}")
         if self.latent < 1:
             raise SeqaeError(f"--latent must be at least 1, got {self.latent}")
-        if self.vocab_cap < 3:
+        if self.kind == "embedding":
+            object.__setattr__(self, "vocab_cap", None)  # so it never tells two models apart
+        elif self.vocab_cap is None or self.vocab_cap < 3:
             raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
                              f"got {self.vocab_cap}")
 

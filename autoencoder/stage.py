@@ -48,6 +48,9 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     model_dir = models_root(run_dir) / (name or config.default_name)
     state_file = model_dir / "state.json"
     if resume:
+        if not state_file.exists():
+            raise SeqaeError(f"nothing to resume: model {model_dir.name} has no checkpoint in "
+                             f"{run_dir}; train it without --resume")
         saved = read_json(model_dir / "config.json")["autoencoder"]
         if saved != config.to_dict():
             changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
@@ -98,3 +101,17 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
                   for p in range(len(tokens))]
     return {"model": name, "tokens": tokens, "ids": ids[: len(tokens)].tolist(),
             "reconstruction": [c[0][0] for c in candidates], "candidates": candidates}
+
+
+def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: TrainConfig) -> str:
+    """Where ``RUN/models/NAME`` stands for these options: ``finished`` (reusable), ``partial``
+    (resumable), or ``stale`` / ``absent`` (train from scratch)."""
+    model_dir = models_root(run_dir) / name
+    if not (model_dir / "state.json").exists():
+        return "absent"
+    saved, state = read_json(model_dir / "config.json"), read_json(model_dir / "state.json")
+    kv = load_vectors(Path(run_dir) / "embeddings")
+    if (saved["autoencoder"] != config.to_dict() or saved["train"] != asdict(train)
+            or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
+        return "stale"
+    return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"

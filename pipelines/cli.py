@@ -36,9 +36,10 @@ def main() -> None:
 def _register() -> None:
     from pipelines.compare import compare
     from pipelines.embed import embed, export
+    from pipelines.run import run
     from pipelines.train import reconstruct, train_ae
 
-    for command in (embed, export, train_ae, reconstruct, compare):
+    for command in (embed, export, train_ae, reconstruct, compare, run):
         main.add_command(command)
 
 

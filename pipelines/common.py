@@ -15,16 +15,32 @@ from embeddings.io import library_versions, read_json, write_json
 log = logging.getLogger("seqae")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Logs to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def _configure_logging(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     verbose = ctx.params.get("verbose", 0) if param.name == "quiet" else value
     quiet = value if param.name == "quiet" else ctx.params.get("quiet", 0)
     level = logging.INFO - 10 * (verbose or 0) + 10 * (quiet or 0)
-    logging.basicConfig(
-        stream=sys.stderr, level=level, force=True,
-        format="%(asctime)s %(levelname).1s %(message)s", datefmt="%H:%M:%S",
-    )
-    # TensorFlow's C++ start-up chatter drowns the progress lines unless asked for with -vv.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "2")
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    # TensorFlow's C++ start-up chatter and gensim's per-batch lines drown the progress lines
+    # unless asked for with -v (gensim) or -vv (TensorFlow).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "3")
+    logging.getLogger("gensim").setLevel(max(level, logging.WARNING if level >= logging.INFO else level))
     return value
 
 
@@ -61,3 +77,8 @@ def record_config(run_dir: Path, stage: str, options: dict[str, Any]) -> None:
     config["stages"][stage] = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
     config["versions"] = library_versions()
     write_json(path, config)
+
+
+def option_names(decorator: Callable) -> tuple[str, ...]:
+    """Parameter names a shared-options decorator adds, to route a command's kwargs by stage."""
+    return tuple(p.name for p in decorator(lambda **_: None).__click_params__)

@@ -38,51 +38,57 @@ class _RemoveList(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-@click.command()
-@click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
-              help="'default' (gensim's Lee corpus), '20news' (scikit-learn's cache), a 20news-bydate "
-                   ".tar.gz or folder, a folder of .txt files, or one text file.")
-@click.option("--remove", type=_RemoveList(), default=None,
-              help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or 'none'. "
-                   "Default: all for 20 Newsgroups, none otherwise.")
-@click.option("--unit", type=click.Choice(UNITS), default=_CORPUS.unit, show_default=True,
-              help="Sentences (Punkt) or groups of --paragraph-lines lines.")
-@click.option("--paragraph-lines", type=click.IntRange(min=1), default=_CORPUS.paragraph_lines,
-              show_default=True, help="Non-empty lines per paragraph unit.")
-@click.option("--max-docs", type=click.IntRange(min=1), default=None,
-              help="Use a seeded sample of this many documents.  [default: all]")
-@click.option("--vector-size", type=click.IntRange(min=1), default=_W2V.vector_size, show_default=True,
-              help="word2vec dimensions.")
-@click.option("--window", type=click.IntRange(min=1), default=_W2V.window, show_default=True,
-              help="word2vec context window (words each side).")
-@click.option("--min-count", type=click.IntRange(min=1), default=_W2V.min_count, show_default=True,
-              help="Ignore train words rarer than this.")
-@click.option("--negative", type=click.IntRange(min=1), default=_W2V.negative, show_default=True,
-              help="Negative samples per positive example.")
-@click.option("--epochs", type=click.IntRange(min=1), default=_W2V.epochs, show_default=True,
-              help="word2vec passes over the train split.")
-@click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes for tokenizing and threads for word2vec.  [default: all cores]")
-@seed_option
-@click.option("--export-word2vec", "export_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the vectors here in binary word2vec format.")
-@force_option
-@run_option
-@verbosity
-def embed(source, remove, unit, paragraph_lines, max_docs, vector_size, window, min_count, negative,
-          epochs, sg, workers, seed, export_path, force, run_dir):
-    """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
+def embed_options(epochs_flag: str = "--epochs"):
+    """Corpus and word2vec options, shared by ``embed`` and ``run`` (where ``--epochs`` belongs
+    to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
+    options = [
+        click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
+                     help="'default' (gensim's Lee corpus), '20news' (scikit-learn's cache), a "
+                          "20news-bydate .tar.gz or folder, a folder of .txt files, or one text file."),
+        click.option("--remove", type=_RemoveList(), default=None,
+                     help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or "
+                          "'none'. Default: all for 20 Newsgroups, none otherwise."),
+        click.option("--unit", type=click.Choice(UNITS), default=_CORPUS.unit, show_default=True,
+                     help="Sentences (Punkt) or groups of --paragraph-lines lines."),
+        click.option("--paragraph-lines", type=click.IntRange(min=1),
+                     default=_CORPUS.paragraph_lines, show_default=True,
+                     help="Non-empty lines per paragraph unit."),
+        click.option("--max-docs", type=click.IntRange(min=1), default=None,
+                     help="Use a seeded sample of this many documents.  [default: all]"),
+        click.option("--vector-size", type=click.IntRange(min=1, max=100_000),
+                     default=_W2V.vector_size, show_default=True, help="word2vec dimensions."),
+        click.option("--window", type=click.IntRange(min=1), default=_W2V.window,
+                     show_default=True, help="word2vec context window (words each side)."),
+        click.option("--min-count", type=click.IntRange(min=1), default=_W2V.min_count,
+                     show_default=True, help="Ignore train words rarer than this."),
+        click.option("--negative", type=click.IntRange(min=1), default=_W2V.negative,
+                     show_default=True, help="Negative samples per positive example."),
+        click.option(epochs_flag, "w2v_epochs", type=click.IntRange(min=1),
+                     default=_W2V.epochs, show_default=True,
+                     help="word2vec passes over the train split."),
+        click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Processes for tokenizing and threads for word2vec.  [default: all cores]"),
+    ]
 
-    Writes RUN/corpus (split files, vocabulary, statistics) and RUN/embeddings (vectors.npy,
-    vocab.tsv, eval.json); prints the corpus statistics and the evaluation. Finished results
-    are reused when the options are unchanged, unless --force.
-    """
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def run_embed_stage(run_dir: Path, seed: int, force: bool, *, source, remove, unit,
+                    paragraph_lines, max_docs, vector_size, window, min_count, negative,
+                    w2v_epochs, sg, workers, export_path=None) -> None:
+    """Run stage one from CLI options, print its statistics and evaluation, record its config."""
     workers = workers or os.cpu_count() or 1
-    corpus_config = CorpusConfig(source=source, remove=remove, unit=unit, paragraph_lines=paragraph_lines,
-                                 max_docs=max_docs, seed=seed)
+    corpus_config = CorpusConfig(source=source, remove=remove, unit=unit,
+                                 paragraph_lines=paragraph_lines, max_docs=max_docs, seed=seed)
     w2v_config = Word2VecConfig(vector_size=vector_size, window=window, min_count=min_count,
-                                negative=negative, epochs=epochs, sg=sg, workers=workers, seed=seed)
+                                negative=negative, epochs=w2v_epochs, sg=sg, workers=workers,
+                                seed=seed)
     result = run_embed(run_dir, corpus_config, w2v_config, workers=workers, force=force)
     click.echo(format_stats(result.corpus.stats))
     click.echo()
@@ -93,6 +99,24 @@ def embed(source, remove, unit, paragraph_lines, max_docs, vector_size, window, 
         **asdict(corpus_config), "remove": result.corpus.stats["source"]["remove"],
         **asdict(w2v_config), "export_word2vec": export_path,
     })
+
+
+@click.command()
+@embed_options()
+@click.option("--export-word2vec", "export_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the vectors here in binary word2vec format.")
+@seed_option
+@force_option
+@run_option
+@verbosity
+def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
+    """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
+
+    Writes RUN/corpus (split files, vocabulary, statistics) and RUN/embeddings (vectors.npy,
+    vocab.tsv, eval.json); prints the corpus statistics and the evaluation. Finished results
+    are reused when the options are unchanged, unless --force.
+    """
+    run_embed_stage(run_dir, seed, force, **options)
 
 
 @click.command()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from autoencoder.vocab import UNK_ID
 from pipelines.common import force_option, record_config, run_option, seed_option, verbosity
 
 AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000}
@@ -29,7 +28,8 @@ def autoencoder_options(func):
 def training_options(func):
     """Optimisation options, shared by ``train-ae`` and ``run``."""
     for option in reversed([
-        click.option("--epochs", type=click.IntRange(1, 100_000), default=20, show_default=True),
+        click.option("--epochs", type=click.IntRange(1, 100_000), default=20, show_default=True,
+                     help="Autoencoder epochs (at most; early stopping may end sooner)."),
         click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=64, show_default=True,
                      help="Global batch size in sentences."),
         click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
@@ -114,7 +114,7 @@ def reconstruct(run_dir: Path, name: str | None, top_k: int, sentence: str) -> N
     Prints the tokens, their ids (UNK marked with *), and the decoded reconstruction; with
     --top-k K, the K best candidates per position with their scores.
     """
-    from autoencoder import reconstruct_sentence
+    from autoencoder import UNK_ID, reconstruct_sentence
 
     result = reconstruct_sentence(run_dir, sentence, name=name, k=top_k)
     click.echo(f"model:  {result['model']}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import random
 import tarfile
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
 
 from embeddings import CorpusConfig, Word2VecConfig, run_embed
 

@@ -1,0 +1,83 @@
+"""Benchmark 2: the output layer against the vocabulary size.
+
+One training epoch of the one-hot baseline (softmax over V, trainable V x dim input projection)
+against the embedding kind (dim-wide linear output, frozen V x dim input table), at the same V.
+Synthetic vocabularies and Zipf-distributed sentences; each contender trains in its own process
+(:class:`~benchmarks.training_worker.TrainingWorker`), the two alternating epoch by epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.report import Section
+from benchmarks.timing import alternate, median_of
+from benchmarks.training_worker import TrainingWorker, TrainSpec, write_zipf_sentences
+
+KINDS = ("onehot", "embedding")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes: ``vocab_sizes`` V (PAD and UNK included), ``sentences`` per timed epoch, the model
+    shape, and ``repeats`` timed epochs per contender."""
+
+    vocab_sizes: tuple[int, ...] = (2_000, 20_000, 100_000)
+    sentences: int = 512
+    dim: int = 2000
+    seq_len: int = 50
+    latent: int = 256
+    batch_size: int = 64
+    repeats: int = 3
+
+    def spec(self, kind: str, vocab_size: int) -> TrainSpec:
+        return TrainSpec(kind=kind, vocab_size=vocab_size, sentences=self.sentences, dim=self.dim,
+                         seq_len=self.seq_len, latent=self.latent, batch_size=self.batch_size)
+
+
+FULL = Settings()
+# The 100k-word one-hot model takes ~11 s per step and ~13 GB at full size: quick shrinks the
+# model and batch (the same for every V and both kinds, so the ratios stay comparable).
+QUICK = Settings(sentences=128, seq_len=20, latent=128, batch_size=32, repeats=2)
+
+
+def run(settings: Settings, workdir: Path) -> Section:
+    """Sentences/s and peak RSS per kind and V, with the embedding/onehot ratios."""
+    section = Section(
+        "Output layer vs vocabulary size (one training epoch)",
+        ["V", "onehot sent/s", "embedding sent/s", "speed emb/onehot",
+         "onehot peak RSS MiB", "embedding peak RSS MiB", "RSS emb/onehot"],
+    )
+    for vocab_size in settings.vocab_sizes:
+        path = write_zipf_sentences(Path(workdir) / f"zipf-{vocab_size}.txt", vocab_size,
+                                    settings.sentences)
+        with contextlib.ExitStack() as stack:
+            # Both start (build, trace) side by side; then their timed epochs alternate.
+            workers = {kind: stack.enter_context(TrainingWorker(settings.spec(kind, vocab_size), path))
+                       for kind in KINDS}
+            for worker in workers.values():
+                worker.wait()
+            samples = alternate({kind: worker.epoch for kind, worker in workers.items()},
+                                settings.repeats)
+        speed = {kind: median_of(samples[kind], "sentences_per_s") for kind in KINDS}
+        rss = {kind: max(sample["peak_rss_mb"] for sample in samples[kind]) for kind in KINDS}
+        section.rows.append([
+            f"{vocab_size:,}", f"{speed['onehot']:.1f}", f"{speed['embedding']:.1f}",
+            f"{speed['embedding'] / speed['onehot']:.2f}x", f"{rss['onehot']:,.0f}",
+            f"{rss['embedding']:,.0f}", f"{rss['embedding'] / rss['onehot']:.2f}x",
+        ])
+    spec = settings.spec("embedding", settings.vocab_sizes[0])
+    section.notes += [
+        f"{settings.sentences} synthetic sentences (Zipf word ranks, mean length 20) per epoch; "
+        f"{spec.shape_note()}; Adam; {settings.repeats} epochs per contender, alternating, "
+        "median sentences/s. Only the training steps are timed (tracing happens before, "
+        "validation and checkpoints are not run).",
+        "Peak RSS: ru_maxrss of each contender's own process (build and training included). "
+        "The embedding kind's includes its V x dim table several times over (input vectors, "
+        "unit table, TF variable, decoder copy).",
+        "One-hot cost at large V is the softmax and the dense Adam update of its V x dim input "
+        "projection (Keras densifies that gradient: a V x dim tensor per step).",
+    ]
+    return section

@@ -1,0 +1,92 @@
+"""What a benchmark returns (a :class:`Section`), how it is rendered, and the machine it ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+
+import numpy as np
+import psutil
+from threadpoolctl import threadpool_info
+
+
+@dataclass(frozen=True)
+class Target:
+    """A performance claim checked by a benchmark: ``met`` or not, with the figure behind it."""
+
+    claim: str
+    met: bool
+    detail: str
+
+
+@dataclass
+class Section:
+    """One benchmark's results: a table of pre-formatted cells, notes and checked targets."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+
+def format_text(section: Section) -> str:
+    """The section as aligned plain text, for the terminal."""
+    table = [section.headers, *section.rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(section.headers))]
+    lines = [section.title, "=" * len(section.title)]
+    for number, row in enumerate(table):
+        lines.append("  ".join(cell.rjust(width) if number and i else cell.ljust(width)
+                               for i, (cell, width) in enumerate(zip(row, widths))))
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    lines.extend(f"* {note}" for note in section.notes)
+    lines.extend(f"[{'met' if t.met else 'MISSED'}] {t.claim}: {t.detail}" for t in section.targets)
+    return "\n".join(lines)
+
+
+def format_markdown(section: Section) -> str:
+    """The section as Markdown: a heading, a table, then notes and targets as lists."""
+    lines = [f"## {section.title}", "", "| " + " | ".join(section.headers) + " |",
+             "|" + "|".join([" --- "] + [" ---: "] * (len(section.headers) - 1)) + "|"]
+    lines.extend("| " + " | ".join(row) + " |" for row in section.rows)
+    if section.notes:
+        lines.append("")
+        lines.extend(f"- {note}" for note in section.notes)
+    if section.targets:
+        lines.append("")
+        lines.extend(f"- **{'met' if t.met else 'MISSED'}**: {t.claim} ({t.detail})"
+                     for t in section.targets)
+    return "\n".join(lines)
+
+
+def machine_description() -> dict[str, str]:
+    """CPU model, core counts, RAM, BLAS (from threadpoolctl) and the current load average."""
+    blas = [f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('threading_layer')} "
+            f"threads, {pool.get('num_threads')} threads, {pool.get('architecture')})"
+            for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return {
+        "CPU": _cpu_model(),
+        "cores": f"{psutil.cpu_count(logical=False)} physical, {os.cpu_count()} logical",
+        "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "BLAS (numpy)": "; ".join(blas) or f"none found by threadpoolctl (numpy {np.__version__})",
+        "load average at start (1/5/15 min)": load_average(),
+    }
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other users' work competes for the same cores."""
+    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

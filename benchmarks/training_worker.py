@@ -1,0 +1,247 @@
+"""Training contenders in fresh processes, on synthetic vocabularies and sentences.
+
+Each :class:`TrainingWorker` is one spawned Python process holding one autoencoder. The parent
+drives it epoch by epoch over a pipe, so two contenders can alternate (A B A B ...) while each
+keeps its own peak RSS: nothing one allocates can inflate the other's figure.
+
+The step is the library's own (:class:`autoencoder.train.Trainer`'s) and the input the library's
+``tf.data`` pipeline over a LineSentence file; only ``Trainer.fit``'s per-epoch validation and
+checkpointing are left out, since a checkpoint of the 100k-word one-hot baseline is gigabytes of
+disk traffic that says nothing about training speed.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SOURCES = ("stream", "memory")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """One training contender.
+
+    kind : ``embedding`` or ``onehot``.
+    vocab_size : V, PAD and UNK included (the one-hot cap; the embedding kind gets V - 2 random
+        word vectors).
+    sentences : sentences per epoch.
+    dim : word-vector width (also the one-hot kind's input projection width).
+    seq_len, latent, batch_size : as in :class:`autoencoder.AutoencoderConfig` / ``TrainConfig``.
+    """
+
+    kind: str
+    vocab_size: int
+    sentences: int
+    dim: int = 2000
+    seq_len: int = 50
+    latent: int = 256
+    batch_size: int = 64
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} V={self.vocab_size:,}"
+
+    def shape(self) -> str:
+        """The model and batch settings, for table notes."""
+        return (f"dim {self.dim}, seq-len {self.seq_len}, latent {self.latent}, "
+                f"batch {self.batch_size}")
+
+    def shape_note(self) -> str:
+        """:meth:`shape`, flagged when it differs from the reference setup."""
+        reference = TrainSpec(self.kind, self.vocab_size, self.sentences).shape()
+        if self.shape() == reference:
+            return self.shape()
+        return f"{self.shape()} (shrunk from the reference {reference})"
+
+
+def synthetic_words(n: int) -> list[str]:
+    """``n`` distinct words ``w0``, ``w1``, ... (most frequent first under :func:`write_zipf_sentences`)."""
+    return [f"w{i}" for i in range(n)]
+
+
+def write_zipf_sentences(path: Path, vocab_size: int, sentences: int, seed: int = 0,
+                         mean_length: float = 20.0) -> Path:
+    """Write a LineSentence file of synthetic sentences over the ``vocab_size - 2`` words of
+    :func:`synthetic_words`.
+
+    Word rank r (0-based) is drawn with probability proportional to 1 / (r + 1) (Zipf, s = 1);
+    lengths are geometric with mean ``mean_length`` tokens (about a 20 Newsgroups sentence),
+    so the longest are truncated to the model's seq-len like real ones.
+    """
+    rng = np.random.default_rng(seed)
+    words = np.array(synthetic_words(vocab_size - 2))
+    weights = 1.0 / np.arange(1, len(words) + 1)
+    lengths = rng.geometric(1.0 / mean_length, size=sentences)
+    tokens = rng.choice(len(words), size=int(lengths.sum()), p=weights / weights.sum())
+    path = Path(path)
+    with open(path, "w", encoding="utf-8") as handle:
+        for line in np.split(words[tokens], np.cumsum(lengths)[:-1]):
+            handle.write(" ".join(line) + "\n")
+    return path
+
+
+class TrainingWorker:
+    """A spawned process that builds ``spec``'s model, traces its train step, then trains one
+    epoch of ``train_path`` per :meth:`epoch` call.
+
+    Construction returns at once (the child builds in the background); :meth:`wait` or the
+    first :meth:`epoch` waits for it. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, spec: TrainSpec, train_path: Path):
+        self.spec = spec
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child_conn, spec, str(train_path)),
+                                        name=f"bench-{spec.kind}-{spec.vocab_size}", daemon=True)
+        self._process.start()
+        child_conn.close()
+        self._ready: dict | None = None
+
+    def wait(self) -> dict:
+        """Block until the child has built the model and traced the step; its start-up figures:
+        ``build_s`` (model build), ``warmup_s`` (step tracing), ``peak_rss_mb`` after both."""
+        if self._ready is None:
+            self._ready = self._receive()
+        return self._ready
+
+    def epoch(self, source: str = "stream") -> dict:
+        """Train one epoch and return ``seconds``, ``sentences``, ``sentences_per_s`` and the
+        process's ``peak_rss_mb`` so far.
+
+        ``source="stream"``: the real input pipeline (:func:`autoencoder.data.sentence_dataset`,
+        reshuffled each epoch). ``"memory"``: the same epoch's batches, pre-built in memory, so
+        the time is the model's alone.
+        """
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+        self.wait()
+        self._conn.send(("epoch", source))
+        return self._receive()
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            try:
+                self._conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+            self._process.join(timeout=60)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        self._conn.close()
+
+    def __enter__(self) -> "TrainingWorker":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _receive(self) -> dict:
+        try:
+            status, payload = self._conn.recv()
+        except EOFError:
+            self._process.join(timeout=10)
+            raise RuntimeError(f"training worker {self.spec.label} died (exit code "
+                               f"{self._process.exitcode}; killed for memory?)") from None
+        if status == "error":
+            raise RuntimeError(f"training worker {self.spec.label} failed:\n{payload}")
+        return payload
+
+
+def _serve(conn, spec: TrainSpec, train_path: str) -> None:
+    """The child's loop: build, report ready, then answer ``epoch`` commands until ``close``."""
+    try:
+        session = _Session(spec, Path(train_path))
+        conn.send(("ok", session.ready))
+        while True:
+            command, source = conn.recv()
+            if command == "close":
+                break
+            conn.send(("ok", session.epoch(source)))
+    except Exception:  # everything goes back to the parent, which raises it with the traceback
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class _Session:
+    """The model, optimizer, traced step and input of one worker (lives in the child)."""
+
+    def __init__(self, spec: TrainSpec, train_path: Path):
+        # TensorFlow is imported here, in the child, after quieting its C++ start-up logs.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
+        from autoencoder.data import lookup_table, sentence_dataset
+        from autoencoder.train import epoch_seed, peak_rss_mb
+
+        self._dataset, self._epoch_seed, self._peak_rss_mb = sentence_dataset, epoch_seed, peak_rss_mb
+        self.spec, self.train_path = spec, train_path
+        started = time.perf_counter()
+        config = AutoencoderConfig(kind=spec.kind, loss="cosine" if spec.kind == "embedding" else "ce",
+                                   seq_len=spec.seq_len, latent=spec.latent, vocab_cap=spec.vocab_size)
+        if spec.kind == "embedding":
+            vectors = np.random.default_rng(spec.seed).standard_normal(
+                (spec.vocab_size - 2, spec.dim), dtype=np.float32)
+        else:  # the one-hot kind reads only the width from its vectors
+            vectors = np.zeros((0, spec.dim), dtype=np.float32)
+        vocab = Vocabulary(synthetic_words(spec.vocab_size - 2))
+        autoencoder = SentenceAutoencoder(config, vocab, vectors, seed=spec.seed)
+        del vectors
+        train_config = TrainConfig(batch_size=spec.batch_size, seed=spec.seed)
+        autoencoder.model.compile(optimizer=train_config.make_optimizer())
+        optimizer = autoencoder.model.optimizer
+        optimizer.build(autoencoder.model.trainable_variables)
+        # Trainer's own step; model_dir is never written (only Trainer.fit writes there).
+        trainer = Trainer(autoencoder, train_config, model_dir=train_path.parent / "unused")
+        self._step = trainer._make_train_step(optimizer)
+        self._table = lookup_table(vocab)
+        self._memory_batches: list | None = None
+        self.epochs = 0
+        build_s = time.perf_counter() - started
+
+        started = time.perf_counter()
+        first = next(iter(self._batches(shuffle_seed=None)))
+        self._train([first])
+        remainder = spec.sentences % spec.batch_size
+        if remainder and len(first) == spec.batch_size:
+            self._train([first[:remainder]])  # the epoch's last, short batch: traced now, not timed
+        self.ready = {"build_s": build_s, "warmup_s": time.perf_counter() - started,
+                      "peak_rss_mb": peak_rss_mb()}
+
+    def _batches(self, shuffle_seed: int | None):
+        return self._dataset(self.train_path, self._table, self.spec.seq_len,
+                             self.spec.batch_size, shuffle_seed=shuffle_seed)
+
+    def _train(self, batches) -> int:
+        """Run the step on every batch, reading each result back as ``Trainer.fit`` does."""
+        sentences = 0
+        for ids in batches:
+            loss, norm, _ = (float(t) for t in self._step(ids))
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}")
+            sentences += int(ids.shape[0])
+        return sentences
+
+    def epoch(self, source: str) -> dict:
+        if source == "memory" and self._memory_batches is None:
+            self._memory_batches = list(self._batches(shuffle_seed=None))
+        self.epochs += 1
+        started = time.perf_counter()
+        if source == "stream":
+            batches = self._batches(shuffle_seed=self._epoch_seed(self.spec.seed, self.epochs))
+        else:
+            batches = self._memory_batches
+        sentences = self._train(batches)
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "sentences": sentences, "sentences_per_s": sentences / seconds,
+                "peak_rss_mb": self._peak_rss_mb()}

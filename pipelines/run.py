@@ -1,0 +1,65 @@
+"""``pipe run``: the whole story in one command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from pipelines.common import force_option, option_names, run_option, seed_option, verbosity
+from pipelines.compare import compare_options, run_compare
+from pipelines.embed import embed_options, run_embed_stage
+from pipelines.train import autoencoder_options, make_configs, training_options
+
+log = logging.getLogger("seqae")
+
+# Sized so that the whole run on the default corpus (Lee, ~2,400 train sentences) takes about
+# five minutes on 2 cores; every one can be overridden on the command line.
+RUN_DEFAULTS = {
+    "vector_size": 300, "min_count": 2, "w2v_epochs": 20,
+    "seq_len": 40, "latent": 128, "epochs": 15, "patience": 3, "val_sentences": 500,
+}
+MODELS = (("embedding", "cosine"), ("onehot", "ce"))
+
+
+@click.command(context_settings={"default_map": RUN_DEFAULTS})
+@run_option
+@embed_options("--w2v-epochs")
+@autoencoder_options
+@training_options
+@compare_options
+@force_option
+@seed_option
+@verbosity
+def run(run_dir: Path, force: bool, seed: int, **options) -> None:
+    """Run everything: embed, train the embedding model and the one-hot baseline, compare.
+
+    \b
+    1. embed     corpus -> sentences -> word2vec vectors (RUN/corpus, RUN/embeddings)
+    2. train-ae  embedding-cosine, then the onehot-ce baseline (RUN/models/...)
+    3. compare   both on the held-out test sentences (RUN/compare/report.md)
+    Finished stages are reused when their options are unchanged (an interrupted model is
+    resumed) unless --force. Defaults are sized for the default corpus in about five minutes on
+    2 cores; pass any stage option (--vector-size, --epochs, --latent, ...) to change them.
+    """
+    from autoencoder import model_status, train_autoencoder
+
+    embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
+    compare_opts = {k: options.pop(k) for k in option_names(compare_options)}
+    log.info("stage 1/3: embed")
+    run_embed_stage(run_dir, seed, force, **embed_opts)
+    names = []
+    for step, (kind, loss) in enumerate(MODELS, 1):
+        ae_config, train_config = make_configs(kind, loss, seed, **dict(options))
+        name = ae_config.default_name
+        names.append(name)
+        status = "absent" if force else model_status(run_dir, name, ae_config, train_config)
+        log.info("stage 2/3: train-ae %s (%d of %d): %s", name, step, len(MODELS),
+                 {"finished": "reusing the finished model", "partial": "resuming"}.get(
+                     status, "training"))
+        if status != "finished":
+            train_autoencoder(run_dir, ae_config, train_config, name=name,
+                              resume=status == "partial", force=True)
+    log.info("stage 3/3: compare")
+    run_compare(run_dir, names, seed=seed, **compare_opts)

@@ -1,0 +1,158 @@
+"""``train-ae``, ``reconstruct``, ``compare`` and ``run`` through the CLI on a tiny run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+
+from pipelines.cli import main
+
+def tiny_ae(epochs=2):
+    return ["--seq-len", "8", "--latent", "8", "--epochs", epochs, "--batch-size", "32",
+            "--val-sentences", "20"]
+
+
+TINY_AE = tiny_ae()
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_clean_error(result, *fragments):
+    """Non-zero exit, one ``Error:`` line naming the problem, no traceback."""
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+@pytest.fixture
+def trained_run(tiny_run):
+    for kind in ("embedding", "onehot"):
+        result = invoke("train-ae", "--run", tiny_run, "--kind", kind, "--vocab-cap", "30", *TINY_AE)
+        assert result.exit_code == 0, result.output
+    return tiny_run
+
+
+def test_train_ae_writes_every_artifact(trained_run):
+    for name in ("embedding-cosine", "onehot-ce"):
+        folder = trained_run / "models" / name
+        assert {p.name for p in folder.iterdir()} >= {
+            "config.json", "vocab.txt", "best.keras", "last.keras", "history.csv", "loss.png",
+            "state.json"}
+    config = json.loads((trained_run / "config.json").read_text())
+    assert {"train-ae:embedding-cosine", "train-ae:onehot-ce"} <= set(config["stages"])
+    assert config["versions"]["tensorflow"]
+    vocab = (trained_run / "models" / "onehot-ce" / "vocab.txt").read_text().split()
+    assert vocab[:2] == ["<pad>", "<unk>"] and len(vocab) == 30
+
+
+def test_existing_model_needs_resume_or_force(trained_run):
+    result = invoke("train-ae", "--run", trained_run, *TINY_AE)
+    assert_clean_error(result, "--resume")
+    result = invoke("train-ae", "--run", trained_run, *tiny_ae(3), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "3 epochs" in result.output
+
+
+def test_reconstruct_prints_tokens_ids_and_neighbours(trained_run):
+    result = invoke("reconstruct", "--run", trained_run, "--model", "embedding-cosine",
+                    "--top-k", "3", "The cat sees qqqunknownqqq today.")
+    assert result.exit_code == 0, result.output
+    assert "tokens: the cat sees qqqunknownqqq today ." in result.output
+    assert "1*" in result.output  # the unknown word is marked
+    assert result.output.count("\n") >= 4 + 6
+    result = invoke("reconstruct", "--run", trained_run, "--model", "onehot-ce", "a man")
+    assert result.exit_code == 0, result.output
+
+
+def test_compare_matches_a_hand_computation(trained_run):
+    """report.json's token accuracy and BLEU equal a per-sentence recomputation."""
+    from autoencoder import load_autoencoder
+    from autoencoder.stage import vectors_file
+    from embeddings import load_vectors
+
+    result = invoke("compare", "--run", trained_run)
+    assert result.exit_code == 0, result.output
+    out = trained_run / "compare"
+    assert {"report.md", "report.json", "loss.png", "accuracy_by_length.png"} <= {
+        p.name for p in out.iterdir()}
+    report = json.loads((out / "report.json").read_text())
+    sentences = [line.split() for line in
+                 (trained_run / "corpus" / "test.txt").read_text().splitlines() if line.strip()]
+    kv = load_vectors(trained_run / "embeddings")
+    for name in ("embedding-cosine", "onehot-ce"):
+        ae, _ = load_autoencoder(trained_run / "models" / name, vectors_file(trained_run), kv.vectors)
+        correct = total = 0
+        refs, hyps = [], []
+        for tokens in sentences:
+            tokens = tokens[: ae.config.seq_len]
+            ids = ae.vocab.encode(tokens, ae.config.seq_len)[None]
+            decoded = ae.decode(np.asarray(ae.model.predict_on_batch(ae.inputs(ids))))[0][0, :, 0]
+            words = [ae.vocab.words[i] for i in decoded[: len(tokens)]]
+            correct += sum(w == t for w, t in zip(words, tokens))
+            total += len(tokens)
+            refs.append([tokens])
+            hyps.append(words)
+        figures = report["models"][name]
+        assert figures["tokens"] == total
+        assert figures["token_accuracy"] == pytest.approx(correct / total)
+        bleu = corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method1)
+        assert figures["bleu4"] == pytest.approx(bleu)
+    assert len(report["samples"]) == min(5, len(sentences))
+    assert "onehot-ce" in result.output and "report:" in result.output
+
+
+def test_compare_errors(tiny_run, trained_run):
+    assert_clean_error(invoke("compare", "--run", trained_run, "--models", "nope"), "nope")
+    shutil.rmtree(trained_run / "models" / "embedding-cosine" / "best.keras", ignore_errors=True)
+    (trained_run / "models" / "embedding-cosine" / "best.keras").unlink(missing_ok=True)
+    assert_clean_error(invoke("compare", "--run", trained_run), "best.keras")
+    shutil.rmtree(trained_run / "models")
+    assert_clean_error(invoke("compare", "--run", trained_run), "no models")
+
+
+def test_train_ae_errors(tmp_path, tiny_run):
+    assert_clean_error(invoke("train-ae", "--run", tmp_path / "empty", *TINY_AE), "pipe embed")
+    assert_clean_error(invoke("train-ae", "--run", tiny_run, "--seq-len", "0"), "--seq-len")
+    assert_clean_error(invoke("train-ae", "--run", tiny_run, "--kind", "onehot", "--vocab-cap", "2"),
+                       "--vocab-cap")
+    assert_clean_error(invoke("train-ae", "--run", tiny_run, "--loss", "ce"), "--loss")
+    assert_clean_error(invoke("train-ae", "--run", tiny_run, "--resume", *TINY_AE), "resume")
+
+
+def test_vocabulary_smaller_than_cap_shrinks_with_a_warning(tiny_run, caplog):
+    result = invoke("train-ae", "--run", tiny_run, "--kind", "onehot", "--vocab-cap", "100000",
+                    *tiny_ae(1))
+    assert result.exit_code == 0, result.output
+    words = (tiny_run / "models" / "onehot-ce" / "vocab.txt").read_text().split()
+    assert 3 <= len(words) < 100000
+    assert "shrinking the cap" in caplog.text
+
+
+def test_resume_refuses_a_truncated_checkpoint(trained_run):
+    last = trained_run / "models" / "embedding-cosine" / "last.keras"
+    last.write_bytes(last.read_bytes()[:100])
+    result = invoke("train-ae", "--run", trained_run, "--resume", *TINY_AE)
+    assert_clean_error(result, "last.keras")
+
+
+def test_run_end_to_end_then_reuses(tiny_text_corpus, tmp_path, caplog):
+    args = ["run", "--run", tmp_path / "r", "--corpus", tiny_text_corpus, "--vector-size", "16",
+            "--min-count", "1", "--w2v-epochs", "1", "--workers", "1", "--seq-len", "8",
+            "--latent", "8", "--epochs", "1", "--val-sentences", "20"]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "compare" / "report.md").exists()
+    assert "embedding-cosine" in result.output and "onehot-ce" in result.output
+    caplog.clear()
+    assert invoke(*args).exit_code == 0
+    assert caplog.text.count("reusing the finished model") == 2
