@@ -34,11 +34,13 @@ class Section:
 def format_text(section: Section) -> str:
     """The section as aligned plain text, for the terminal."""
     table = [section.headers, *section.rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(section.headers))]
+    columns = range(len(section.headers))
+    widths = [max(len(row[i]) for row in table) for i in columns]
+    numeric = [all(not row[i] or row[i][0].isdigit() for row in section.rows) for i in columns]
     lines = [section.title, "=" * len(section.title)]
     for number, row in enumerate(table):
-        lines.append("  ".join(cell.rjust(width) if number and i else cell.ljust(width)
-                               for i, (cell, width) in enumerate(zip(row, widths))))
+        lines.append("  ".join(cell.rjust(width) if right else cell.ljust(width)
+                               for cell, width, right in zip(row, widths, numeric)))
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
     lines.extend(f"* {note}" for note in section.notes)

@@ -27,11 +27,16 @@ def alternate(contenders: Mapping[str, Callable[[], T]], repeats: int) -> dict[s
     return results
 
 
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    """The result of one call of ``fn`` and its wall-clock seconds (``time.perf_counter``)."""
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
 def seconds(fn: Callable[[], object]) -> float:
     """Wall-clock seconds (``time.perf_counter``) of one call of ``fn``."""
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
+    return timed(fn)[1]
 
 
 def median(values: list[float]) -> float:

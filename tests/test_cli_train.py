@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
 from pipelines.cli import main
+from tests.conftest import SHARED_20NEWS
 
 def tiny_ae(epochs=2):
     return ["--seq-len", "8", "--latent", "8", "--epochs", epochs, "--batch-size", "32",
@@ -156,3 +157,49 @@ def test_run_end_to_end_then_reuses(tiny_text_corpus, tmp_path, caplog):
     caplog.clear()
     assert invoke(*args).exit_code == 0
     assert caplog.text.count("reusing the finished model") == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_20NEWS.is_file(), reason=f"{SHARED_20NEWS} not present")
+def test_20news_sample_end_to_end(tmp_path):
+    """A 20 Newsgroups sample through every stage; the embedding model covers far more of the
+    test tokens than the 2,000-word baseline can."""
+    result = invoke("run", "--run", tmp_path / "r", "--corpus", SHARED_20NEWS, "--max-docs", "600",
+                    "--vector-size", "64", "--min-count", "2", "--w2v-epochs", "3", "--seq-len", "20",
+                    "--latent", "16", "--epochs", "1", "--max-sentences", "1000",
+                    "--val-sentences", "100", "--eval-sentences", "300")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "compare" / "report.json").read_text())
+    embedding, onehot = report["models"]["embedding-cosine"], report["models"]["onehot-ce"]
+    assert embedding["coverage"] > onehot["coverage"]
+    assert onehot["token_accuracy_out_of_cap"] == 0.0
+    assert report["sentences"] == 300
+
+
+def test_sigkill_mid_training_then_resume(tiny_run):
+    """A training process killed with SIGKILL resumes from its last finished epoch."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    state = tiny_run / "models" / "embedding-cosine" / "state.json"
+    args = [sys.executable, "-m", "pipelines", "train-ae", "--run", str(tiny_run),
+            "--seq-len", "8", "--latent", "8", "--batch-size", "8", "--val-sentences", "5"]
+    proc = subprocess.Popen(args + ["--epochs", "500", "--patience", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = json.loads(state.read_text())["epoch"]
+    result = subprocess.run(args + ["--epochs", str(done + 2), "--patience", "0", "--resume"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    history = (tiny_run / "models" / "embedding-cosine" / "history.csv").read_text().splitlines()
+    assert [int(row.split(",")[0]) for row in history[1:]] == list(range(1, done + 3))

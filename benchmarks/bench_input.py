@@ -1,0 +1,66 @@
+"""Input starvation check: is training waiting on the tf.data pipeline?
+
+One process trains the embedding kind alternately on the real streaming pipeline and on the
+same epoch's batches pre-built in memory. A time ratio near 1 means the step, not the input,
+sets the pace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.report import Section, Target
+from benchmarks.timing import alternate, median_of
+from benchmarks.training_worker import SOURCES, TrainingWorker, TrainSpec, write_zipf_sentences
+
+TOLERANCE = 0.10  # streamed epochs within 10% of in-memory ones count as compute-bound
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The model and data of the check, and ``repeats`` epochs per input source."""
+
+    vocab_size: int = 20_000
+    sentences: int = 1024
+    dim: int = 2000
+    seq_len: int = 50
+    latent: int = 256
+    batch_size: int = 64
+    repeats: int = 3
+
+    def spec(self) -> TrainSpec:
+        return TrainSpec(kind="embedding", vocab_size=self.vocab_size, sentences=self.sentences,
+                         dim=self.dim, seq_len=self.seq_len, latent=self.latent,
+                         batch_size=self.batch_size)
+
+
+FULL = Settings()
+# The quick output-layer model: the smaller the step, the harder the pipeline must work to keep up.
+QUICK = Settings(sentences=256, seq_len=20, latent=128, batch_size=32, repeats=2)
+
+
+def run(settings: Settings, workdir: Path) -> Section:
+    """Sentences/s with streamed vs pre-built batches, and their ratio."""
+    spec = settings.spec()
+    path = write_zipf_sentences(Path(workdir) / "input.txt", settings.vocab_size, settings.sentences)
+    with TrainingWorker(spec, path) as worker:
+        samples = alternate({source: (lambda source=source: worker.epoch(source))
+                             for source in SOURCES}, settings.repeats)
+    speed = {source: median_of(samples[source], "sentences_per_s") for source in SOURCES}
+    section = Section("Input pipeline: streamed vs in-memory batches (embedding kind)",
+                      ["input", "sentences/s", "vs in-memory"])
+    labels = {"stream": "tf.data from the text file", "memory": "pre-built batches in memory"}
+    for source in SOURCES:
+        section.rows.append([labels[source], f"{speed[source]:.1f}",
+                             f"{speed[source] / speed['memory']:.2f}x"])
+    ratio = speed["stream"] / speed["memory"]
+    section.targets.append(Target(
+        f"training is compute-bound (streamed within {TOLERANCE:.0%} of in-memory speed)",
+        ratio >= 1 - TOLERANCE, f"streamed at {ratio:.2f}x the in-memory speed"))
+    section.notes.append(
+        f"{settings.sentences} synthetic sentences, V = {settings.vocab_size:,}, "
+        f"{spec.shape_note()}; the same process alternates the two inputs, {settings.repeats} "
+        "epochs each, median. The streamed epoch includes reading, shuffling, splitting and "
+        "looking up the lines, as in Trainer.fit.")
+    return section
