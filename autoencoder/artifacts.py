@@ -2,7 +2,8 @@
 
 ``config.json`` records the architecture, the training settings and a fingerprint (sha256 and
 shape) of the word vectors the model was trained on, so a model is never silently paired with other
-vectors. ``vocab.txt`` is the model's vocabulary in id order.
+vectors. ``vocab.txt`` is the model's vocabulary in id order. ``manifest.json`` (rewritten by the
+trainer after every epoch) holds the size and sha256 of every file, checked before loading.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.vocab import Vocabulary
-from embeddings.io import SeqaeError, library_versions, read_json, sha256_file, write_json
+from embeddings.io import (
+    SeqaeError, library_versions, read_json, sha256_file, verify_manifest, write_json,
+)
 
 CHECKPOINTS = ("best", "last")
 
@@ -51,15 +54,16 @@ def load_autoencoder(model_dir: Path, vectors_file: Path, vectors: np.ndarray,
     when something is missing, corrupt, unsafe or trained on other vectors.
     """
     model_dir = Path(model_dir)
+    path = model_dir / f"{checkpoint}.keras"
+    if not path.exists():
+        raise SeqaeError(f"missing checkpoint {path}: model {model_dir.name} is not trained yet")
+    verify_manifest(model_dir)
     config = read_json(model_dir / "config.json")
     ae_config = AutoencoderConfig(**config["autoencoder"])
     if config["vectors"] != vectors_fingerprint(vectors_file, vectors):
         raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
                          f"{vectors_file}; retrain it")
     vocab = Vocabulary.load(model_dir / "vocab.txt")
-    path = model_dir / f"{checkpoint}.keras"
-    if not path.exists():
-        raise SeqaeError(f"missing checkpoint {path}: model {model_dir.name} is not trained yet")
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here

@@ -14,7 +14,7 @@ from autoencoder.plots import plot_accuracy_by_length, plot_losses
 from autoencoder.stage import vectors_file
 from autoencoder.train import read_history
 from autoencoder.vocab import Vocabulary
-from embeddings import load_corpus, load_vectors
+from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, atomic_open, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "
     rng = np.random.default_rng(seed)
     sample_rows = tuple(sorted(rng.choice(n_eval, size=min(n_samples, n_eval), replace=False).tolist()))
     cap_vocab = Vocabulary.capped(corpus.vocab_counts(), BASELINE_CAP)
-    kv = load_vectors(run_dir / "embeddings")
+    kv = load_embeddings(run_dir)
 
     report = {"run": str(run_dir), "split": split, "sentences": n_eval, "seed": seed,
               "baseline_cap": BASELINE_CAP, "models": {}, "samples": []}

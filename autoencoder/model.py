@@ -43,6 +43,10 @@ class AutoencoderConfig:
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
     vocab_cap : onehot vocabulary size including PAD and UNK (1,998 words + 2 by default);
         None for the embedding kind, whose vocabulary is the word2vec one.
+    center : embedding kind: subtract the mean word vector before normalising. word2vec vectors
+        share a common direction (on small corpora random pairs have cosine ~0.9), which lets a
+        cosine loss be low while every output decodes to the same few words; centring removes it
+        (Mu & Viswanath 2018, "All-but-the-top"). None for onehot.
     """
 
     kind: str = "embedding"
@@ -50,6 +54,7 @@ class AutoencoderConfig:
     seq_len: int = 50
     latent: int = 256
     vocab_cap: int | None = 2000
+    center: bool | None = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -61,9 +66,12 @@ class AutoencoderConfig:
             raise SeqaeError(f"--seq-len must be at least 1, got {self.seq_len}")
         if self.latent < 1:
             raise SeqaeError(f"--latent must be at least 1, got {self.latent}")
+        # Options of the other kind are cleared, so they never tell two models apart.
         if self.kind == "embedding":
-            object.__setattr__(self, "vocab_cap", None)  # so it never tells two models apart
-        elif self.vocab_cap is None or self.vocab_cap < 3:
+            object.__setattr__(self, "vocab_cap", None)
+        else:
+            object.__setattr__(self, "center", None)
+        if self.kind == "onehot" and (self.vocab_cap is None or self.vocab_cap < 3):
             raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
                              f"got {self.vocab_cap}")
 
@@ -75,13 +83,15 @@ class AutoencoderConfig:
         return asdict(self)
 
 
-def unit_vectors(vectors: np.ndarray) -> np.ndarray:
+def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:
     """The input/target table of the embedding kind, shape (V + 2, dim) float32.
 
-    Row 0 (PAD) is zero, row 1 (UNK) a fixed random unit vector, rows 2.. the word vectors scaled
-    to unit length.
+    Row 0 (PAD) is zero, row 1 (UNK) a fixed random unit vector, rows 2.. the word vectors (minus
+    their mean if ``center``) scaled to unit length.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
+    if center:
+        vectors = vectors - vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
     table = np.empty((len(vectors) + 2, vectors.shape[1]), dtype=np.float32)
     table[PAD_ID] = 0.0
     unk = np.random.default_rng(UNK_VECTOR_SEED).standard_normal(vectors.shape[1])
@@ -136,7 +146,7 @@ class SentenceAutoencoder:
             if len(vectors) + 2 != len(vocab):
                 raise SeqaeError(f"vectors have {len(vectors)} rows but the vocabulary "
                                  f"{len(vocab) - 2} words")
-            self.table = unit_vectors(vectors)
+            self.table = unit_vectors(vectors, config.center)
             # A variable, not a graph constant: the table can be hundreds of MB.
             self.table_var = tf.Variable(self.table, trainable=False, name="word_vectors")
             self.decoder = NearestNeighbourDecoder(self.table, exclude=(PAD_ID, UNK_ID))

@@ -16,7 +16,7 @@ from autoencoder.artifacts import (
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.train import TrainConfig, Trainer
 from autoencoder.vocab import Vocabulary
-from embeddings import load_corpus, load_vectors
+from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, read_json
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 
@@ -44,7 +44,7 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     """
     run_dir = Path(run_dir)
     corpus = load_corpus(run_dir)
-    kv = load_vectors(run_dir / "embeddings")
+    kv = load_embeddings(run_dir)
     model_dir = models_root(run_dir) / (name or config.default_name)
     state_file = model_dir / "state.json"
     if resume:
@@ -87,7 +87,7 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
     if name not in names:
         raise SeqaeError(f"no model named {name} in {models_root(run_dir)} "
                          f"(have: {', '.join(names) or 'none'})")
-    kv = load_vectors(run_dir / "embeddings")
+    kv = load_embeddings(run_dir)
     ae, _ = load_autoencoder(models_root(run_dir) / name, vectors_file(run_dir), kv.vectors)
     tokens = [t for unit in Tokenizer(TokenizeConfig(unit="paragraph"), None)(sentence) for t in unit]
     if not tokens:
@@ -110,7 +110,7 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     if not (model_dir / "state.json").exists():
         return "absent"
     saved, state = read_json(model_dir / "config.json"), read_json(model_dir / "state.json")
-    kv = load_vectors(Path(run_dir) / "embeddings")
+    kv = load_embeddings(run_dir)
     if (saved["autoencoder"] != config.to_dict() or saved["train"] != asdict(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
         return "stale"

@@ -6,8 +6,9 @@ replica is its sum over real tokens divided by the number of real tokens in the 
 so summing replica gradients gives exactly the single-device token-mean gradient.
 
 Each epoch ends with a validation pass, a ``last.keras`` checkpoint (optimizer state included), a
-``best.keras`` copy when validation loss improved, ``history.csv``, ``loss.png`` and ``state.json``
-(written last: it is the commit point that ``resume`` trusts).
+``best.keras`` copy when validation loss improved, ``history.csv``, ``loss.png``, ``manifest.json``
+(sizes and hashes of the model folder's files) and ``state.json`` (written last: it is the commit
+point that ``resume`` trusts).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import resource
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -30,7 +31,9 @@ from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_da
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID
-from embeddings.io import SeqaeError, atomic_open, atomic_path, read_json, sha256_file, write_json
+from embeddings.io import (
+    SeqaeError, atomic_open, atomic_path, read_json, sha256_file, write_json, write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ HISTORY_FIELDS = (
     "epoch", "train_loss", "val_loss", "val_token_accuracy", "grad_norm", "wall_s",
     "sentences", "sentences_per_s", "peak_rss_mb", "status",
 )
+# What the manifest covers; state.json is not listed, it is the commit point written after it.
+MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png")
 
 
 @dataclass(frozen=True)
@@ -171,7 +176,13 @@ class Trainer:
         state["last_sha256"] = sha256_file(self.last_path)
         write_history(self.model_dir / "history.csv", self.history_)
         plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
+        self._write_manifest()
         write_json(self.model_dir / "state.json", state)
+
+    def _write_manifest(self) -> None:
+        files = tuple(name for name in MODEL_FILES if (self.model_dir / name).exists())
+        write_manifest(self.model_dir, files, {"autoencoder": self.autoencoder.config.to_dict(),
+                                               "train": asdict(self.config)})
 
     # -- the step --------------------------------------------------------------------------
     def _make_train_step(self, optimizer: keras.optimizers.Optimizer):
@@ -296,6 +307,7 @@ class Trainer:
             "peak_rss_mb": peak_rss_mb(), "status": f"non-finite at step {step}",
         })
         write_history(self.model_dir / "history.csv", self.history_)
+        self._write_manifest()  # history.csv changed
         state_path = self.model_dir / "state.json"
         on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
         write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite"))

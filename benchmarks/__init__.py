@@ -1,0 +1,5 @@
+"""Performance benchmarks of seqae: ``python -m benchmarks [--quick]`` writes BENCHMARKS.md.
+
+One module per benchmark (``bench_*``), each with ``QUICK`` and ``FULL`` settings and a
+``run(settings, workdir)`` returning a :class:`benchmarks.report.Section`.
+"""

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from gensim.models import KeyedVectors
 
+from autoencoder.decode import NearestNeighbourDecoder, top_k
 from benchmarks.report import Section, Target
 from benchmarks.timing import alternate, median, seconds, timed
 
@@ -60,11 +62,9 @@ def brute_force_top1(table: np.ndarray, queries: np.ndarray, chunk_rows: int = 8
     return best_ids
 
 
-def decode_breakdown(decoder, queries: np.ndarray) -> dict[str, float]:
+def decode_breakdown(decoder: NearestNeighbourDecoder, queries: np.ndarray) -> dict[str, float]:
     """Seconds of each step of one ``kneighbors`` chunk, redone by hand: query normalisation,
     the GEMM, and the argmax with the id lookup; ``rows`` is the chunk's number of queries."""
-    from autoencoder.decode import top_k
-
     block = queries[: decoder.chunk_rows]
 
     def normalise() -> np.ndarray:
@@ -77,17 +77,13 @@ def decode_breakdown(decoder, queries: np.ndarray) -> dict[str, float]:
             "argmax": seconds(lambda: decoder.candidate_ids_[top_k(sims, 1)[0]])}
 
 
-def most_similar_loop(kv, queries: np.ndarray) -> np.ndarray:
+def most_similar_loop(kv: KeyedVectors, queries: np.ndarray) -> np.ndarray:
     """Top-1 row index per query, one ``KeyedVectors.most_similar`` call per token."""
     return np.array([int(kv.most_similar(positive=[query], topn=1)[0][0]) for query in queries])
 
 
 def run(settings: Settings, workdir: Path) -> Section:
     """Tokens/s of the decoder, the GEMM and the per-token loop per V and batch; the checks."""
-    # The autoencoder package imports TensorFlow: only here, once stage one's forks are done.
-    from autoencoder.decode import NearestNeighbourDecoder
-    from gensim.models import KeyedVectors
-
     rng = np.random.default_rng(0)
     dim = settings.dim
     section = Section(

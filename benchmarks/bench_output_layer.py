@@ -50,6 +50,7 @@ def run(settings: Settings, workdir: Path) -> Section:
         ["V", "onehot sent/s", "embedding sent/s", "speed emb/onehot",
          "onehot peak RSS MiB", "embedding peak RSS MiB", "RSS emb/onehot"],
     )
+    startups = []
     for vocab_size in settings.vocab_sizes:
         path = write_zipf_sentences(Path(workdir) / f"zipf-{vocab_size}.txt", vocab_size,
                                     settings.sentences)
@@ -57,8 +58,7 @@ def run(settings: Settings, workdir: Path) -> Section:
             # Both start (build, trace) side by side; then their timed epochs alternate.
             workers = {kind: stack.enter_context(TrainingWorker(settings.spec(kind, vocab_size), path))
                        for kind in KINDS}
-            for worker in workers.values():
-                worker.wait()
+            startup = {kind: worker.wait() for kind, worker in workers.items()}
             samples = alternate({kind: worker.epoch for kind, worker in workers.items()},
                                 settings.repeats)
         speed = {kind: median_of(samples[kind], "sentences_per_s") for kind in KINDS}
@@ -68,6 +68,8 @@ def run(settings: Settings, workdir: Path) -> Section:
             f"{speed['embedding'] / speed['onehot']:.2f}x", f"{rss['onehot']:,.0f}",
             f"{rss['embedding']:,.0f}", f"{rss['embedding'] / rss['onehot']:.2f}x",
         ])
+        startups.append(f"V = {vocab_size:,}: " + ", ".join(
+            f"{kind} {startup[kind]['build_s']:.1f} + {startup[kind]['warmup_s']:.1f}" for kind in KINDS))
     spec = settings.spec("embedding", settings.vocab_sizes[0])
     section.notes += [
         f"{settings.sentences} synthetic sentences (Zipf word ranks, mean length 20) per epoch; "
@@ -77,6 +79,7 @@ def run(settings: Settings, workdir: Path) -> Section:
         "Peak RSS: ru_maxrss of each contender's own process (build and training included). "
         "The embedding kind's includes its V x dim table several times over (input vectors, "
         "unit table, TF variable, decoder copy).",
+        "Untimed start-up, seconds of model build + step tracing: " + "; ".join(startups) + ".",
         "One-hot cost at large V is the softmax and the dense Adam update of its V x dim input "
         "projection (Keras densifies that gradient: a V x dim tensor per step).",
     ]

@@ -50,6 +50,7 @@ def run(settings: Settings, workdir: Path) -> Section:
         section.notes.append(f"skipped: {settings.archive} is missing")
         return section
     all_cores = os.cpu_count() or 1
+    worker_counts = sorted({1, all_cores})
     docs, _ = read_corpus(str(settings.archive))
     docs, _ = split_documents(docs, CorpusConfig(source=str(settings.archive),
                                                  max_docs=settings.max_docs))
@@ -66,8 +67,8 @@ def run(settings: Settings, workdir: Path) -> Section:
     tokens = sum(map(len, units))
 
     samples = alternate({workers: (lambda workers=workers: len(units) / seconds(lambda: tokenized(workers)))
-                         for workers in (1, all_cores)}, settings.repeats)
-    for workers in (1, all_cores):
+                         for workers in worker_counts}, settings.repeats)
+    for workers in worker_counts:
         rate = median(samples[workers])
         section.rows.append(["tokenize", "tokenize_documents", str(workers), f"{rate:,.0f} sentences/s",
                              f"{rate / median(samples[1]):.2f}x", ""])
@@ -89,19 +90,20 @@ def run(settings: Settings, workdir: Path) -> Section:
 
     modes = {"corpus_file": corpus_file_rate, "iterable": iterable_rate}
     samples = alternate({(mode, workers): (lambda rate=rate, workers=workers: rate(workers))
-                         for mode, rate in modes.items() for workers in (1, all_cores)},
+                         for mode, rate in modes.items() for workers in worker_counts},
                         settings.repeats)
     for mode in modes:
-        for workers in (1, all_cores):
+        for workers in worker_counts:
             rate = median(samples[mode, workers])
             section.rows.append([
                 "word2vec", mode, str(workers), f"{rate:,.0f} words/s",
                 f"{rate / median(samples[mode, 1]):.2f}x",
                 f"{rate / median(samples['iterable', workers]):.2f}x",
             ])
+    sample = "all" if settings.max_docs is None else f"a seeded sample of {settings.max_docs:,}"
     section.notes += [
-        f"{len(docs):,} posts ({'all' if settings.max_docs is None else f'seeded sample of {settings.max_docs:,}'}; "
-        f"headers, footers and quotes removed): {len(units):,} sentences, {tokens:,} tokens. "
+        f"{len(docs):,} posts ({sample}; headers, footers and quotes removed): "
+        f"{len(units):,} sentences, {tokens:,} tokens. "
         f"{settings.repeats} rounds alternating the contenders, median; all cores = {all_cores}.",
         "Tokenization: Punkt sentences + NLTK Treebank words, Punkt trained once beforehand "
         "(untimed); the multi-worker figure includes starting its process pool.",

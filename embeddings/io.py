@@ -1,12 +1,16 @@
-"""Artifact I/O shared by every stage: atomic writes, JSON, hashes and library versions.
+"""Artifact I/O shared by every stage: atomic writes, JSON, hashes, manifests, the run lock.
 
 Every artifact is written to a temporary file in its destination folder and renamed into place,
-so an interrupted run never leaves a half-written file under the final name.
+so an interrupted run never leaves a half-written file under the final name. Each stage folder
+holds a ``manifest.json`` (size and sha256 of every artifact) that loading verifies, so a
+truncated or altered file is refused instead of half-read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -116,16 +120,88 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+MANIFEST = "manifest.json"
+
+
+def write_manifest(folder: str | os.PathLike, files: tuple[str, ...], options: dict[str, Any]) -> None:
+    """Record the size and sha256 of ``files`` (names in ``folder``) and the options that made them."""
+    paths = {name: Path(folder) / name for name in files}
+    write_json(Path(folder) / MANIFEST, {
+        "files": {name: {"size": path.stat().st_size, "sha256": sha256_file(path)}
+                  for name, path in paths.items()},
+        "options": options,
+    })
+
+
+def verify_manifest(folder: str | os.PathLike) -> None:
+    """Check every file listed in ``folder/manifest.json`` against its size and sha256.
+
+    Hashing everything is affordable: sha256 reads about 1.5 GB/s, so the 180 MB vectors of
+    20 Newsgroups cost 0.12 s. Raises :class:`SeqaeError` naming the first missing, truncated
+    or altered file.
+    """
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise SeqaeError(f"no {MANIFEST} in {folder}: it was not written by a finished stage; "
+                         "recompute it (--force)")
+    manifest = read_json(folder / MANIFEST)
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise SeqaeError(f"missing artifact {path} (listed in {MANIFEST}); "
+                             "recompute it (--force)")
+        size = path.stat().st_size
+        if size != expected["size"]:
+            problem = f"has {size} bytes, not the {expected['size']} recorded: truncated or altered"
+        elif sha256_file(path) != expected["sha256"]:
+            problem = "does not match its recorded sha256: altered"
+        else:
+            continue
+        raise SeqaeError(f"artifact {path} {problem} since it was written; recompute it (--force)")
+
+
 def is_complete(folder: str | os.PathLike, files: tuple[str, ...], digest: str) -> bool:
     """Whether a stage's output in ``folder`` is finished and made with the options of ``digest``.
 
-    Stages write ``meta.json`` (holding ``"digest"``) last, after every file in ``files``, and
-    delete it before recomputing, so a crash in between can never pass for a finished result.
+    Stages write ``meta.json`` (holding ``"digest"``) last, after every file in ``files`` and the
+    manifest, and delete it before recomputing, so a crash in between can never pass for a
+    finished result.
     """
     folder = Path(folder)
-    if not all((folder / name).is_file() for name in (*files, "meta.json")):
+    if not all((folder / name).is_file() for name in (*files, MANIFEST, "meta.json")):
         return False
     try:
         return read_json(folder / "meta.json").get("digest") == digest
     except SeqaeError:
         return False
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
+    """Hold ``RUN/.lock`` for the block, or refuse at once if another process holds it.
+
+    ``flock`` belongs to the open file, so the kernel releases it when the holder exits or is
+    killed: a stale lock file never blocks. The file keeps the holder's pid and command for the
+    error message, and is never deleted (deleting it would let two processes lock two inodes).
+    """
+    path = Path(run_dir) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            handle.seek(0)
+            pid, _, holder = handle.read().strip().partition(" ")
+            who = f"pid {pid} ({holder})" if pid else "another process"
+            raise SeqaeError(f"run directory {run_dir} is in use by {who}; wait for it or use "
+                             "another --run") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()} {command}\n")
+        handle.flush()
+        yield

@@ -5,6 +5,7 @@ Layout of ``RUN/corpus``::
     train.txt, val.txt, test.txt   one unit per line, tokens separated by one space, UTF-8
     vocab.tsv                      train word <TAB> count, most frequent first (ties by word)
     stats.json                     source report, options and per-split statistics
+    manifest.json                  size and sha256 of the files above, and the cache key
     meta.json                      cache key; written last, so its presence means "complete"
 """
 
@@ -21,7 +22,10 @@ import numpy as np
 from tqdm import tqdm
 
 from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
-from embeddings.io import SeqaeError, atomic_open, is_complete, options_digest, read_json, write_json
+from embeddings.io import (
+    SeqaeError, atomic_open, is_complete, options_digest, read_json, verify_manifest, write_json,
+    write_manifest,
+)
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
 
@@ -139,6 +143,7 @@ def prepare_corpus(
     stats = {"digest": digest, "source": report, "config": asdict(config),
              "splits": split_statistics(counters)}
     write_json(root / "stats.json", stats)
+    write_manifest(root, _FILES, key)
     write_json(root / "meta.json", {"digest": digest, "key": key})
     log.info("prepared corpus in %s: %s", root, ", ".join(
         f"{split} {s['documents']} docs / {s['sentences']} units" for split, s in stats["splits"].items()))
@@ -153,6 +158,7 @@ def load_corpus(run_dir: Path) -> PreparedCorpus:
     missing = [name for name in _FILES if not (root / name).is_file()]
     if missing:
         raise SeqaeError(f"prepared corpus in {root} lacks {', '.join(missing)}: rerun `pipe embed --force`")
+    verify_manifest(root)
     return PreparedCorpus(root, read_json(root / "stats.json"))
 
 

@@ -1,8 +1,9 @@
 """The embedding stage end to end: prepared corpus -> word2vec vectors -> evaluation.
 
 Layout of ``RUN/embeddings``: ``vectors.npy`` and ``vocab.tsv`` (see :mod:`embeddings.word2vec`),
-``eval.json`` (:func:`embeddings.evaluate.evaluate_vectors`), and ``meta.json`` (cache key and
-training history), written last so its presence means "complete".
+``eval.json`` (:func:`embeddings.evaluate.evaluate_vectors`), ``manifest.json`` (their sizes and
+hashes), and ``meta.json`` (cache key and training history), written last so its presence means
+"complete".
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 from gensim.models import KeyedVectors
 
 from embeddings.evaluate import evaluate_vectors
-from embeddings.io import is_complete, options_digest, read_json, write_json
+from embeddings.io import (
+    SeqaeError, is_complete, options_digest, read_json, verify_manifest, write_json, write_manifest,
+)
 from embeddings.prepare import CorpusConfig, PreparedCorpus, prepare_corpus
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors, train_word2vec,
@@ -58,7 +61,8 @@ def run_embed(
     digest = options_digest(key)
     if not force and is_complete(folder, _FILES, digest):
         log.info("reusing word2vec vectors in %s", folder)
-        return EmbedResult(corpus, load_vectors(folder), read_json(folder / "eval.json"), reused=True)
+        return EmbedResult(corpus, load_embeddings(run_dir), read_json(folder / "eval.json"),
+                           reused=True)
     (folder / "meta.json").unlink(missing_ok=True)  # from here on, old files must not pass as complete
 
     progress = EpochLogger()
@@ -69,8 +73,18 @@ def run_embed(
     log.info("evaluating %d vectors", len(kv))
     evaluation = evaluate_vectors(kv)
     write_json(folder / "eval.json", evaluation)
+    write_manifest(folder, _FILES, key)
     write_json(folder / "meta.json", {
         "digest": digest, "key": key, "vocabulary": len(kv), "dimensions": kv.vector_size,
         "train_seconds": seconds, "epochs": progress.history,
     })
     return EmbedResult(corpus, kv, evaluation, reused=False)
+
+
+def load_embeddings(run_dir: Path) -> KeyedVectors:
+    """The run's word vectors (memory-mapped, never unpickled), verified against their manifest."""
+    folder = Path(run_dir) / EMBEDDINGS_DIR
+    if not (folder / "meta.json").is_file():
+        raise SeqaeError(f"no word vectors in {run_dir}: run `pipe embed` first")
+    verify_manifest(folder)
+    return load_vectors(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -10,7 +11,7 @@ from typing import Any, Callable
 
 import click
 
-from embeddings.io import library_versions, read_json, write_json
+from embeddings.io import library_versions, read_json, run_lock, write_json
 
 log = logging.getLogger("seqae")
 
@@ -56,11 +57,25 @@ def verbosity(func: Callable) -> Callable:
     )(func)
 
 
-run_option = click.option(
+read_run_option = click.option(
     "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
     default=Path("runs/default"), show_default=True,
     help="Run directory holding every artifact of this run.",
 )
+
+
+def run_option(func: Callable) -> Callable:
+    """``--run`` for commands that write the run directory: the command body holds ``RUN/.lock``,
+    so a second writer on the same run refuses at once (taken after option parsing, so a bad
+    option never leaves the lock held)."""
+
+    @functools.wraps(func)
+    def locked(*args, run_dir: Path, **kwargs):
+        with run_lock(run_dir, click.get_current_context().command_path):
+            return func(*args, run_dir=run_dir, **kwargs)
+
+    return read_run_option(locked)
+
 seed_option = click.option(
     "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
     help="Random seed for splits, sampling and initialisation.",

@@ -12,11 +12,13 @@ from embeddings.corpus import REMOVABLE, check_remove
 from embeddings.evaluate import format_evaluation
 from embeddings.io import SeqaeError
 from embeddings.prepare import CorpusConfig
-from embeddings.stage import EMBEDDINGS_DIR, run_embed
+from embeddings.stage import load_embeddings, run_embed
 from embeddings.stats import format_stats
 from embeddings.tokenize import UNITS
-from embeddings.word2vec import Word2VecConfig, export_word2vec, load_vectors
-from pipelines.common import force_option, record_config, run_option, seed_option, verbosity
+from embeddings.word2vec import Word2VecConfig, export_word2vec
+from pipelines.common import (
+    force_option, read_run_option, record_config, run_option, seed_option, verbosity,
+)
 
 _CORPUS = CorpusConfig()
 _W2V = Word2VecConfig()
@@ -122,8 +124,8 @@ def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--text", is_flag=True, help="Text format instead of binary.")
-@run_option
+@read_run_option
 @verbosity
 def export(path, text, run_dir):
     """Write the run's word2vec vectors to PATH in the original word2vec format."""
-    export_word2vec(load_vectors(run_dir / EMBEDDINGS_DIR), path, binary=not text)
+    export_word2vec(load_embeddings(run_dir), path, binary=not text)

@@ -47,11 +47,12 @@ def run(run_dir: Path, force: bool, seed: int, **options) -> None:
 
     embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
     compare_opts = {k: options.pop(k) for k in option_names(compare_options)}
+    # Built before embedding, so an inconsistent option fails in a second, not after stage one.
+    configs = [make_configs(kind, loss, seed, **dict(options)) for kind, loss in MODELS]
     log.info("stage 1/3: embed")
     run_embed_stage(run_dir, seed, force, **embed_opts)
     names = []
-    for step, (kind, loss) in enumerate(MODELS, 1):
-        ae_config, train_config = make_configs(kind, loss, seed, **dict(options))
+    for step, (ae_config, train_config) in enumerate(configs, 1):
         name = ae_config.default_name
         names.append(name)
         status = "absent" if force else model_status(run_dir, name, ae_config, train_config)

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
-from pipelines.common import force_option, record_config, run_option, seed_option, verbosity
+from pipelines.common import (
+    force_option, read_run_option, record_config, run_option, seed_option, verbosity,
+)
 
-AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000}
+AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
 
 
 def autoencoder_options(func):
@@ -20,6 +22,8 @@ def autoencoder_options(func):
                      show_default=True, help="LSTM units of encoder and decoder."),
         click.option("--vocab-cap", type=click.IntRange(3), default=AE_DEFAULTS["vocab_cap"],
                      show_default=True, help="One-hot vocabulary size, PAD and UNK included."),
+        click.option("--center/--no-center", default=AE_DEFAULTS["center"], show_default=True,
+                     help="Embedding kind: subtract the mean word vector before normalising."),
     ]):
         func = option(func)
     return func
@@ -101,7 +105,7 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
 
 
 @click.command()
-@run_option
+@read_run_option
 @click.option("--model", "name", default=None,
               help="Model name under RUN/models  [default: the only one, or embedding-cosine]")
 @click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,

@@ -101,7 +101,8 @@ def test_bad_corpus_fails_cleanly(tmp_path, make_source, message):
     run = tmp_path / "run"
     result = _invoke("embed", "--run", run, "--corpus", make_source(tmp_path), *TINY)
     _assert_clean_failure(result, message, run)
-    assert not run.exists()  # nothing was written before the corpus was read
+    # nothing but the run lock was written before the corpus was read
+    assert [p.name for p in run.iterdir()] == [".lock"]
 
 
 def test_remove_option_parses_lists_and_none():
@@ -134,5 +135,5 @@ def test_min_count_leaving_no_word_fails_cleanly(tiny_text_corpus, tmp_path):
 
 def test_export_without_vectors_fails_cleanly(tmp_path):
     result = _invoke("export", "--run", tmp_path / "run", tmp_path / "out.bin")
-    _assert_clean_failure(result, "missing vectors file", tmp_path / "run")
+    _assert_clean_failure(result, "run `pipe embed` first", tmp_path / "run")
     assert not (tmp_path / "out.bin").exists()

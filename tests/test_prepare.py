@@ -120,7 +120,7 @@ def test_prepare_writes_line_sentence_files_and_reuses_them(tiny_text_corpus, tm
     run = tmp_path / "run"
     corpus = prepare_corpus(config, run, workers=1)
     assert sorted(p.name for p in corpus.root.iterdir()) == [
-        "meta.json", "stats.json", "test.txt", "train.txt", "val.txt", "vocab.tsv"]
+        "manifest.json", "meta.json", "stats.json", "test.txt", "train.txt", "val.txt", "vocab.tsv"]
     stats = corpus.stats["splits"]
     assert [stats[s]["documents"] for s in SPLITS] == [18, 1, 1]
     # 300 sentences; Punkt may also split after abbreviations too rare in 20 documents to learn.
