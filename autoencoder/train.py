@@ -13,14 +13,18 @@ point that ``resume`` trusts).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
 import resource
 import shutil
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import keras
 import numpy as np
@@ -98,6 +102,34 @@ class TrainConfig:
 
 class NonFiniteLossError(SeqaeError):
     """Training produced a NaN or infinite loss or gradient; weights were restored."""
+
+
+class TrainingInterrupted(SeqaeError):
+    """Ctrl-C during training: a resumable checkpoint was saved first."""
+
+    exit_code = 130  # the shell's convention for SIGINT
+
+
+@contextlib.contextmanager
+def _deferred_sigint() -> Iterator[Callable[[], bool]]:
+    """Turn the first Ctrl-C into a flag the loop checks between steps, so no step or checkpoint
+    is cut in half; a second Ctrl-C interrupts at once. Yields the flag's getter."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag.is_set  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum, frame):
+        if flag.is_set():
+            signal.default_int_handler(signum, frame)
+        log.warning("interrupt: saving a resumable checkpoint after this step (Ctrl-C again to abort)")
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def peak_rss_mb() -> float:
@@ -226,7 +258,8 @@ class Trainer:
         tf.random.set_seed(cfg.seed)
         if resume:
             state = self._restore()
-            log.info("resuming %s after epoch %d", self.model_dir.name, state["epoch"])
+            log.info("resuming %s after epoch %d%s", self.model_dir.name, state["epoch"],
+                     f", step {state['partial']['step']}" if "partial" in state else "")
         else:
             self.history_ = []
             state = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0,
@@ -254,49 +287,72 @@ class Trainer:
         log.info("training %s: %d sentences, %d steps/epoch, %s parameters", self.model_dir.name,
                  n_train, steps, f"{model.count_params():,}")
 
-        for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-            if state["stopped"] == "early-stop":
-                break
-            good_weights = model.get_weights()
-            started = time.perf_counter()
-            dataset = sentence_dataset(train_path, table, ae.config.seq_len, cfg.batch_size,
-                                       keep=train_keep, shuffle_seed=epoch_seed(cfg.seed, epoch))
-            loss_sum = tokens = norm_sum = 0.0
-            bar = tqdm(self.strategy.experimental_distribute_dataset(dataset), total=steps,
-                       desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False, disable=None)
-            for step, ids in enumerate(bar, 1):
-                loss, norm, n_tokens = (float(t) for t in train_step(ids))
-                if not (math.isfinite(loss) and math.isfinite(norm)):
-                    bar.close()
-                    self._non_finite(state, epoch, step, good_weights, started)
-                loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
-                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            wall = time.perf_counter() - started
-            val_loss, val_acc = self.evaluate(val_path, table, val_keep)
-            train_loss = loss_sum / tokens
-            monitored = train_loss if val_loss is None else val_loss
-            improved = state["best_val_loss"] is None or monitored < state["best_val_loss"]
-            if improved:
-                state.update(best_val_loss=monitored, best_epoch=epoch, wait=0)
-            else:
-                state["wait"] += 1
-            self.history_.append({
-                "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                "val_token_accuracy": val_acc, "grad_norm": norm_sum / steps, "wall_s": wall,
-                "sentences": n_train, "sentences_per_s": n_train / wall,
-                "peak_rss_mb": peak_rss_mb(), "status": "ok",
-            })
-            state["epoch"] = epoch
-            if cfg.patience and state["wait"] >= cfg.patience:
-                state["stopped"] = "early-stop"
-            elif epoch == cfg.epochs:
-                state["stopped"] = "epochs"
-            self._save_epoch(state, improved)
-            log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
-                     train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, n_train / wall,
-                     "  (best)" if improved else "")
+        with _deferred_sigint() as interrupted:
+            for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+                if state["stopped"] == "early-stop":
+                    break
+                self._run_epoch(epoch, state, train_step, table, (n_train, train_keep, steps),
+                                (val_path, val_keep), train_path, interrupted)
+                if interrupted():
+                    raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
+                                              "rerun the same command with --resume to continue")
         self.state_ = state
         return self
+
+    def _run_epoch(self, epoch, state, train_step, table, train, val, train_path, interrupted):
+        """One pass over the training sentences, validation, checkpoint; Ctrl-C between steps
+        saves a mid-epoch checkpoint from which ``--resume`` replays the rest of the epoch."""
+        cfg, ae, model = self.config, self.autoencoder, self.autoencoder.model
+        (n_train, train_keep, steps), (val_path, val_keep) = train, val
+        good_weights = model.get_weights()
+        done = state.pop("partial", None) or {"step": 0, "loss_sum": 0.0, "tokens": 0.0,
+                                               "norm_sum": 0.0, "wall_s": 0.0}
+        started = time.perf_counter() - done["wall_s"]
+        dataset = sentence_dataset(train_path, table, ae.config.seq_len, cfg.batch_size,
+                                   keep=train_keep, shuffle_seed=epoch_seed(cfg.seed, epoch))
+        loss_sum, tokens, norm_sum = done["loss_sum"], done["tokens"], done["norm_sum"]
+        bar = tqdm(self.strategy.experimental_distribute_dataset(dataset.skip(done["step"])),
+                   total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
+                   unit="batch", leave=False, disable=None)
+        for step, ids in enumerate(bar, done["step"] + 1):
+            loss, norm, n_tokens = (float(t) for t in train_step(ids))
+            if not (math.isfinite(loss) and math.isfinite(norm)):
+                bar.close()
+                self._non_finite(state, epoch, step, good_weights, started)
+            loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if interrupted() and step < steps:
+                bar.close()
+                state["partial"] = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
+                                    "norm_sum": norm_sum, "wall_s": time.perf_counter() - started}
+                self._save_epoch(state, improved=False)
+                raise TrainingInterrupted(
+                    f"interrupted in epoch {epoch} after step {step} of {steps}; checkpoint saved: "
+                    "rerun the same command with --resume to continue")
+        wall = time.perf_counter() - started
+        val_loss, val_acc = self.evaluate(val_path, table, val_keep)
+        train_loss = loss_sum / tokens
+        monitored = train_loss if val_loss is None else val_loss
+        improved = state["best_val_loss"] is None or monitored < state["best_val_loss"]
+        if improved:
+            state.update(best_val_loss=monitored, best_epoch=epoch, wait=0)
+        else:
+            state["wait"] += 1
+        self.history_.append({
+            "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+            "val_token_accuracy": val_acc, "grad_norm": norm_sum / steps, "wall_s": wall,
+            "sentences": n_train, "sentences_per_s": n_train / wall,
+            "peak_rss_mb": peak_rss_mb(), "status": "ok",
+        })
+        state["epoch"] = epoch
+        if cfg.patience and state["wait"] >= cfg.patience:
+            state["stopped"] = "early-stop"
+        elif epoch == cfg.epochs:
+            state["stopped"] = "epochs"
+        self._save_epoch(state, improved)
+        log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
+                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, n_train / wall,
+                 "  (best)" if improved else "")
 
     def _non_finite(self, state: dict, epoch: int, step: int, good_weights: list, started: float):
         """Restore the epoch's starting weights, record the event, and raise."""

@@ -39,7 +39,7 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(max_docs=1500, repeats=2)
+QUICK = Settings(max_docs=1000, repeats=2)
 
 
 def run(settings: Settings, workdir: Path) -> Section:

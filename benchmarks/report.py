@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -31,12 +32,17 @@ class Section:
     targets: list[Target] = field(default_factory=list)
 
 
+def numeric_columns(section: Section) -> list[bool]:
+    """Per column, whether every non-empty cell starts with a digit (right-aligned)."""
+    return [all(not row[i] or row[i][0].isdigit() for row in section.rows)
+            for i in range(len(section.headers))]
+
+
 def format_text(section: Section) -> str:
     """The section as aligned plain text, for the terminal."""
     table = [section.headers, *section.rows]
-    columns = range(len(section.headers))
-    widths = [max(len(row[i]) for row in table) for i in columns]
-    numeric = [all(not row[i] or row[i][0].isdigit() for row in section.rows) for i in columns]
+    widths = [max(len(row[i]) for row in table) for i in range(len(section.headers))]
+    numeric = numeric_columns(section)
     lines = [section.title, "=" * len(section.title)]
     for number, row in enumerate(table):
         lines.append("  ".join(cell.rjust(width) if right else cell.ljust(width)
@@ -50,8 +56,8 @@ def format_text(section: Section) -> str:
 
 def format_markdown(section: Section) -> str:
     """The section as Markdown: a heading, a table, then notes and targets as lists."""
-    lines = [f"## {section.title}", "", "| " + " | ".join(section.headers) + " |",
-             "|" + "|".join([" --- "] + [" ---: "] * (len(section.headers) - 1)) + "|"]
+    rule = "|" + "|".join(" ---: " if right else " --- " for right in numeric_columns(section)) + "|"
+    lines = [f"## {section.title}", "", "| " + " | ".join(section.headers) + " |", rule]
     lines.extend("| " + " | ".join(row) + " |" for row in section.rows)
     if section.notes:
         lines.append("")
@@ -65,15 +71,16 @@ def format_markdown(section: Section) -> str:
 
 def machine_description() -> dict[str, str]:
     """CPU model, core counts, RAM, BLAS (from threadpoolctl) and the current load average."""
-    blas = [f"{pool.get('internal_api')} {pool.get('version')} ({pool.get('threading_layer')} "
-            f"threads, {pool.get('num_threads')} threads, {pool.get('architecture')})"
+    blas = [f"{Path(pool['filepath']).name}: {pool.get('internal_api')} {pool.get('version')} "
+            f"({pool.get('threading_layer')}, {pool.get('num_threads')} threads, "
+            f"{pool.get('architecture')})"
             for pool in threadpool_info() if pool.get("user_api") == "blas"]
     return {
         "CPU": _cpu_model(),
         "cores": f"{psutil.cpu_count(logical=False)} physical, {os.cpu_count()} logical",
         "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
-        "BLAS (numpy)": "; ".join(blas) or f"none found by threadpoolctl (numpy {np.__version__})",
+        "BLAS (threadpoolctl)": "; ".join(blas) or f"none found (numpy {np.__version__})",
         "load average at start (1/5/15 min)": load_average(),
     }
 

@@ -14,7 +14,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SeqaeError as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = getattr(exc, "exit_code", error.exit_code)
+            raise error from None
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
             raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
 
