@@ -30,21 +30,25 @@ class NearestNeighbourDecoder:
 
     Parameters
     ----------
-    vectors : (V, dim) candidate vectors; row ``i`` is id ``i``. Rows are scaled to unit length.
-    exclude : ids never returned (PAD and UNK by default for the embedding autoencoder).
-    chunk_bytes : cap on the (queries x candidates) float32 score block held at once.
+    vectors : (V, dim) candidate vectors; row ``i`` is id ``i``.
+    exclude : ids never returned (PAD and UNK for the embedding autoencoder).
+    unit_rows : the rows already have unit length (or are zero), so ``vectors`` is used as is;
+        otherwise one normalised copy is made.
+    chunk_bytes : cap on the (queries x V) float32 score block held at once.
     """
 
-    def __init__(self, vectors: np.ndarray, exclude: Iterable[int] = (), chunk_bytes: int = 256 << 20):
+    def __init__(self, vectors: np.ndarray, exclude: Iterable[int] = (), unit_rows: bool = False,
+                 chunk_bytes: int = 256 << 20):
         vectors = np.asarray(vectors, dtype=np.float32)
-        keep = np.ones(len(vectors), dtype=bool)
-        keep[list(exclude)] = False
-        self.candidate_ids_ = np.flatnonzero(keep)
-        candidates = vectors[keep]
-        norms = np.linalg.norm(candidates, axis=1, keepdims=True)
-        # Transposed once, contiguous: the GEMM then reads it as a plain (dim, V) operand.
-        self.candidates_t_ = np.ascontiguousarray((candidates / np.maximum(norms, 1e-12)).T)
-        self.chunk_rows = max(1, chunk_bytes // (4 * max(1, len(self.candidate_ids_))))
+        if not unit_rows:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        # No per-candidate copy: excluded ids are masked in the score block, and BLAS reads the
+        # (V, dim) matrix transposed in place.
+        self.unit_ = vectors
+        self.exclude_ = np.array(sorted(set(exclude)), dtype=np.int64)
+        if len(self.exclude_) >= len(vectors):
+            raise ValueError("every candidate is excluded")
+        self.chunk_rows = max(1, chunk_bytes // (4 * len(vectors)))
 
     def kneighbors(self, queries: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Ids and cosine scores of the ``k`` nearest candidates, best first.
@@ -53,14 +57,13 @@ class NearestNeighbourDecoder:
         Returns (N, k) int64 ids and (N, k) float32 scores.
         """
         queries = np.asarray(queries, dtype=np.float32)
-        k = min(k, len(self.candidate_ids_))
+        k = min(k, len(self.unit_) - len(self.exclude_))
         ids = np.empty((len(queries), k), dtype=np.int64)
         scores = np.empty((len(queries), k), dtype=np.float32)
         for start in range(0, len(queries), self.chunk_rows):
             block = queries[start:start + self.chunk_rows]
             norms = np.linalg.norm(block, axis=1, keepdims=True)
-            sims = (block / np.maximum(norms, 1e-12)) @ self.candidates_t_
-            top, best = top_k(sims, k)
-            ids[start:start + len(block)] = self.candidate_ids_[top]
-            scores[start:start + len(block)] = best
+            sims = (block / np.maximum(norms, 1e-12)) @ self.unit_.T
+            sims[:, self.exclude_] = -np.inf
+            ids[start:start + len(block)], scores[start:start + len(block)] = top_k(sims, k)
         return ids, scores

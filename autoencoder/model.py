@@ -90,14 +90,16 @@ def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:
     their mean if ``center``) scaled to unit length.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
-    if center:
-        vectors = vectors - vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
     table = np.empty((len(vectors) + 2, vectors.shape[1]), dtype=np.float32)
     table[PAD_ID] = 0.0
     unk = np.random.default_rng(UNK_VECTOR_SEED).standard_normal(vectors.shape[1])
     table[UNK_ID] = unk / np.linalg.norm(unk)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    np.divide(vectors, np.maximum(norms, 1e-12), out=table[2:])
+    words = table[2:]  # filled in place: at 100k x 2000 every copy is 800 MB
+    if center:
+        np.subtract(vectors, vectors.mean(axis=0, dtype=np.float64).astype(np.float32), out=words)
+    else:
+        words[...] = vectors
+    words /= np.maximum(np.linalg.norm(words, axis=1, keepdims=True), 1e-12)
     return table
 
 
@@ -149,7 +151,8 @@ class SentenceAutoencoder:
             self.table = unit_vectors(vectors, config.center)
             # A variable, not a graph constant: the table can be hundreds of MB.
             self.table_var = tf.Variable(self.table, trainable=False, name="word_vectors")
-            self.decoder = NearestNeighbourDecoder(self.table, exclude=(PAD_ID, UNK_ID))
+            self.decoder = NearestNeighbourDecoder(self.table, exclude=(PAD_ID, UNK_ID),
+                                                   unit_rows=True)
         if model is None:
             keras.utils.set_random_seed(seed)
             model = build_model(config, len(vocab), self.dim)

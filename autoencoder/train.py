@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_dataset
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
-from autoencoder.vocab import PAD_ID
+from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import (
     SeqaeError, atomic_open, atomic_path, read_json, sha256_file, write_json, write_manifest,
 )
@@ -375,7 +375,8 @@ class Trainer:
         )
 
     def evaluate(self, path: Path, table, keep: np.ndarray | None) -> tuple[float | None, float | None]:
-        """Token-mean loss and token accuracy (decoded id == target id) over real tokens."""
+        """Token-mean loss and token accuracy over real tokens; as in ``compare``, a position is
+        right only when it decodes to its word, so UNK (in or out) never counts as right."""
         ae, loss_sum, correct, tokens = self.autoencoder, 0.0, 0, 0
         step = self._eval_step
         for ids in sentence_dataset(path, table, ae.config.seq_len, 256, keep=keep):
@@ -384,7 +385,7 @@ class Trainer:
             mask = ids != PAD_ID
             predicted = ae.decode(outputs.numpy())[0][..., 0]
             loss_sum += float(batch_loss)
-            correct += int(((predicted == ids) & mask).sum())
+            correct += int(((predicted == ids) & mask & (ids != UNK_ID)).sum())
             tokens += int(mask.sum())
         if tokens == 0:
             return None, None

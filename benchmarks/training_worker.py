@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-SOURCES = ("stream", "memory")
+SOURCES = ("stream", "memory", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ class TrainingWorker:
 
         ``source="stream"``: the real input pipeline (:func:`autoencoder.data.sentence_dataset`,
         reshuffled each epoch). ``"memory"``: the same epoch's batches, pre-built in memory, so
-        the time is the model's alone.
+        the time is the model's alone. ``"pipeline"``: the streamed epoch's batches read and
+        dropped, without training, so the time is the input pipeline's alone.
         """
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -237,11 +238,14 @@ class _Session:
             self._memory_batches = list(self._batches(shuffle_seed=None))
         self.epochs += 1
         started = time.perf_counter()
-        if source == "stream":
-            batches = self._batches(shuffle_seed=self._epoch_seed(self.spec.seed, self.epochs))
+        if source == "memory":
+            sentences = self._train(self._memory_batches)
         else:
-            batches = self._memory_batches
-        sentences = self._train(batches)
+            batches = self._batches(shuffle_seed=self._epoch_seed(self.spec.seed, self.epochs))
+            if source == "stream":
+                sentences = self._train(batches)
+            else:  # "pipeline": read the batches, train nothing
+                sentences = sum(int(ids.shape[0]) for ids in batches)
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "sentences": sentences, "sentences_per_s": sentences / seconds,
                 "peak_rss_mb": self._peak_rss_mb()}

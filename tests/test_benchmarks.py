@@ -36,7 +36,6 @@ def test_benchmarks_run_at_toy_sizes_and_decoder_equals_brute_force(tmp_path):
 
     starvation = bench_input.run(bench_input.Settings(
         vocab_size=200, sentences=40, dim=8, seq_len=6, latent=4, batch_size=16, repeats=1), tmp_path)
-    assert [row[0] for row in starvation.rows] == ["tf.data from the text file",
-                                                   "pre-built batches in memory"]
+    assert len(starvation.rows) == 3 and all(float(row[1]) > 0 for row in starvation.rows)
     for section in (decode, starvation):
         assert section.title in format_text(section) and section.title in format_markdown(section)
