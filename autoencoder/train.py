@@ -17,6 +17,7 @@ import contextlib
 import csv
 import logging
 import math
+import os
 import resource
 import shutil
 import signal
@@ -178,6 +179,11 @@ class Trainer:
     def best_path(self) -> Path:
         return self.model_dir / "best.keras"
 
+    @property
+    def _previous_path(self) -> Path:
+        """``last.keras`` as committed by ``state.json``, kept while its successor is saved."""
+        return self.model_dir / ".last.keras.previous"
+
     def _restore(self) -> dict:
         """Load ``last.keras`` (weights and optimizer state) and ``state.json`` for ``--resume``."""
         state_path = self.model_dir / "state.json"
@@ -185,8 +191,15 @@ class Trainer:
             raise SeqaeError(f"nothing to resume in {self.model_dir}: no checkpoint yet")
         state = read_json(state_path)
         if sha256_file(self.last_path) != state.get("last_sha256"):
-            raise SeqaeError(f"checkpoint {self.last_path} does not match state.json "
-                             "(corrupt, truncated or replaced); train again without --resume")
+            previous = self._previous_path
+            if not (previous.is_file() and sha256_file(previous) == state.get("last_sha256")):
+                raise SeqaeError(f"checkpoint {self.last_path} does not match state.json "
+                                 "(corrupt, truncated or replaced); train again without --resume")
+            # Killed after the new last.keras was renamed into place but before state.json
+            # committed it: the committed checkpoint is the one kept aside. Put it back.
+            log.warning("the last checkpoint write was interrupted; resuming from the "
+                        "checkpoint of epoch %d", state["epoch"])
+            os.replace(previous, self.last_path)
         try:
             with self.strategy.scope():
                 model = keras.saving.load_model(self.last_path, safe_mode=True)
@@ -200,6 +213,15 @@ class Trainer:
         model = self.autoencoder.model
         if not weights_finite(model):
             raise NonFiniteLossError("weights became non-finite; nothing saved")
+        previous = self._previous_path
+        if self.last_path.exists():
+            # state.json names this checkpoint until the new state.json is written: keep it
+            # aside (a hard link, no copy) so that a kill in between can still resume from it.
+            previous.unlink(missing_ok=True)
+            try:
+                os.link(self.last_path, previous)
+            except OSError:
+                shutil.copyfile(self.last_path, previous)
         with atomic_path(self.last_path, suffix=".tmp.keras") as tmp:
             model.save(tmp)
         if improved:
@@ -210,6 +232,7 @@ class Trainer:
         plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
         self._write_manifest()
         write_json(self.model_dir / "state.json", state)
+        previous.unlink(missing_ok=True)
 
     def _write_manifest(self) -> None:
         files = tuple(name for name in MODEL_FILES if (self.model_dir / name).exists())

@@ -41,7 +41,7 @@ def _configure_logging(ctx: click.Context, param: click.Parameter, value: Any) -
     # TensorFlow's C++ start-up chatter and gensim's per-batch lines drown the progress lines
     # unless asked for with -v (gensim) or -vv (TensorFlow).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "3")
-    logging.getLogger("gensim").setLevel(max(level, logging.WARNING if level >= logging.INFO else level))
+    logging.getLogger("gensim").setLevel(level if level < logging.INFO else max(level, logging.WARNING))
     return value
 
 
@@ -75,6 +75,7 @@ def run_option(func: Callable) -> Callable:
             return func(*args, run_dir=run_dir, **kwargs)
 
     return read_run_option(locked)
+
 
 seed_option = click.option(
     "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
