@@ -47,11 +47,16 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     kv = load_embeddings(run_dir)
     model_dir = models_root(run_dir) / (name or config.default_name)
     state_file = model_dir / "state.json"
+    fingerprint = vectors_fingerprint(vectors_file(run_dir), kv.vectors)
     if resume:
         if not state_file.exists():
             raise SeqaeError(f"nothing to resume: model {model_dir.name} has no checkpoint in "
                              f"{run_dir}; train it without --resume")
-        saved = read_json(model_dir / "config.json")["autoencoder"]
+        saved_config = read_json(model_dir / "config.json")
+        if saved_config["vectors"] != fingerprint:
+            raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
+                             f"the run's current ones; retrain it with --force")
+        saved = saved_config["autoencoder"]
         if saved != config.to_dict():
             changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
             raise SeqaeError(f"--resume needs the saved architecture of {model_dir.name}; "
@@ -66,8 +71,7 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     with strategy.scope():
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
     model_dir.mkdir(parents=True, exist_ok=True)
-    save_model_config(model_dir, config, asdict(train), vocab,
-                      vectors_fingerprint(vectors_file(run_dir), kv.vectors))
+    save_model_config(model_dir, config, asdict(train), vocab, fingerprint)
     trainer = Trainer(autoencoder, train, model_dir, strategy)
     return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
 

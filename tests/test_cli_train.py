@@ -242,3 +242,15 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tiny_run):
     b = keras.saving.load_model(models / "reference" / "last.keras", compile=False)
     for x, y in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_models_trained_on_replaced_vectors_are_refused(trained_run):
+    """Re-embedding the run invalidates its models: resume and compare refuse them by name."""
+    from embeddings import CorpusConfig, Word2VecConfig, load_corpus, run_embed
+
+    source = load_corpus(trained_run).stats["config"]["source"]
+    run_embed(trained_run, CorpusConfig(source=source),
+              Word2VecConfig(vector_size=12, min_count=1, epochs=1, workers=1), workers=1)
+    assert_clean_error(invoke("train-ae", "--run", trained_run, "--resume", *tiny_ae(3)),
+                       "other word vectors")
+    assert_clean_error(invoke("compare", "--run", trained_run), "other word vectors")
