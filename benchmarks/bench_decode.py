@@ -131,7 +131,7 @@ def run(settings: Settings, workdir: Path) -> Section:
             f"V = {vocab_size:,}: one {parts['rows']}-query chunk spends "
             + ", ".join(f"{100 * parts[step] / spent:.1f}% in {step}"
                         for step in ("normalise", "GEMM", "argmax"))
-            + f"; building the decoder (normalised, transposed copy of the table) took {build_s:.1f} s.")
+            + f"; building the decoder (one normalised copy of the table) took {build_s:.1f} s.")
         del decoder, kv, table
 
     if gemm_shares:
