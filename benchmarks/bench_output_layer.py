@@ -77,8 +77,8 @@ def run(settings: Settings, workdir: Path) -> Section:
         "median sentences/s. Only the training steps are timed (tracing happens before, "
         "validation and checkpoints are not run).",
         "Peak RSS: ru_maxrss of each contender's own process (build and training included). "
-        "The embedding kind's includes its V x dim table several times over (input vectors, "
-        "unit table, TF variable, decoder copy).",
+        "The embedding kind's includes its V x dim table three times over (input vectors, "
+        "unit table, TF variable; the decoder reads the unit table in place).",
         "Untimed start-up, seconds of model build + step tracing: " + "; ".join(startups) + ".",
         "One-hot cost at large V is the softmax and the dense Adam update of its V x dim input "
         "projection (Keras densifies that gradient: a V x dim tensor per step).",
