@@ -43,11 +43,9 @@ def english_like_sentences(n: int, seed: int = 0) -> list[str]:
     return sentences
 
 
-@pytest.fixture
-def tiny_text_corpus(tmp_path: Path) -> Path:
-    """A folder of 20 .txt documents (the last in a subfolder), 15 sentences each in paragraphs
-    of 5: 300 sentences, enough for one validation and one test document."""
-    root = tmp_path / "tiny_corpus"
+def write_tiny_corpus(root: Path) -> Path:
+    """Write 20 .txt documents (the last in a subfolder) into ``root``, 15 sentences each in
+    paragraphs of 5: 300 sentences, enough for one validation and one test document."""
     for doc in range(20):
         sentences = english_like_sentences(15, seed=doc)
         paragraphs = [" ".join(sentences[i : i + 5]) for i in range(0, 15, 5)]
@@ -57,15 +55,27 @@ def tiny_text_corpus(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def tiny_text_corpus(tmp_path: Path) -> Path:
+    """The :func:`write_tiny_corpus` folder."""
+    return write_tiny_corpus(tmp_path / "tiny_corpus")
+
+
 TINY_W2V = Word2VecConfig(vector_size=16, min_count=1, epochs=2, workers=1, seed=0)
 
 
-@pytest.fixture
-def tiny_run(tmp_path: Path, tiny_text_corpus: Path) -> Path:
-    """A run directory after the embedding stage on ``tiny_text_corpus`` (16-d vectors)."""
-    run_dir = tmp_path / "run"
-    run_embed(run_dir, CorpusConfig(source=str(tiny_text_corpus)), TINY_W2V, workers=1)
+def embed_tiny_run(root: Path) -> Path:
+    """``root/run`` after the embedding stage on a tiny corpus written to ``root/tiny_corpus``."""
+    run_dir = root / "run"
+    corpus = write_tiny_corpus(root / "tiny_corpus")
+    run_embed(run_dir, CorpusConfig(source=str(corpus)), TINY_W2V, workers=1)
     return run_dir
+
+
+@pytest.fixture
+def tiny_run(tmp_path: Path) -> Path:
+    """A run directory after the embedding stage on the tiny corpus (16-d vectors)."""
+    return embed_tiny_run(tmp_path)
 
 
 _HEADER = (

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_W2V, english_like_sentences
+from tests.conftest import embed_tiny_run, english_like_sentences
 
 pytestmark = pytest.mark.slow  # about two dozen subprocesses, each importing gensim or TensorFlow
 
@@ -178,15 +178,7 @@ TRAIN_OPTIONS = ["--seq-len", 8, "--latent", 8, "--batch-size", 4, "--val-senten
 @pytest.fixture(scope="module")
 def train_run(tmp_path_factory):
     """A tiny embedded run with a ``reference`` model trained without interruption."""
-    from embeddings import CorpusConfig, run_embed
-
-    root = tmp_path_factory.mktemp("faults_train")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for doc in range(20):
-        (corpus / f"doc{doc:02d}.txt").write_text(" ".join(english_like_sentences(15, seed=doc)))
-    run = root / "run"
-    run_embed(run, CorpusConfig(source=str(corpus)), TINY_W2V, workers=1)
+    run = embed_tiny_run(tmp_path_factory.mktemp("faults_train"))
     run_ok(pipe("train-ae", "--run", run, "--name", "reference", *TRAIN_OPTIONS))
     return run
 

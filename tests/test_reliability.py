@@ -26,16 +26,9 @@ WRITERS = {
 @pytest.fixture(scope="module")
 def trained_once(tmp_path_factory):
     """A tiny run with one embedding model trained for one epoch (trained once per module)."""
-    from embeddings import CorpusConfig, run_embed
-    from tests.conftest import TINY_W2V, english_like_sentences
+    from tests.conftest import embed_tiny_run
 
-    root = tmp_path_factory.mktemp("reliability")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for doc in range(20):
-        (corpus / f"doc{doc:02d}.txt").write_text(" ".join(english_like_sentences(15, seed=doc)))
-    run = root / "run"
-    run_embed(run, CorpusConfig(source=str(corpus)), TINY_W2V, workers=1)
+    run = embed_tiny_run(tmp_path_factory.mktemp("reliability"))
     result = invoke("train-ae", "--run", run, *tiny_ae(1))
     assert result.exit_code == 0, result.output
     return run
