@@ -254,3 +254,21 @@ def test_models_trained_on_replaced_vectors_are_refused(trained_run):
     assert_clean_error(invoke("train-ae", "--run", trained_run, "--resume", *tiny_ae(3)),
                        "other word vectors")
     assert_clean_error(invoke("compare", "--run", trained_run), "other word vectors")
+
+
+@pytest.mark.parametrize("command", sorted(main.commands))
+def test_every_command_has_help(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0, result.output
+    assert "--run" in result.output and "Usage:" in result.output
+
+
+def test_python_dash_m_pipelines_is_pipe():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "pipelines", "--help"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0
+    for command in main.commands:
+        assert command in result.stdout
