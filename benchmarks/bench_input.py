@@ -13,27 +13,22 @@ from pathlib import Path
 
 from benchmarks.report import Section, Target
 from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import SOURCES, TrainingWorker, TrainSpec, write_zipf_sentences
+from benchmarks.training_worker import (
+    SOURCES, ModelShape, TrainingWorker, TrainSpec, write_zipf_sentences,
+)
 
 TOLERANCE = 0.10  # streamed epochs within 10% of in-memory ones count as compute-bound
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ModelShape):
     """The model and data of the check, and ``repeats`` epochs per input source."""
 
     vocab_size: int = 20_000
     sentences: int = 1024
-    dim: int = 2000
-    seq_len: int = 50
-    latent: int = 256
-    batch_size: int = 64
-    repeats: int = 3
 
     def spec(self) -> TrainSpec:
-        return TrainSpec(kind="embedding", vocab_size=self.vocab_size, sentences=self.sentences,
-                         dim=self.dim, seq_len=self.seq_len, latent=self.latent,
-                         batch_size=self.batch_size)
+        return self.train_spec("embedding", self.vocab_size, self.sentences)
 
 
 FULL = Settings()

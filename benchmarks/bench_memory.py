@@ -13,28 +13,21 @@ from pathlib import Path
 
 from benchmarks.report import Section, Target
 from benchmarks.timing import median_of
-from benchmarks.training_worker import TrainingWorker, TrainSpec, write_zipf_sentences
+from benchmarks.training_worker import ModelShape, TrainSpec, TrainingWorker, write_zipf_sentences
 
 FLATNESS = 0.10  # the claim: the 4N peak within 10% of the N peak
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ModelShape):
     """``sentences`` N (the other run has 4N), the vocabulary size V, the model shape, and
     ``repeats`` fresh processes per size."""
 
     sentences: int = 1000
     vocab_size: int = 20_000
-    dim: int = 2000
-    seq_len: int = 50
-    latent: int = 256
-    batch_size: int = 64
-    repeats: int = 3
 
     def spec(self, sentences: int) -> TrainSpec:
-        return TrainSpec(kind="embedding", vocab_size=self.vocab_size, sentences=sentences,
-                         dim=self.dim, seq_len=self.seq_len, latent=self.latent,
-                         batch_size=self.batch_size)
+        return self.train_spec("embedding", self.vocab_size, sentences)
 
 
 FULL = Settings()

@@ -14,27 +14,21 @@ from pathlib import Path
 
 from benchmarks.report import Section
 from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import TrainingWorker, TrainSpec, write_zipf_sentences
+from benchmarks.training_worker import ModelShape, TrainSpec, TrainingWorker, write_zipf_sentences
 
 KINDS = ("onehot", "embedding")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ModelShape):
     """Sizes: ``vocab_sizes`` V (PAD and UNK included), ``sentences`` per timed epoch, the model
     shape, and ``repeats`` timed epochs per contender."""
 
     vocab_sizes: tuple[int, ...] = (2_000, 20_000, 100_000)
     sentences: int = 512
-    dim: int = 2000
-    seq_len: int = 50
-    latent: int = 256
-    batch_size: int = 64
-    repeats: int = 3
 
     def spec(self, kind: str, vocab_size: int) -> TrainSpec:
-        return TrainSpec(kind=kind, vocab_size=vocab_size, sentences=self.sentences, dim=self.dim,
-                         seq_len=self.seq_len, latent=self.latent, batch_size=self.batch_size)
+        return self.train_spec(kind, vocab_size, self.sentences)
 
 
 FULL = Settings()

@@ -26,6 +26,22 @@ SOURCES = ("stream", "memory", "pipeline")
 
 
 @dataclass(frozen=True)
+class ModelShape:
+    """The model and batch every training benchmark shares (the reference sizes by default);
+    benchmark settings extend it with their own data sizes."""
+
+    dim: int = 2000
+    seq_len: int = 50
+    latent: int = 256
+    batch_size: int = 64
+    repeats: int = 3
+
+    def train_spec(self, kind: str, vocab_size: int, sentences: int) -> "TrainSpec":
+        return TrainSpec(kind=kind, vocab_size=vocab_size, sentences=sentences, dim=self.dim,
+                         seq_len=self.seq_len, latent=self.latent, batch_size=self.batch_size)
+
+
+@dataclass(frozen=True)
 class TrainSpec:
     """One training contender.
 
