@@ -299,40 +299,36 @@ class Trainer:
         train_step = self._make_train_step(optimizer)
         self._eval_step = _eval_step(ae)
         table = lookup_table(ae.vocab)
-        n_train = count_lines(train_path)
-        train_keep = sample_mask(n_train, cfg.max_sentences, cfg.seed)
-        n_train = n_train if train_keep is None else int(train_keep.sum())
-        if n_train == 0:
+        train = _Sentences.sample(train_path, cfg.max_sentences, cfg.seed)
+        if train.count == 0:
             raise SeqaeError(f"no training sentences in {train_path}")
-        n_val = count_lines(val_path)
-        val_keep = sample_mask(n_val, cfg.val_sentences, cfg.seed + 1)
-        steps = math.ceil(n_train / cfg.batch_size)
+        val = _Sentences.sample(val_path, cfg.val_sentences, cfg.seed + 1)
+        steps = math.ceil(train.count / cfg.batch_size)
         log.info("training %s: %d sentences, %d steps/epoch, %s parameters", self.model_dir.name,
-                 n_train, steps, f"{model.count_params():,}")
+                 train.count, steps, f"{model.count_params():,}")
 
         with _deferred_sigint() as interrupted:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
                 if state["stopped"] == "early-stop":
                     break
-                self._run_epoch(epoch, state, train_step, table, (n_train, train_keep, steps),
-                                (val_path, val_keep), train_path, interrupted)
+                self._run_epoch(epoch, state, train_step, table, train, val, steps, interrupted)
                 if interrupted():
                     raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
                                               "rerun the same command with --resume to continue")
         self.state_ = state
         return self
 
-    def _run_epoch(self, epoch, state, train_step, table, train, val, train_path, interrupted):
+    def _run_epoch(self, epoch: int, state: dict, train_step, table, train: "_Sentences",
+                   val: "_Sentences", steps: int, interrupted: Callable[[], bool]) -> None:
         """One pass over the training sentences, validation, checkpoint; Ctrl-C between steps
         saves a mid-epoch checkpoint from which ``--resume`` replays the rest of the epoch."""
         cfg, ae, model = self.config, self.autoencoder, self.autoencoder.model
-        (n_train, train_keep, steps), (val_path, val_keep) = train, val
         good_weights = model.get_weights()
         done = state.pop("partial", None) or {"step": 0, "loss_sum": 0.0, "tokens": 0.0,
                                                "norm_sum": 0.0, "wall_s": 0.0}
         started = time.perf_counter() - done["wall_s"]
-        dataset = sentence_dataset(train_path, table, ae.config.seq_len, cfg.batch_size,
-                                   keep=train_keep, shuffle_seed=epoch_seed(cfg.seed, epoch))
+        dataset = sentence_dataset(train.path, table, ae.config.seq_len, cfg.batch_size,
+                                   keep=train.keep, shuffle_seed=epoch_seed(cfg.seed, epoch))
         loss_sum, tokens, norm_sum = done["loss_sum"], done["tokens"], done["norm_sum"]
         bar = tqdm(self.strategy.experimental_distribute_dataset(dataset.skip(done["step"])),
                    total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
@@ -353,7 +349,7 @@ class Trainer:
                     f"interrupted in epoch {epoch} after step {step} of {steps}; checkpoint saved: "
                     "rerun the same command with --resume to continue")
         wall = time.perf_counter() - started
-        val_loss, val_acc = self.evaluate(val_path, table, val_keep)
+        val_loss, val_acc = self.evaluate(val.path, table, val.keep)
         train_loss = loss_sum / tokens
         monitored = train_loss if val_loss is None else val_loss
         improved = state["best_val_loss"] is None or monitored < state["best_val_loss"]
@@ -364,7 +360,7 @@ class Trainer:
         self.history_.append({
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
             "val_token_accuracy": val_acc, "grad_norm": norm_sum / steps, "wall_s": wall,
-            "sentences": n_train, "sentences_per_s": n_train / wall,
+            "sentences": train.count, "sentences_per_s": train.count / wall,
             "peak_rss_mb": peak_rss_mb(), "status": "ok",
         })
         state["epoch"] = epoch
@@ -374,7 +370,7 @@ class Trainer:
             state["stopped"] = "epochs"
         self._save_epoch(state, improved)
         log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
-                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, n_train / wall,
+                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, train.count / wall,
                  "  (best)" if improved else "")
 
     def _non_finite(self, state: dict, epoch: int, step: int, good_weights: list, started: float):
@@ -413,6 +409,22 @@ class Trainer:
         if tokens == 0:
             return None, None
         return loss_sum / tokens, correct / tokens
+
+
+@dataclass(frozen=True, eq=False)
+class _Sentences:
+    """A split's LineSentence file with its seeded subsample: ``keep`` mask (None: all lines)
+    and the number of sentences used."""
+
+    path: Path
+    keep: np.ndarray | None
+    count: int
+
+    @classmethod
+    def sample(cls, path: Path, n_keep: int | None, seed: int) -> "_Sentences":
+        n_lines = count_lines(path)
+        keep = sample_mask(n_lines, n_keep, seed)
+        return cls(Path(path), keep, n_lines if keep is None else int(keep.sum()))
 
 
 def _eval_step(ae: SentenceAutoencoder):
