@@ -13,6 +13,7 @@ import tensorflow as tf
 from autoencoder.artifacts import (
     list_models, load_autoencoder, models_root, save_model_config, vectors_fingerprint,
 )
+from autoencoder.distribute import is_chief
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.train import TrainConfig, Trainer
 from autoencoder.vocab import Vocabulary
@@ -41,6 +42,9 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
 
     ``resume`` continues from ``last.keras`` with its optimizer state and epoch counter (the
     architecture must be the saved one); ``force`` discards an existing model of that name.
+    ``strategy`` distributes training (default: one device); checkpoints written under one
+    strategy resume under any other, on any number of workers. Every worker checks the run
+    directory the same way, but only the chief writes to it.
     """
     run_dir = Path(run_dir)
     corpus = load_corpus(run_dir)
@@ -64,14 +68,16 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     elif state_file.exists() and not force:
         raise SeqaeError(f"model {model_dir.name} already exists in {run_dir}; use --resume to "
                          "continue it, --force to retrain it, or --name for another")
-    elif model_dir.exists():
-        shutil.rmtree(model_dir)
     strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    if chief and not resume and model_dir.exists():
+        shutil.rmtree(model_dir)
     vocab = model_vocabulary(run_dir, config, kv)
     with strategy.scope():
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    save_model_config(model_dir, config, asdict(train), vocab, fingerprint)
+    if chief:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        save_model_config(model_dir, config, asdict(train), vocab, fingerprint)
     trainer = Trainer(autoencoder, train, model_dir, strategy)
     return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
 

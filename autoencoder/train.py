@@ -5,6 +5,12 @@ Not ``model.fit``: with Keras 3, ``fit`` breaks under ``MultiWorkerMirroredStrat
 replica is its sum over real tokens divided by the number of real tokens in the *global* batch,
 so summing replica gradients gives exactly the single-device token-mean gradient.
 
+Under several workers every worker reads the whole file in the same seeded order and keeps its
+slice of each global batch (``tf.data`` auto-sharding by data), so the global batches, and the
+results, are those of a single worker. Only the chief evaluates and writes into the run
+directory; it shares the validation figures with the other workers, so all of them take the same
+early-stopping decision, and a Ctrl-C on any worker stops all of them at the same step.
+
 Each epoch ends with a validation pass, a ``last.keras`` checkpoint (optimizer state included), a
 ``best.keras`` copy when validation loss improved, ``history.csv``, ``loss.png``, ``manifest.json``
 (sizes and hashes of the model folder's files) and ``state.json`` (written last: it is the commit
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import logging
 import math
 import os
@@ -33,6 +40,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_dataset
+from autoencoder.distribute import is_chief
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
@@ -64,6 +72,8 @@ class TrainConfig:
     clipnorm : clip the global gradient norm to this value (Keras's ``global_clipnorm``);
         0 disables clipping.
     patience : stop after this many epochs without a lower validation loss; 0 never stops early.
+    scale_lr : multiply ``lr`` by the number of replicas in sync (the linear scaling rule of
+        Goyal et al. 2017, for a global batch that grows with the replicas).
     seed : shuffling and sampling seed.
     max_sentences : train on a seeded subsample of this many sentences (None: all).
     val_sentences : validate on a seeded subsample of this many sentences (None: all).
@@ -77,6 +87,7 @@ class TrainConfig:
     nesterov: bool = False
     clipnorm: float = 1.0
     patience: int = 3
+    scale_lr: bool = False
     seed: int = 0
     max_sentences: int | None = None
     val_sentences: int | None = 1000
@@ -94,10 +105,15 @@ class TrainConfig:
         if self.nesterov and self.optimizer != "sgd":
             raise SeqaeError("--nesterov applies to --optimizer sgd only")
 
-    def make_optimizer(self) -> keras.optimizers.Optimizer:
+    def learning_rate(self, replicas: int = 1) -> float:
+        """The learning rate used with ``replicas`` replicas in sync."""
+        return float(self.lr * (replicas if self.scale_lr else 1))
+
+    def make_optimizer(self, replicas: int = 1) -> keras.optimizers.Optimizer:
+        lr = self.learning_rate(replicas)
         if self.optimizer == "adam":
-            return keras.optimizers.Adam(learning_rate=float(self.lr))
-        return keras.optimizers.SGD(learning_rate=float(self.lr), momentum=self.momentum,
+            return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=self.momentum,
                                     nesterov=self.nesterov)
 
 
@@ -147,6 +163,14 @@ def weights_finite(model: keras.Model) -> bool:
     return all(np.isfinite(w).all() for w in model.get_weights())
 
 
+def weights_sha256(model: keras.Model) -> str:
+    """A digest of every weight's bytes, to check that workers ended with the same model."""
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()
+
+
 class Trainer:
     """Trains a :class:`SentenceAutoencoder` and keeps its checkpoints in ``model_dir``.
 
@@ -161,6 +185,7 @@ class Trainer:
     ----------
     history_ : list of per-epoch dicts with ``HISTORY_FIELDS``.
     state_ : the contents of ``state.json`` after the last epoch.
+    weights_sha256_ : digest of the final weights (equal on every worker of a cluster).
     """
 
     def __init__(self, autoencoder: SentenceAutoencoder, config: TrainConfig, model_dir: Path,
@@ -169,6 +194,7 @@ class Trainer:
         self.config = config
         self.model_dir = Path(model_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.is_chief = is_chief(self.strategy)
 
     # -- checkpoints -----------------------------------------------------------------------
     @property
@@ -189,7 +215,7 @@ class Trainer:
         state_path = self.model_dir / "state.json"
         if not state_path.exists() or not self.last_path.exists():
             raise SeqaeError(f"nothing to resume in {self.model_dir}: no checkpoint yet")
-        state = read_json(state_path)
+        state, checkpoint = read_json(state_path), self.last_path
         if sha256_file(self.last_path) != state.get("last_sha256"):
             previous = self._previous_path
             if not (previous.is_file() and sha256_file(previous) == state.get("last_sha256")):
@@ -199,12 +225,15 @@ class Trainer:
             # committed it: the committed checkpoint is the one kept aside. Put it back.
             log.warning("the last checkpoint write was interrupted; resuming from the "
                         "checkpoint of epoch %d", state["epoch"])
-            os.replace(previous, self.last_path)
+            if self.is_chief:
+                os.replace(previous, self.last_path)
+            else:
+                checkpoint = previous
         try:
             with self.strategy.scope():
-                model = keras.saving.load_model(self.last_path, safe_mode=True)
+                model = keras.saving.load_model(checkpoint, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a broken zip or config.
-            raise SeqaeError(f"cannot load checkpoint {self.last_path}: {exc}") from None
+            raise SeqaeError(f"cannot load checkpoint {checkpoint}: {exc}") from None
         self.autoencoder.model = model
         self.history_ = read_history(self.model_dir / "history.csv")[: state["epoch"]]
         return state
@@ -213,6 +242,8 @@ class Trainer:
         model = self.autoencoder.model
         if not weights_finite(model):
             raise NonFiniteLossError("weights became non-finite; nothing saved")
+        if not self.is_chief:
+            return
         previous = self._previous_path
         if self.last_path.exists():
             # state.json names this checkpoint until the new state.json is written: keep it
@@ -244,10 +275,12 @@ class Trainer:
         ae, clipnorm = self.autoencoder, self.config.clipnorm
         model, n_replicas = ae.model, self.strategy.num_replicas_in_sync
 
-        def replica_step(ids):
+        def replica_step(ids, stop):
             ctx = tf.distribute.get_replica_context()
             mask = tf.cast(ids != PAD_ID, tf.float32)
-            n_tokens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(mask))
+            # One all-reduce carries the global token count and any replica's stop request.
+            n_tokens, stop = tf.unstack(ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                                       tf.stack([tf.reduce_sum(mask), stop])))
             with tf.GradientTape() as tape:
                 outputs = model(ae.inputs(ids), training=True)
                 loss = tf.reduce_sum(ae.token_loss(ids, outputs) * mask) / n_tokens
@@ -260,15 +293,16 @@ class Trainer:
                 # Keras optimizers sum gradients over replicas themselves: give each its share.
                 grads = [_scale(g, 1.0 / n_replicas) for g in grads]
             optimizer.apply(grads, model.trainable_variables)
-            return loss, norm, n_tokens
+            return loss, norm, n_tokens, stop
 
         @tf.function(reduce_retracing=True)
-        def train_step(ids):
-            loss, norm, n_tokens = self.strategy.run(replica_step, args=(ids,))
+        def train_step(ids, stop):
+            """One global batch; ``stop`` is 1.0 when this process was interrupted. Returns the
+            token-mean loss, the gradient norm, the global token count and the summed stops."""
+            loss, *same_everywhere = self.strategy.run(replica_step, args=(ids, stop))
             reduce = self.strategy.reduce
             return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                    reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None),
-                    reduce(tf.distribute.ReduceOp.MEAN, n_tokens, axis=None))
+                    *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
 
         return train_step
 
@@ -276,7 +310,8 @@ class Trainer:
     def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
         """Train until ``epochs``, early stopping or a non-finite loss (which raises)."""
         cfg, ae = self.config, self.autoencoder
-        self.model_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_chief:
+            self.model_dir.mkdir(parents=True, exist_ok=True)
         # tf.data derives shuffle orders from the global seed and the op seed: pin both.
         tf.random.set_seed(cfg.seed)
         if resume:
@@ -288,34 +323,39 @@ class Trainer:
             state = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0,
                      "nan_events": 0, "stopped": None, "last_sha256": None}
             with self.strategy.scope():
-                ae.model.compile(optimizer=cfg.make_optimizer())
+                ae.model.compile(optimizer=cfg.make_optimizer(self.strategy.num_replicas_in_sync))
         model, optimizer = ae.model, ae.model.optimizer
-        # Resuming keeps the optimizer's moments but takes the learning rate asked for now,
-        # the usual remedy after a non-finite loss.
-        optimizer.learning_rate.assign(cfg.lr)
+        # Resuming keeps the optimizer's moments but takes the learning rate asked for now (the
+        # usual remedy after a non-finite loss), scaled for the replicas of this run.
+        optimizer.learning_rate.assign(cfg.learning_rate(self.strategy.num_replicas_in_sync))
         if not optimizer.built:
             with self.strategy.scope():
                 optimizer.build(model.trainable_variables)
         train_step = self._make_train_step(optimizer)
         self._eval_step = _eval_step(ae)
+        self._from_chief = _chief_broadcast(self.strategy)
+        self._stop_requested = False
         table = lookup_table(ae.vocab)
         train = _Sentences.sample(train_path, cfg.max_sentences, cfg.seed)
         if train.count == 0:
             raise SeqaeError(f"no training sentences in {train_path}")
         val = _Sentences.sample(val_path, cfg.val_sentences, cfg.seed + 1)
         steps = math.ceil(train.count / cfg.batch_size)
-        log.info("training %s: %d sentences, %d steps/epoch, %s parameters", self.model_dir.name,
-                 train.count, steps, f"{model.count_params():,}")
+        log.info("training %s: %d sentences, %d steps/epoch, %s parameters, %d replica(s)",
+                 self.model_dir.name, train.count, steps, f"{model.count_params():,}",
+                 self.strategy.num_replicas_in_sync)
 
         with _deferred_sigint() as interrupted:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
                 if state["stopped"] == "early-stop":
                     break
                 self._run_epoch(epoch, state, train_step, table, train, val, steps, interrupted)
-                if interrupted():
+                if self._stop_requested:
                     raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
                                               "rerun the same command with --resume to continue")
         self.state_ = state
+        self.weights_sha256_ = weights_sha256(model)
+        log.info("final weights sha256 %s", self.weights_sha256_)
         return self
 
     def _run_epoch(self, epoch: int, state: dict, train_step, table, train: "_Sentences",
@@ -329,18 +369,24 @@ class Trainer:
         started = time.perf_counter() - done["wall_s"]
         dataset = sentence_dataset(train.path, table, ae.config.seq_len, cfg.batch_size,
                                    keep=train.keep, shuffle_seed=epoch_seed(cfg.seed, epoch))
+        # One tokenized file: workers shard by batch elements, not by file.
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         loss_sum, tokens, norm_sum = done["loss_sum"], done["tokens"], done["norm_sum"]
-        bar = tqdm(self.strategy.experimental_distribute_dataset(dataset.skip(done["step"])),
+        batches = dataset.skip(done["step"]).with_options(options)
+        bar = tqdm(self.strategy.experimental_distribute_dataset(batches),
                    total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
-                   unit="batch", leave=False, disable=None)
+                   unit="batch", leave=False, disable=None if self.is_chief else True)
         for step, ids in enumerate(bar, done["step"] + 1):
-            loss, norm, n_tokens = (float(t) for t in train_step(ids))
+            stop = tf.constant(float(interrupted()))
+            loss, norm, n_tokens, stops = (float(t) for t in train_step(ids, stop))
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 bar.close()
                 self._non_finite(state, epoch, step, good_weights, started)
             loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-            if interrupted() and step < steps:
+            self._stop_requested = stops > 0
+            if self._stop_requested and step < steps:
                 bar.close()
                 state["partial"] = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
                                     "norm_sum": norm_sum, "wall_s": time.perf_counter() - started}
@@ -349,7 +395,8 @@ class Trainer:
                     f"interrupted in epoch {epoch} after step {step} of {steps}; checkpoint saved: "
                     "rerun the same command with --resume to continue")
         wall = time.perf_counter() - started
-        val_loss, val_acc = self.evaluate(val.path, table, val.keep)
+        val_loss, val_acc = self._from_chief(
+            self.evaluate(val.path, table, val.keep) if self.is_chief else (None, None))
         train_loss = loss_sum / tokens
         monitored = train_loss if val_loss is None else val_loss
         improved = state["best_val_loss"] is None or monitored < state["best_val_loss"]
@@ -377,6 +424,14 @@ class Trainer:
         """Restore the epoch's starting weights, record the event, and raise."""
         self.autoencoder.model.set_weights(good_weights)
         state["nan_events"] += 1
+        cfg = self.config
+        error = NonFiniteLossError(
+            f"non-finite loss at epoch {epoch}, step {step} ({cfg.optimizer}, lr {cfg.lr:g}, "
+            f"clipnorm {cfg.clipnorm:g}): the learning rate is too high for this model; lower "
+            f"--lr (try {cfg.lr / 10:g}) or set --clipnorm 1.0. Checkpoints hold the last good epoch."
+        )
+        if not self.is_chief:
+            raise error
         self.history_.append({
             "epoch": epoch, "train_loss": float("nan"), "wall_s": time.perf_counter() - started,
             "peak_rss_mb": peak_rss_mb(), "status": f"non-finite at step {step}",
@@ -386,12 +441,7 @@ class Trainer:
         state_path = self.model_dir / "state.json"
         on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
         write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite"))
-        cfg = self.config
-        raise NonFiniteLossError(
-            f"non-finite loss at epoch {epoch}, step {step} ({cfg.optimizer}, lr {cfg.lr:g}, "
-            f"clipnorm {cfg.clipnorm:g}): the learning rate is too high for this model; lower "
-            f"--lr (try {cfg.lr / 10:g}) or set --clipnorm 1.0. Checkpoints hold the last good epoch."
-        )
+        raise error
 
     def evaluate(self, path: Path, table, keep: np.ndarray | None) -> tuple[float | None, float | None]:
         """Token-mean loss and token accuracy over real tokens; as in ``compare``, a position is
@@ -435,6 +485,26 @@ def _eval_step(ae: SentenceAutoencoder):
         return outputs, tf.reduce_sum(ae.token_loss(ids, outputs) * mask)
 
     return step
+
+
+def _chief_broadcast(strategy: tf.distribute.Strategy):
+    """A function that returns, on every worker, the figures the chief passed to it (None
+    travels as NaN), through one all-reduce in which only replica 0, the chief's, counts."""
+
+    def replica_values(values):
+        ctx = tf.distribute.get_replica_context()
+        mine = tf.where(tf.equal(ctx.replica_id_in_sync_group, 0), values, tf.zeros_like(values))
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, mine)
+
+    @tf.function
+    def all_reduce(values):
+        return strategy.experimental_local_results(strategy.run(replica_values, args=(values,)))[0]
+
+    def broadcast(figures: tuple[float | None, ...]) -> tuple[float | None, ...]:
+        values = tf.constant([math.nan if f is None else f for f in figures], tf.float64)
+        return tuple(None if math.isnan(v) else float(v) for v in all_reduce(values).numpy())
+
+    return broadcast
 
 
 def _scale(grad, factor: float):

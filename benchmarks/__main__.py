@@ -35,6 +35,7 @@ BENCHMARKS = {
     "input": "benchmarks.bench_input",
     "decode": "benchmarks.bench_decode",
     "end-to-end": "benchmarks.bench_end_to_end",
+    "distributed": "benchmarks.bench_distributed",
 }
 METHOD = [
     "Every benchmark alternates its contenders (A B A B ...) over several rounds and reports "

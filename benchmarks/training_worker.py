@@ -197,6 +197,8 @@ class _Session:
     def __init__(self, spec: TrainSpec, train_path: Path):
         # TensorFlow is imported here, in the child, after quieting its C++ start-up logs.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
         from autoencoder.data import lookup_table, sentence_dataset
         from autoencoder.train import epoch_seed, peak_rss_mb
@@ -221,6 +223,7 @@ class _Session:
         # Trainer's own step; model_dir is never written (only Trainer.fit writes there).
         trainer = Trainer(autoencoder, train_config, model_dir=train_path.parent / "unused")
         self._step = trainer._make_train_step(optimizer)
+        self._no_stop = tf.constant(0.0)  # the step's interrupt flag, as Trainer.fit passes it
         self._table = lookup_table(vocab)
         self._memory_batches: list | None = None
         self.epochs = 0
@@ -243,7 +246,7 @@ class _Session:
         """Run the step on every batch, reading each result back as ``Trainer.fit`` does."""
         sentences = 0
         for ids in batches:
-            loss, norm, _ = (float(t) for t in self._step(ids))
+            loss, norm, _, _ = (float(t) for t in self._step(ids, self._no_stop))
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}")
             sentences += int(ids.shape[0])

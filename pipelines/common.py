@@ -38,11 +38,18 @@ def _configure_logging(ctx: click.Context, param: click.Parameter, value: Any) -
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
-    # TensorFlow's C++ start-up chatter and gensim's per-batch lines drown the progress lines
-    # unless asked for with -v (gensim) or -vv (TensorFlow).
+    # TensorFlow's start-up chatter and per-step collective notices, and gensim's per-batch lines,
+    # drown the progress lines unless asked for with -v (gensim) or -vv (TensorFlow).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "3")
     logging.getLogger("gensim").setLevel(level if level < logging.INFO else max(level, logging.WARNING))
+    logging.getLogger("tensorflow").setLevel(max(level + 10, logging.WARNING))
     return value
+
+
+def verbosity_flags() -> list[str]:
+    """The ``-v``/``-q`` flags that reproduce the current log level in a child ``pipe``."""
+    steps = (logging.getLogger().getEffectiveLevel() - logging.INFO) // 10
+    return ["-q"] * steps if steps > 0 else ["-v"] * -steps
 
 
 def verbosity(func: Callable) -> Callable:
@@ -64,14 +71,18 @@ read_run_option = click.option(
 )
 
 
+def lock_run(run_dir: Path):
+    """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once."""
+    return run_lock(run_dir, click.get_current_context().command_path)
+
+
 def run_option(func: Callable) -> Callable:
-    """``--run`` for commands that write the run directory: the command body holds ``RUN/.lock``,
-    so a second writer on the same run refuses at once (taken after option parsing, so a bad
-    option never leaves the lock held)."""
+    """``--run`` for commands that write the run directory: the command body holds ``RUN/.lock``
+    (taken after option parsing, so a bad option never leaves the lock held)."""
 
     @functools.wraps(func)
     def locked(*args, run_dir: Path, **kwargs):
-        with run_lock(run_dir, click.get_current_context().command_path):
+        with lock_run(run_dir):
             return func(*args, run_dir=run_dir, **kwargs)
 
     return read_run_option(locked)

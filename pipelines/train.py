@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
 
 from pipelines.common import (
-    force_option, read_run_option, record_config, run_option, seed_option, verbosity,
+    force_option, lock_run, read_run_option, record_config, seed_option, verbosity,
+    verbosity_flags,
 )
+
 
 AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
 
@@ -56,6 +59,24 @@ def training_options(func):
     return func
 
 
+def distribute_options(func):
+    """Where ``train-ae`` runs: one device, mirrored local devices, or a cluster of workers."""
+    for option in reversed([
+        click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]),
+                     default="default", show_default=True,
+                     help="tf.distribute strategy: one device; MirroredStrategy over local GPUs "
+                          "(or --replicas logical CPUs); MultiWorkerMirroredStrategy from TF_CONFIG."),
+        click.option("--replicas", type=click.IntRange(1, 64), default=None,
+                     help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
+        click.option("--scale-lr", is_flag=True,
+                     help="Multiply --lr by the number of replicas (linear scaling rule)."),
+        click.option("--cluster-demo", type=click.IntRange(1, 64), default=None, metavar="N",
+                     help="Start N local workers on loopback ports (multi-worker) and wait."),
+    ]):
+        func = option(func)
+    return func
+
+
 def make_configs(kind, loss, seed, **options):
     """The frozen configs from CLI options (lr defaulted per optimizer)."""
     from autoencoder import AutoencoderConfig, TrainConfig
@@ -68,7 +89,7 @@ def make_configs(kind, loss, seed, **options):
 
 
 @click.command("train-ae")
-@run_option
+@read_run_option
 @click.option("--kind", type=click.Choice(["embedding", "onehot"]), default="embedding",
               show_default=True, help="Word2vec vectors in and out, or the capped one-hot baseline.")
 @click.option("--loss", type=click.Choice(["cosine", "mse", "ce"]), default=None,
@@ -76,12 +97,14 @@ def make_configs(kind, loss, seed, **options):
 @click.option("--name", default=None, help="Model name under RUN/models  [default: KIND-LOSS]")
 @autoencoder_options
 @training_options
+@distribute_options
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of --name.")
 @force_option
 @seed_option
 @verbosity
 def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resume: bool,
-             force: bool, seed: int, **options) -> None:
+             force: bool, seed: int, strategy: str, replicas: int | None,
+             cluster_demo: int | None, **options) -> None:
     """Train a sentence autoencoder on the run's corpus and word vectors.
 
     \b
@@ -90,18 +113,55 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     baseline with a softmax. Both share the encoder (bidirectional LSTM, directions summed),
     RepeatVector and decoder LSTM. Artifacts go to RUN/models/NAME: config.json, vocab.txt,
     best.keras, last.keras, history.csv, loss.png, state.json.
+
+    \b
+    Several devices or hosts: --batch-size stays the global batch. With --strategy
+    multi-worker, start the same command on every host, each with its TF_CONFIG; the
+    chief (worker 0) writes the run directory, which the others read. --cluster-demo N
+    runs such a cluster of N processes on this machine.
     """
+    if cluster_demo:
+        if strategy not in ("default", "multi-worker") or replicas:
+            raise click.UsageError("--cluster-demo runs --strategy multi-worker workers")
+        from pipelines.cluster import run_cluster_demo
+
+        return run_cluster_demo(cluster_demo, ["train-ae", *_forwarded_options()])
     from autoencoder import train_autoencoder
+    from autoencoder.distribute import is_chief, make_strategy
 
     ae_config, train_config = make_configs(kind, loss, seed, **options)
     name = name or ae_config.default_name
-    record_config(run_dir, f"train-ae:{name}", {**ae_config.to_dict(), **train_config.__dict__})
-    trainer = train_autoencoder(run_dir, ae_config, train_config, name=name, resume=resume,
-                                force=force)
+    distribution = make_strategy(strategy, replicas)  # before any other TensorFlow op
+    chief = is_chief(distribution)
+    with lock_run(run_dir) if chief else contextlib.nullcontext():
+        if chief:
+            record_config(run_dir, f"train-ae:{name}",
+                          {**ae_config.to_dict(), **train_config.__dict__, "strategy": strategy,
+                           "replicas": distribution.num_replicas_in_sync})
+        trainer = train_autoencoder(run_dir, ae_config, train_config, name=name, resume=resume,
+                                    force=force, strategy=distribution)
     best = trainer.state_
-    click.echo(f"{name}: {best['epoch']} epochs, best validation loss "
-               f"{best['best_val_loss']:.4f} at epoch {best['best_epoch']} "
-               f"-> {trainer.model_dir}")
+    if chief:
+        click.echo(f"{name}: {best['epoch']} epochs, best validation loss "
+                   f"{best['best_val_loss']:.4f} at epoch {best['best_epoch']} "
+                   f"-> {trainer.model_dir}")
+
+
+def _forwarded_options() -> list[str]:
+    """This command's options as command-line flags, less the cluster ones: what each worker
+    of ``--cluster-demo`` is started with."""
+    ctx = click.get_current_context()
+    args = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if (not isinstance(param, click.Option) or value is None
+                or param.name in ("cluster_demo", "strategy", "replicas")):
+            continue
+        if param.is_flag:
+            args += [param.opts[0]] if value else param.secondary_opts[:1]
+        else:
+            args += [param.opts[0], str(value)]
+    return args + verbosity_flags()
 
 
 @click.command()
