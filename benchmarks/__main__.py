@@ -36,6 +36,7 @@ BENCHMARKS = {
     "decode": "benchmarks.bench_decode",
     "end-to-end": "benchmarks.bench_end_to_end",
     "distributed": "benchmarks.bench_distributed",
+    "xla": "benchmarks.bench_xla",
 }
 METHOD = [
     "Every benchmark alternates its contenders (A B A B ...) over several rounds and reports "

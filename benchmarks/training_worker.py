@@ -12,6 +12,7 @@ disk traffic that says nothing about training speed.
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 SOURCES = ("stream", "memory", "pipeline")
+STREAM_EPOCHS = 12  # epochs a worker's stream holds, as many as any benchmark asks of one worker
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class TrainSpec:
     sentences : sentences per epoch.
     dim : word-vector width (also the one-hot kind's input projection width).
     seq_len, latent, batch_size : as in :class:`autoencoder.AutoencoderConfig` / ``TrainConfig``.
+    jit_compile : compile the whole train step with XLA (one device only).
     """
 
     kind: str
@@ -61,6 +64,7 @@ class TrainSpec:
     latent: int = 256
     batch_size: int = 64
     seed: int = 0
+    jit_compile: bool = False
 
     @property
     def label(self) -> str:
@@ -134,10 +138,11 @@ class TrainingWorker:
         """Train one epoch and return ``seconds``, ``sentences``, ``sentences_per_s`` and the
         process's ``peak_rss_mb`` so far.
 
-        ``source="stream"``: the real input pipeline (:func:`autoencoder.data.sentence_dataset`,
-        reshuffled each epoch). ``"memory"``: the same epoch's batches, pre-built in memory, so
-        the time is the model's alone. ``"pipeline"``: the streamed epoch's batches read and
-        dropped, without training, so the time is the input pipeline's alone.
+        ``source="stream"``: the real input pipeline, read as ``Trainer.fit`` reads it (one
+        iterator over every epoch's reshuffled batches; at most ``STREAM_EPOCHS`` per worker).
+        ``"memory"``: an epoch's batches, pre-built in memory, so the time is the model's alone.
+        ``"pipeline"``: a fresh pipeline's batches read and dropped, without training, so the
+        time is the input pipeline's alone.
         """
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -201,7 +206,7 @@ class _Session:
 
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
         from autoencoder.data import lookup_table, sentence_dataset
-        from autoencoder.train import epoch_seed, peak_rss_mb
+        from autoencoder.train import _Sentences, epoch_seed, peak_rss_mb
 
         self._dataset, self._epoch_seed, self._peak_rss_mb = sentence_dataset, epoch_seed, peak_rss_mb
         self.spec, self.train_path = spec, train_path
@@ -216,15 +221,22 @@ class _Session:
         vocab = Vocabulary(synthetic_words(spec.vocab_size - 2))
         autoencoder = SentenceAutoencoder(config, vocab, vectors, seed=spec.seed)
         del vectors
-        train_config = TrainConfig(batch_size=spec.batch_size, seed=spec.seed)
+        train_config = TrainConfig(batch_size=spec.batch_size, seed=spec.seed, epochs=STREAM_EPOCHS)
         autoencoder.model.compile(optimizer=train_config.make_optimizer())
         optimizer = autoencoder.model.optimizer
         optimizer.build(autoencoder.model.trainable_variables)
         # Trainer's own step; model_dir is never written (only Trainer.fit writes there).
         trainer = Trainer(autoencoder, train_config, model_dir=train_path.parent / "unused")
         self._step = trainer._make_train_step(optimizer)
+        if spec.jit_compile:  # the same Python step, compiled whole by XLA
+            self._step = tf.function(self._step.python_function, jit_compile=True,
+                                     reduce_retracing=True)
         self._no_stop = tf.constant(0.0)  # the step's interrupt flag, as Trainer.fit passes it
         self._table = lookup_table(vocab)
+        # Streamed epochs come from Trainer.fit's own iterator over every epoch's batches.
+        self._stream = iter(trainer._batches(_Sentences.sample(train_path, None, spec.seed),
+                                             self._table, first_epoch=1, skip=0))
+        self._steps, self._streamed = math.ceil(spec.sentences / spec.batch_size), 0
         self._memory_batches: list | None = None
         self.epochs = 0
         build_s = time.perf_counter() - started
@@ -256,15 +268,18 @@ class _Session:
         if source == "memory" and self._memory_batches is None:
             self._memory_batches = list(self._batches(shuffle_seed=None))
         self.epochs += 1
+        if source == "stream":
+            self._streamed += 1
+            if self._streamed > STREAM_EPOCHS:
+                raise ValueError(f"a worker streams at most {STREAM_EPOCHS} epochs")
         started = time.perf_counter()
         if source == "memory":
             sentences = self._train(self._memory_batches)
-        else:
+        elif source == "stream":
+            sentences = self._train(itertools.islice(self._stream, self._steps))
+        else:  # "pipeline": a fresh pipeline's batches read and dropped, no training
             batches = self._batches(shuffle_seed=self._epoch_seed(self.spec.seed, self.epochs))
-            if source == "stream":
-                sentences = self._train(batches)
-            else:  # "pipeline": read the batches, train nothing
-                sentences = sum(int(ids.shape[0]) for ids in batches)
+            sentences = sum(int(ids.shape[0]) for ids in batches)
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "sentences": sentences, "sentences_per_s": sentences / seconds,
                 "peak_rss_mb": self._peak_rss_mb()}
