@@ -33,12 +33,17 @@ class Settings:
     sentences: int = 2000
     epochs: int = 2
     repeats: int = 3
+    workers: tuple[int, ...] = (0, 1, 2)  # 0: one process under the default strategy
 
 
 FULL = Settings()
-QUICK = Settings(vector_size=64, seq_len=20, latent=32, sentences=600, repeats=2)
-CONTENDERS = {"1 process (default strategy)": (), "1 worker (--cluster-demo 1)": (1,),
-              "2 workers (--cluster-demo 2)": (2,)}
+QUICK = Settings(vector_size=64, seq_len=20, latent=32, sentences=600, repeats=2, workers=(0, 2))
+
+
+def label(workers: int) -> str:
+    if workers == 0:
+        return "1 process (default strategy)"
+    return f"{workers} worker{'s' if workers > 1 else ''} (--cluster-demo {workers})"
 
 
 def pipe(*args: str) -> None:
@@ -54,9 +59,9 @@ def train_options(settings: Settings) -> list[str]:
             "--epochs", str(settings.epochs), "--patience", "0", "--val-sentences", "100"]
 
 
-def sentences_per_s(run_dir: Path, settings: Settings, workers: tuple[int, ...]) -> float:
+def sentences_per_s(run_dir: Path, settings: Settings, workers: int) -> float:
     """Last-epoch sentences/s of one fresh training run of the model ``bench``."""
-    demo = ["--cluster-demo", str(workers[0])] if workers else []
+    demo = ["--cluster-demo", str(workers)] if workers else []
     pipe("train-ae", "--run", str(run_dir), "--name", "bench", "--force", *train_options(settings),
          *demo)
     return read_history(run_dir / "models" / "bench" / "history.csv")[-1]["sentences_per_s"]
@@ -68,10 +73,10 @@ def run(settings: Settings, workdir: Path) -> Section:
         run_dir = Path(tmp) / "run"
         pipe("embed", "--run", str(run_dir), "--corpus", "default", "--vector-size",
              str(settings.vector_size), "--min-count", "2")
-        samples = alternate({name: (lambda w=workers: sentences_per_s(run_dir, settings, w))
-                             for name, workers in CONTENDERS.items()}, settings.repeats)
+        samples = alternate({label(n): (lambda n=n: sentences_per_s(run_dir, settings, n))
+                             for n in settings.workers}, settings.repeats)
     speeds = {name: median(values) for name, values in samples.items()}
-    baseline = speeds[next(iter(CONTENDERS))]
+    baseline = speeds[label(settings.workers[0])]
     section = Section("Distributed training: one process against local workers",
                       ["setup", "sentences/s", "vs 1 process"])
     for name, speed in speeds.items():

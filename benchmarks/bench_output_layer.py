@@ -33,8 +33,8 @@ class Settings(ModelShape):
 
 FULL = Settings()
 # The 100k-word one-hot model takes ~11 s per step and ~13 GB at full size: quick shrinks the
-# model and batch (the same for every V and both kinds, so the ratios stay comparable).
-QUICK = Settings(sentences=128, seq_len=20, latent=128, batch_size=32, repeats=2)
+# width, model and batch (the same for every V and both kinds, so the ratios stay comparable).
+QUICK = Settings(sentences=128, dim=512, seq_len=20, latent=128, batch_size=32, repeats=2)
 
 
 def run(settings: Settings, workdir: Path) -> Section:

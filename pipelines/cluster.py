@@ -51,8 +51,9 @@ class _Worker:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True,  # a terminal Ctrl-C reaches the demo, which forwards it once
         )
-        self.relays = [threading.Thread(target=self._relay, args=(stream, is_err), daemon=True)
-                       for stream, is_err in ((self.process.stdout, False), (self.process.stderr, True))]
+        streams = ((self.process.stdout, False), (self.process.stderr, True))
+        self.relays = [threading.Thread(target=self._relay, args=stream, daemon=True)
+                       for stream in streams]
         for relay in self.relays:
             relay.start()
 
@@ -79,26 +80,29 @@ def run_cluster_demo(n_workers: int, args: Sequence[str]) -> None:
     """
     ports = free_ports(n_workers)
     threads = str(max(1, (os.cpu_count() or 1) // n_workers))
-    workers = [
-        _Worker(i, [*args, "--strategy", "multi-worker"],
-                dict(os.environ, TF_CONFIG=tf_config(ports, i),
-                     TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads))
-        for i in range(n_workers)
-    ]
-    click.echo(f"cluster demo: {n_workers} worker(s) on 127.0.0.1 ports "
-               f"{', '.join(map(str, ports))}, {threads} thread(s) each", err=True)
-    stopping = False
-    while any(w.process.poll() is None for w in workers):
-        try:
+    workers: list[_Worker] = []
+
+    def forward_interrupt(signum, frame):
+        for worker in workers:  # each saves a checkpoint at the same step, then exits
+            worker.signal(signal.SIGINT)
+
+    previous_handler = signal.signal(signal.SIGINT, forward_interrupt)
+    try:
+        for i in range(n_workers):
+            workers.append(_Worker(i, [*args, "--strategy", "multi-worker"], dict(
+                os.environ, TF_CONFIG=tf_config(ports, i),
+                TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS=threads)))
+        click.echo(f"cluster demo: {n_workers} worker(s) on 127.0.0.1 ports "
+                   f"{', '.join(map(str, ports))}, {threads} thread(s) each", err=True)
+        stopping = False
+        while any(w.process.poll() is None for w in workers):
             time.sleep(0.2)
-        except KeyboardInterrupt:
-            for worker in workers:  # each saves a checkpoint at the same step, then exits
-                worker.signal(signal.SIGINT)
-            continue
-        if not stopping and any(w.process.poll() not in (None, 0) for w in workers):
-            stopping = True
-            for worker in workers:
-                worker.signal(signal.SIGTERM)
+            if not stopping and any(w.process.poll() not in (None, 0) for w in workers):
+                stopping = True
+                for worker in workers:
+                    worker.signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
     for worker in workers:
         for relay in worker.relays:
             relay.join()

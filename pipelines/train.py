@@ -12,7 +12,6 @@ from pipelines.common import (
     verbosity_flags,
 )
 
-
 AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
 
 

@@ -188,3 +188,35 @@ def test_checkpoints_resume_on_another_number_of_workers(run, first, then):
     train(first, "--epochs", 1)
     train(then, "--epochs", 2, "--resume")
     assert_same_history(run / "models" / name, run / "models" / "reference", 2)
+
+
+def test_ctrl_c_stops_a_cluster_at_one_step_and_resumes_on_one_worker(run):
+    """SIGINT to ``--cluster-demo 2`` mid-epoch: both workers stop after the same step, the
+    chief saves a mid-epoch checkpoint, and one worker finishes the run as if uninterrupted."""
+    import signal
+    import time
+
+    small_batches = [*TRAIN, "--batch-size", "2"]  # many steps per epoch: land inside one
+    state = run / "models" / "interrupted" / "state.json"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "pipelines", "train-ae", "--run", str(run), *small_batches,
+         "--epochs", "500", "--name", "interrupted", "--cluster-demo", "2"],
+        cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
+        assert demo.poll() is None and time.monotonic() < deadline, demo.communicate()[1]
+        time.sleep(0.05)
+    demo.send_signal(signal.SIGINT)
+    _, stderr = demo.communicate(timeout=180)
+    assert demo.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    stops = re.findall(r"\[worker (\d)\] Error: interrupted (in|after) epoch (\d+)(?: after step (\d+))?",
+                       stderr)
+    assert {worker for worker, *_ in stops} == {"0", "1"} and len({tuple(s[1:]) for s in stops}) == 1
+    target = json.loads(state.read_text())["epoch"] + 2
+    for name, extra in (("interrupted", ["--resume"]), ("uninterrupted", [])):
+        result = invoke("train-ae", "--run", run, *small_batches, "--epochs", target,
+                        "--name", name, *extra)
+        assert result.exit_code == 0, result.output
+    assert_same_history(run / "models" / "interrupted", run / "models" / "uninterrupted", target)
