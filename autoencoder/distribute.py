@@ -106,7 +106,7 @@ def _local_devices(replicas: int | None) -> list[str]:
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
     except RuntimeError:
-        pass  # the runtime already started in this process: use the devices it has, if enough
+        pass  # the runtime already started in this process: its devices must do
     have = len(tf.config.list_logical_devices("CPU"))
     if have != replicas:
         raise SeqaeError(f"--replicas {replicas}: TensorFlow already started with {have} CPU "
