@@ -7,7 +7,7 @@ the same pre-built batches (the step alone is timed). A ratio above 1 is XLA's s
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.report import Section
@@ -38,8 +38,7 @@ def run(settings: Settings, workdir: Path) -> Section:
     for kind in ("embedding", "onehot"):
         base = settings.train_spec(kind, settings.vocab_size, settings.sentences)
         with contextlib.ExitStack() as stack:
-            workers = {name: stack.enter_context(TrainingWorker(
-                           base.__class__(**{**base.__dict__, "jit_compile": jit}), path))
+            workers = {name: stack.enter_context(TrainingWorker(replace(base, jit_compile=jit), path))
                        for name, jit in VARIANTS.items()}
             startup = {name: worker.wait() for name, worker in workers.items()}
             samples = alternate({name: (lambda w=worker: w.epoch("memory"))

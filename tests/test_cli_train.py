@@ -123,6 +123,7 @@ def test_compare_errors(tiny_run, trained_run):
 
 def test_train_ae_errors(tmp_path, tiny_run):
     assert_clean_error(invoke("train-ae", "--run", tmp_path / "empty", *TINY_AE), "pipe embed")
+    assert not (tmp_path / "empty").exists()  # nothing written for a run that does not exist
     assert_clean_error(invoke("train-ae", "--run", tiny_run, "--seq-len", "0"), "--seq-len")
     assert_clean_error(invoke("train-ae", "--run", tiny_run, "--kind", "onehot", "--vocab-cap", "2"),
                        "--vocab-cap")
