@@ -128,9 +128,9 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     from autoencoder import train_autoencoder
     from autoencoder.distribute import is_chief, make_strategy
 
+    ae_config, train_config = make_configs(kind, loss, seed, **options)
     if not run_dir.is_dir():  # checked before the lock and config.json would create it
         raise click.ClickException(f"no run directory {run_dir}: run `pipe embed` first")
-    ae_config, train_config = make_configs(kind, loss, seed, **options)
     name = name or ae_config.default_name
     distribution = make_strategy(strategy, replicas)  # before any other TensorFlow op
     chief = is_chief(distribution)
