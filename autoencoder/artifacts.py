@@ -22,16 +22,6 @@ from embeddings.io import (
 CHECKPOINTS = ("best", "last")
 
 
-def models_root(run_dir: Path) -> Path:
-    return Path(run_dir) / "models"
-
-
-def list_models(run_dir: Path) -> list[str]:
-    """Names of the models in ``RUN/models`` that have a config (trained or in training)."""
-    root = models_root(run_dir)
-    return sorted(p.parent.name for p in root.glob("*/config.json")) if root.is_dir() else []
-
-
 def vectors_fingerprint(vectors_file: Path, vectors: np.ndarray) -> dict:
     return {"sha256": sha256_file(vectors_file), "shape": list(vectors.shape)}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autoencoder.artifacts import list_models, load_autoencoder, models_root
+from autoencoder.artifacts import load_autoencoder
 from autoencoder.data import count_lines, sample_mask
 from autoencoder.evaluate import score_autoencoder
 from autoencoder.plots import plot_accuracy_by_length, plot_losses
@@ -16,6 +16,7 @@ from autoencoder.train import read_history
 from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, atomic_open, read_json, write_json
+from embeddings.rundir import list_models, model_dir, models_root
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ def training_costs(model_dir: Path) -> dict:
     }
 
 
+def finished_an_epoch(folder: Path) -> bool:
+    """Whether ``state.json`` records a finished epoch (so there is a checkpoint to score; a
+    damaged or missing one is then an error, not a reason to skip)."""
+    try:
+        epoch = read_json(folder / "state.json").get("epoch")
+    except (SeqaeError, AttributeError):
+        return False
+    return isinstance(epoch, int) and epoch >= 1
+
+
 def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "test",
                    max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
     """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
@@ -58,6 +69,14 @@ def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "
     missing = [n for n in names if n not in available]
     if missing:
         raise SeqaeError(f"no model named {', '.join(missing)} in {models_root(run_dir)}")
+    unfinished = [n for n in names if not finished_an_epoch(model_dir(run_dir, n))]
+    if unfinished:
+        log.warning("skipping %s: no finished epoch (training stopped before its first "
+                    "checkpoint)", ", ".join(unfinished))
+    names = [n for n in names if n not in unfinished]
+    if not names:
+        raise SeqaeError(f"no model in {models_root(run_dir)} has finished an epoch: "
+                         "train one with `pipe train-ae`")
     corpus = load_corpus(run_dir)
     path = corpus.split_path(split)
     n_lines = count_lines(path)
@@ -71,17 +90,17 @@ def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "
     kv = load_embeddings(run_dir)
 
     report = {"run": str(run_dir), "split": split, "sentences": n_eval, "seed": seed,
-              "baseline_cap": BASELINE_CAP, "models": {}, "samples": []}
+              "baseline_cap": BASELINE_CAP, "models": {}, "skipped": unfinished, "samples": []}
     reconstructions = {}
     for name in names:
-        model_dir = models_root(run_dir) / name
-        ae, config = load_autoencoder(model_dir, vectors_file(run_dir), kv.vectors)
+        folder = model_dir(run_dir, name)
+        ae, config = load_autoencoder(folder, vectors_file(run_dir), kv.vectors)
         log.info("scoring %s on %d %s sentences", name, n_eval, split)
         metrics, reconstructions[name] = score_autoencoder(
             ae, path, cap_vocab, keep=keep, sample_rows=sample_rows)
         report["models"][name] = {
             "kind": ae.config.kind, "loss": ae.config.loss, "vocab_size": len(ae.vocab),
-            "parameters": ae.model.count_params(), **metrics, **training_costs(model_dir),
+            "parameters": ae.model.count_params(), **metrics, **training_costs(folder),
         }
     originals = _sample_originals(path, keep, sample_rows)
     for row, original in zip(sample_rows, originals):
@@ -119,7 +138,7 @@ def write_report(report: dict, run_dir: Path) -> Path:
     """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
     out = Path(run_dir) / "compare"
     write_json(out / "report.json", report)
-    histories = {name: read_history(models_root(run_dir) / name / "history.csv")
+    histories = {name: read_history(model_dir(run_dir, name) / "history.csv")
                  for name in report["models"]}
     plot_losses(histories, out / "loss.png")
     plot_accuracy_by_length(
@@ -136,8 +155,11 @@ def _markdown(report: dict) -> str:
         f"{report['sentences']} held-out sentences from the `{report['split']}` split, scored "
         "against the original words (UNK outputs and words outside a model's vocabulary count as "
         f"errors; the cap split uses the {report['baseline_cap'] - 2:,} most frequent train words).",
-        "", format_table(report), "", "## Accuracy by sentence length (tokens)", "",
+        "", format_table(report), "",
     ]
+    if report.get("skipped"):
+        parts += [f"Skipped (no finished epoch): {', '.join(report['skipped'])}.", ""]
+    parts += ["## Accuracy by sentence length (tokens)", ""]
     buckets = next(iter(report["models"].values()))["accuracy_by_length"]
     parts.append("| model | " + " | ".join(buckets) + " |")
     parts.append("|" + "---|" * (len(buckets) + 1))

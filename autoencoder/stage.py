@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from autoencoder.artifacts import (
-    list_models, load_autoencoder, models_root, save_model_config, vectors_fingerprint,
-)
+from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_fingerprint
 from autoencoder.distribute import is_chief
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
-from autoencoder.train import TrainConfig, Trainer
+from autoencoder.train import TrainConfig, Trainer, resume_point
 from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, read_json
+from embeddings.rundir import (
+    check_model_name, is_seqae_model, list_models, model_dir, models_root,
+)
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -37,49 +41,102 @@ def model_vocabulary(run_dir: Path, config: AutoencoderConfig, kv) -> Vocabulary
 
 def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConfig,
                       name: str | None = None, resume: bool = False, force: bool = False,
-                      strategy: tf.distribute.Strategy | None = None) -> Trainer:
+                      strategy: tf.distribute.Strategy | None = None,
+                      on_start: Callable[[], None] | None = None) -> Trainer:
     """Train ``RUN/models/NAME`` (NAME defaults to ``KIND-LOSS``) and return the fitted trainer.
 
     ``resume`` continues from ``last.keras`` with its optimizer state and epoch counter (the
-    architecture must be the saved one); ``force`` discards an existing model of that name.
+    architecture must be the saved one); ``force`` replaces an existing model of that name.
     ``strategy`` distributes training (default: one device); checkpoints written under one
     strategy resume under any other, on any number of workers. Every worker checks the run
     directory the same way, but only the chief writes to it.
+
+    Everything is checked before anything is written; ``on_start`` (for example recording the
+    options in ``RUN/config.json``) runs once the checks passed. A model replaced with ``force``
+    is kept aside until the new one commits its first checkpoint, and put back if training
+    fails before that, so a failed command never costs the model that was there.
     """
     run_dir = Path(run_dir)
+    name = check_model_name(name or config.default_name)
     corpus = load_corpus(run_dir)
     kv = load_embeddings(run_dir)
-    model_dir = models_root(run_dir) / (name or config.default_name)
-    state_file = model_dir / "state.json"
+    folder = model_dir(run_dir, name)
     fingerprint = vectors_fingerprint(vectors_file(run_dir), kv.vectors)
     if resume:
-        if not state_file.exists():
-            raise SeqaeError(f"nothing to resume: model {model_dir.name} has no checkpoint in "
-                             f"{run_dir}; train it without --resume")
-        saved_config = read_json(model_dir / "config.json")
-        if saved_config["vectors"] != fingerprint:
-            raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
-                             f"the run's current ones; retrain it with --force")
-        saved = saved_config["autoencoder"]
-        if saved != config.to_dict():
-            changed = sorted(k for k in saved if saved[k] != config.to_dict().get(k))
-            raise SeqaeError(f"--resume needs the saved architecture of {model_dir.name}; "
-                             f"these options differ: {', '.join(changed)}")
-    elif state_file.exists() and not force:
-        raise SeqaeError(f"model {model_dir.name} already exists in {run_dir}; use --resume to "
-                         "continue it, --force to retrain it, or --name for another")
+        _check_resumable(folder, config, fingerprint)
+    elif folder.exists() or folder.is_symlink():
+        if (folder / "state.json").exists() and not force:
+            raise SeqaeError(f"model {name} already exists in {run_dir}; use --resume to "
+                             "continue it, --force to retrain it, or --name for another")
+        if not is_seqae_model(folder):
+            raise SeqaeError(f"{folder} is not a model folder seqae wrote (no model manifest); "
+                             "it is left alone: move it away or choose another --name")
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
-    if chief and not resume and model_dir.exists():
-        shutil.rmtree(model_dir)
     vocab = model_vocabulary(run_dir, config, kv)
     with strategy.scope():
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
-    if chief:
-        model_dir.mkdir(parents=True, exist_ok=True)
-        save_model_config(model_dir, config, asdict(train), vocab, fingerprint)
-    trainer = Trainer(autoencoder, train, model_dir, strategy)
-    return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
+    trainer = Trainer(autoencoder, train, folder, strategy)
+    if on_start is not None:
+        on_start()
+    if not chief:
+        return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
+    with _replacing(folder, keep=resume):
+        save_model_config(folder, config, asdict(train), vocab, fingerprint)
+        trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
+        return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
+
+
+def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict) -> None:
+    """Refuse ``--resume`` of ``folder`` unless its checkpoint, vectors and architecture fit."""
+    if not (folder / "state.json").exists():
+        raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
+                         f"{folder.parent.parent}; train it without --resume")
+    resume_point(folder)
+    saved_config = read_json(folder / "config.json")
+    if saved_config.get("vectors") != fingerprint:
+        raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
+                         f"the run's current ones; retrain it with --force")
+    saved = saved_config.get("autoencoder") or {}
+    if saved != config.to_dict():
+        changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
+        raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
+                         f"these options differ: {', '.join(changed)}")
+
+
+@contextlib.contextmanager
+def _replacing(folder: Path, keep: bool):
+    """Train into ``folder``: unless ``keep``, a model already there is moved aside first, then
+    deleted once the new model committed a checkpoint, or put back if the block fails before
+    that. A SIGKILL in between leaves it in a hidden ``.NAME.replaced-*`` folder beside it,
+    never lost."""
+    aside = None
+    if not keep and folder.exists():
+        aside = folder.with_name(f".{folder.name}.replaced-{os.getpid()}")
+        os.replace(folder, aside)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if aside is not None and not _has_checkpoint(folder):
+            shutil.rmtree(folder)
+            os.replace(aside, folder)
+            log.warning("training failed before its first checkpoint: model %s is as it was",
+                        folder.name)
+            aside = None
+        raise
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    """Whether ``folder``'s ``state.json`` commits a checkpoint (a NaN before the first one
+    writes a state without)."""
+    try:
+        return bool(read_json(folder / "state.json").get("last_sha256"))
+    except (SeqaeError, AttributeError):
+        return False
 
 
 def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, k: int = 1) -> dict:
@@ -98,10 +155,13 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
         raise SeqaeError(f"no model named {name} in {models_root(run_dir)} "
                          f"(have: {', '.join(names) or 'none'})")
     kv = load_embeddings(run_dir)
-    ae, _ = load_autoencoder(models_root(run_dir) / name, vectors_file(run_dir), kv.vectors)
+    ae, _ = load_autoencoder(model_dir(run_dir, name), vectors_file(run_dir), kv.vectors)
     tokens = [t for unit in Tokenizer(TokenizeConfig(unit="paragraph"), None)(sentence) for t in unit]
     if not tokens:
         raise SeqaeError("the sentence has no tokens")
+    if len(tokens) > ae.config.seq_len:
+        log.warning("the sentence has %d tokens; model %s reads the first %d (--seq-len): the "
+                    "rest is cut", len(tokens), name, ae.config.seq_len)
     tokens = tokens[: ae.config.seq_len]
     ids = ae.vocab.encode(tokens, ae.config.seq_len)
     outputs = ae.model.predict_on_batch(ae.inputs(ids[None]))
@@ -116,10 +176,10 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
 def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: TrainConfig) -> str:
     """Where ``RUN/models/NAME`` stands for these options: ``finished`` (reusable), ``partial``
     (resumable), or ``stale`` / ``absent`` (train from scratch)."""
-    model_dir = models_root(run_dir) / name
-    if not (model_dir / "state.json").exists():
+    folder = model_dir(run_dir, name)
+    if not (folder / "state.json").exists():
         return "absent"
-    saved, state = read_json(model_dir / "config.json"), read_json(model_dir / "state.json")
+    saved, state = read_json(folder / "config.json"), read_json(folder / "state.json")
     kv = load_embeddings(run_dir)
     if (saved["autoencoder"] != config.to_dict() or saved["train"] != asdict(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):

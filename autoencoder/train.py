@@ -102,6 +102,8 @@ class TrainConfig:
                 raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise SeqaeError(f"--lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.clipnorm) and math.isfinite(self.momentum)):
+            raise SeqaeError("--clipnorm and --momentum must be finite numbers")
         if self.clipnorm < 0 or self.momentum < 0 or self.patience < 0:
             raise SeqaeError("--clipnorm, --momentum and --patience must not be negative")
         if self.nesterov and self.optimizer != "sgd":
@@ -117,6 +119,40 @@ class TrainConfig:
             return keras.optimizers.Adam(learning_rate=lr)
         return keras.optimizers.SGD(learning_rate=lr, momentum=self.momentum,
                                     nesterov=self.nesterov)
+
+
+# ``last.keras`` as committed by ``state.json``, kept aside while its successor is saved.
+PREVIOUS_CHECKPOINT = ".last.keras.previous"
+_STATE_KEYS = {"epoch": int, "best_val_loss": (float, int, type(None)),
+               "best_epoch": (int, type(None)), "wait": int, "nan_events": int,
+               "stopped": (str, type(None)), "last_sha256": (str, type(None))}
+
+
+def resume_point(model_dir: Path) -> tuple[dict, Path]:
+    """``state.json`` and the checkpoint it commits, checked without writing anything.
+
+    The checkpoint is ``last.keras``, or its predecessor kept aside when a kill came between
+    renaming a new ``last.keras`` into place and committing it. Raises :class:`SeqaeError`
+    when there is nothing to resume, ``state.json`` is damaged, or no file matches its sha256.
+    """
+    model_dir = Path(model_dir)
+    state_path, last = model_dir / "state.json", model_dir / "last.keras"
+    if not state_path.is_file() or not last.is_file():
+        raise SeqaeError(f"nothing to resume in {model_dir}: no checkpoint yet")
+    state = read_json(state_path)
+    bad = [key for key, kind in _STATE_KEYS.items()
+           if not isinstance(state, dict) or not isinstance(state.get(key, ...), kind)
+           or isinstance(state.get(key), bool)]
+    if bad or state["epoch"] < 0:
+        raise SeqaeError(f"damaged {state_path} ({', '.join(bad) or 'epoch'}); "
+                         "train again without --resume (--force)")
+    if sha256_file(last) == state["last_sha256"]:
+        return state, last
+    previous = model_dir / PREVIOUS_CHECKPOINT
+    if previous.is_file() and sha256_file(previous) == state["last_sha256"]:
+        return state, previous
+    raise SeqaeError(f"checkpoint {last} does not match state.json (corrupt, truncated or "
+                     "replaced); train again without --resume")
 
 
 class NonFiniteLossError(SeqaeError):
@@ -209,28 +245,19 @@ class Trainer:
 
     @property
     def _previous_path(self) -> Path:
-        """``last.keras`` as committed by ``state.json``, kept while its successor is saved."""
-        return self.model_dir / ".last.keras.previous"
+        return self.model_dir / PREVIOUS_CHECKPOINT
 
     def _restore(self) -> dict:
         """Load ``last.keras`` (weights and optimizer state) and ``state.json`` for ``--resume``."""
-        state_path = self.model_dir / "state.json"
-        if not state_path.exists() or not self.last_path.exists():
-            raise SeqaeError(f"nothing to resume in {self.model_dir}: no checkpoint yet")
-        state, checkpoint = read_json(state_path), self.last_path
-        if sha256_file(self.last_path) != state.get("last_sha256"):
-            previous = self._previous_path
-            if not (previous.is_file() and sha256_file(previous) == state.get("last_sha256")):
-                raise SeqaeError(f"checkpoint {self.last_path} does not match state.json "
-                                 "(corrupt, truncated or replaced); train again without --resume")
+        state, checkpoint = resume_point(self.model_dir)
+        if checkpoint != self.last_path:
             # Killed after the new last.keras was renamed into place but before state.json
             # committed it: the committed checkpoint is the one kept aside. Put it back.
             log.warning("the last checkpoint write was interrupted; resuming from the "
                         "checkpoint of epoch %d", state["epoch"])
             if self.is_chief:
-                os.replace(previous, self.last_path)
-            else:
-                checkpoint = previous
+                os.replace(checkpoint, self.last_path)
+                checkpoint = self.last_path
         try:
             with self.strategy.scope():
                 model = keras.saving.load_model(checkpoint, safe_mode=True)
@@ -263,11 +290,11 @@ class Trainer:
         state["last_sha256"] = sha256_file(self.last_path)
         write_history(self.model_dir / "history.csv", self.history_)
         plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
-        self._write_manifest()
+        self.write_manifest()
         write_json(self.model_dir / "state.json", state)
         previous.unlink(missing_ok=True)
 
-    def _write_manifest(self) -> None:
+    def write_manifest(self) -> None:
         files = tuple(name for name in MODEL_FILES if (self.model_dir / name).exists())
         write_manifest(self.model_dir, files, {"autoencoder": self.autoencoder.config.to_dict(),
                                                "train": asdict(self.config)})
@@ -456,7 +483,7 @@ class Trainer:
             "peak_rss_mb": peak_rss_mb(), "status": f"non-finite at step {step}",
         })
         write_history(self.model_dir / "history.csv", self.history_)
-        self._write_manifest()  # history.csv changed
+        self.write_manifest()  # history.csv changed
         state_path = self.model_dir / "state.json"
         on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
         write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite"))

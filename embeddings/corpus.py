@@ -90,10 +90,14 @@ def resolve_source(source: str) -> Source:
                 "pass the 20news-bydate.tar.gz archive or its extracted folder instead"
             )
         return Source("20news", cache)
+    if not source.strip():
+        raise SeqaeError("--corpus must name a corpus, not an empty string")
     path = Path(source).expanduser()
     if not path.exists():
         raise SeqaeError(f"corpus not found: {path}")
     path = path.resolve()
+    if not (path.is_dir() or path.is_file()):  # a FIFO or device would block or never end
+        raise SeqaeError(f"corpus {path} is not a regular file or folder")
     if path.is_dir():
         if path.name in BYDATE_SPLITS or any((path / name).is_dir() for name in BYDATE_SPLITS):
             return Source("20news-folder", path)

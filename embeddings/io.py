@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -46,10 +47,39 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get the usual mode
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with _naming(path):
+            yield tmp_path
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Give an operating-system error raised without a file name (a full disk) ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+@contextlib.contextmanager
+def output_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield the path to write a user-named output ``path`` to: a temporary file renamed onto
+    it for a regular file (or a new one), the path itself for a device or FIFO (``/dev/null``,
+    a pipe), and for a symbolic link the same for what it points to, so the link stays a link."""
+    path = Path(path)
+    target = path.resolve() if path.is_symlink() else path
+    if target.is_dir():
+        raise SeqaeError(f"cannot write {path}: it is a folder")
+    if target.exists() and not target.is_file():
+        with _naming(target):  # a rename would replace the device node or pipe, not write to it
+            yield target
+        return
+    with atomic_path(target) as tmp:
+        yield tmp
 
 
 @contextlib.contextmanager
@@ -174,6 +204,30 @@ def is_complete(folder: str | os.PathLike, files: tuple[str, ...], digest: str) 
         return read_json(folder / "meta.json").get("digest") == digest
     except SeqaeError:
         return False
+
+
+@contextlib.contextmanager
+def staged_folders(run_dir: str | os.PathLike, names: tuple[str, ...]) -> Iterator[Path]:
+    """Yield a hidden staging folder in ``run_dir``; when the block succeeds, each of ``names``
+    written into it replaces the folder of that name in ``run_dir`` (old one moved aside, new
+    one renamed in, old one deleted). If the block fails, nothing in ``run_dir`` changed.
+
+    The caller checks first that the folders it replaces are its own. The folders are swapped
+    one at a time; each stage's ``meta.json`` names what it was made from, so a kill between
+    two swaps leaves a pair that the next run recomputes."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=run_dir))
+    try:
+        yield stage
+        for name in names:
+            if not (stage / name).is_dir():
+                continue
+            if (run_dir / name).exists() or (run_dir / name).is_symlink():
+                os.replace(run_dir / name, stage / f"{name}.replaced")
+            os.replace(stage / name, run_dir / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 LOCK_FILE = ".lock"

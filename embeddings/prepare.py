@@ -23,15 +23,17 @@ from tqdm import tqdm
 
 from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
 from embeddings.io import (
-    SeqaeError, atomic_open, is_complete, options_digest, read_json, verify_manifest, write_json,
-    write_manifest,
+    SeqaeError, atomic_open, is_complete, options_digest, read_json, staged_folders,
+    verify_manifest, write_json, write_manifest,
 )
+from embeddings.rundir import is_seqae_stage
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+CORPUS_DIR = "corpus"
 CORPUS_FORMAT = 1  # bump when tokenization or the file layout changes: invalidates cached corpora
 _FILES = (*(f"{split}.txt" for split in SPLITS), "vocab.tsv", "stats.json")
 
@@ -103,25 +105,56 @@ class PreparedCorpus:
         return pairs
 
 
+def corpus_key(config: CorpusConfig) -> dict:
+    """What a prepared corpus depends on: ``config`` and a fingerprint of the source (kind, path,
+    size, mtime); checked without reading the corpus."""
+    return {
+        "format": CORPUS_FORMAT, "config": asdict(config),
+        "source": resolve_source(config.source).describe(), "nltk": metadata.version("nltk"),
+    }
+
+
+def corpus_is_current(config: CorpusConfig, run_dir: Path) -> bool:
+    """Whether ``RUN/corpus`` is finished and was prepared with ``config`` from today's source."""
+    return is_complete(Path(run_dir) / CORPUS_DIR, _FILES, options_digest(corpus_key(config)))
+
+
 def prepare_corpus(
     config: CorpusConfig, run_dir: Path, workers: int | None = None, force: bool = False
 ) -> PreparedCorpus:
     """Read, split and tokenize a corpus into ``RUN/corpus``, or reuse it if already there.
 
-    The cache key covers ``config`` and a fingerprint of the source (kind, path, size, mtime);
-    ``force`` recomputes anyway. ``workers`` tokenizer processes (default: all cores).
+    The cache key is :func:`corpus_key`; ``force`` recomputes anyway. ``workers`` tokenizer
+    processes (default: all cores). The new corpus is written beside the old one and replaces it
+    only when complete: a failure leaves ``RUN/corpus`` as it was.
     """
-    root = Path(run_dir) / "corpus"
-    key = {
-        "format": CORPUS_FORMAT, "config": asdict(config),
-        "source": resolve_source(config.source).describe(), "nltk": metadata.version("nltk"),
-    }
-    digest = options_digest(key)
-    if not force and is_complete(root, _FILES, digest):
-        log.info("reusing tokenized corpus in %s", root)
+    if not force and corpus_is_current(config, run_dir):
+        log.info("reusing tokenized corpus in %s", Path(run_dir) / CORPUS_DIR)
         return load_corpus(run_dir)
-    (root / "meta.json").unlink(missing_ok=True)  # from here on, old files must not pass as complete
+    check_replaceable(run_dir, (CORPUS_DIR,))
+    with staged_folders(run_dir, (CORPUS_DIR,)) as stage:
+        write_corpus(config, stage / CORPUS_DIR, workers)
+    return load_corpus(run_dir)
 
+
+def check_replaceable(run_dir: Path, names: tuple[str, ...]) -> None:
+    """Refuse to replace a ``RUN/<name>`` folder that seqae did not write (``--run`` pointed at
+    a folder of yours, say a source tree with its own ``embeddings/``)."""
+    for name in names:
+        folder = Path(run_dir) / name
+        if (folder.exists() or folder.is_symlink()) and not is_seqae_stage(folder):
+            raise SeqaeError(f"{folder} exists and is not a folder seqae wrote (no manifest); "
+                             "it is left alone: choose another --run")
+
+
+def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -> PreparedCorpus:
+    """Prepare the corpus of ``config`` into the new folder ``root`` (see the module docstring).
+
+    Refuses (:class:`SeqaeError`) a corpus that leaves the validation or test split without a
+    sentence: every model is selected on one and scored on the other.
+    """
+    key = corpus_key(config)
+    digest = options_digest(key)
     docs, report = read_corpus(config.source, config.remove)
     docs, splits = split_documents(docs, config)
     tokenize = config.tokenize_config()
@@ -137,6 +170,7 @@ def prepare_corpus(
         for split, units in zip(splits, progress):
             counters[split].add(units)
             files[split].writelines(" ".join(unit) + "\n" for unit in units)
+        _check_splits(config, counters)
 
     with atomic_open(root / "vocab.tsv") as handle:
         handle.writelines(f"{word}\t{count}\n" for word, count in most_frequent(counters["train"].words))
@@ -145,14 +179,25 @@ def prepare_corpus(
     write_json(root / "stats.json", stats)
     write_manifest(root, _FILES, key)
     write_json(root / "meta.json", {"digest": digest, "key": key})
-    log.info("prepared corpus in %s: %s", root, ", ".join(
+    log.info("prepared corpus: %s", ", ".join(
         f"{split} {s['documents']} docs / {s['sentences']} units" for split, s in stats["splits"].items()))
     return PreparedCorpus(root, stats)
 
 
+def _check_splits(config: CorpusConfig, counters: dict[str, SplitCounter]) -> None:
+    empty = [split for split in SPLITS if not sum(counters[split].lengths.values())]
+    if empty:
+        documents = sum(c.documents for c in counters.values())
+        raise SeqaeError(
+            f"corpus {config.source} leaves no sentence in the {' and '.join(empty)} split"
+            f"{'s' if len(empty) > 1 else ''} ({documents} document(s); val and test take "
+            f"{config.val_fraction:.0%} and {config.test_fraction:.0%} of the documents, at "
+            "least one each): use a corpus of more documents (or a larger --max-docs)")
+
+
 def load_corpus(run_dir: Path) -> PreparedCorpus:
     """The corpus :func:`prepare_corpus` wrote in ``RUN/corpus``."""
-    root = Path(run_dir) / "corpus"
+    root = Path(run_dir) / CORPUS_DIR
     if not (root / "meta.json").is_file():
         raise SeqaeError(f"no prepared corpus in {run_dir}: run `pipe embed` first")
     missing = [name for name in _FILES if not (root / name).is_file()]
@@ -167,8 +212,9 @@ def split_documents(docs: list[Document], config: CorpusConfig) -> tuple[list[Do
 
     Documents with a fixed ``split`` (20 Newsgroups) keep it: test posts are ``test`` and a
     seeded ``val_fraction`` of the train posts becomes ``val``. Otherwise ``val_fraction`` and
-    ``test_fraction`` of all documents (rounded down) go to ``val`` and ``test``; ``train``
-    always keeps at least one document, so tiny corpora may have empty ``val``/``test``.
+    ``test_fraction`` of all documents (rounded down, but at least one) go to ``val`` and
+    ``test``; ``train`` always keeps at least one document, so a corpus of fewer than three
+    documents leaves ``val`` or ``test`` empty (which :func:`write_corpus` refuses).
     """
     rng = np.random.default_rng(config.seed)
     if config.max_docs is not None and config.max_docs < len(docs):
@@ -178,7 +224,8 @@ def split_documents(docs: list[Document], config: CorpusConfig) -> tuple[list[Do
     if not pool:
         raise SeqaeError(f"corpus {config.source} has no training documents")
     fractions = {"val": config.val_fraction, "test": 0.0 if fixed else config.test_fraction}
-    counts = {split: int(len(pool) * share) for split, share in fractions.items()}
+    # At least one document for a split that has a share, as long as train keeps one.
+    counts = {split: max(int(len(pool) * share), int(share > 0)) for split, share in fractions.items()}
     counts["test"] = min(counts["test"], len(pool) - 1)
     counts["val"] = min(counts["val"], len(pool) - 1 - counts["test"])
     order = rng.permutation(pool)

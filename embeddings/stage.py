@@ -17,9 +17,14 @@ from gensim.models import KeyedVectors
 
 from embeddings.evaluate import evaluate_vectors
 from embeddings.io import (
-    SeqaeError, is_complete, options_digest, read_json, verify_manifest, write_json, write_manifest,
+    SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest,
+    write_json, write_manifest,
 )
-from embeddings.prepare import CorpusConfig, PreparedCorpus, prepare_corpus
+from embeddings.prepare import (
+    CORPUS_DIR, CorpusConfig, PreparedCorpus, check_replaceable, corpus_is_current, corpus_key,
+    load_corpus, write_corpus,
+)
+from embeddings.rundir import list_models
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors, train_word2vec,
 )
@@ -49,36 +54,68 @@ def run_embed(
 ) -> EmbedResult:
     """Prepare the corpus, train word2vec on its train split, save and evaluate the vectors.
 
-    Finished vectors are reused when the corpus and the word2vec options (``workers`` aside)
+    Finished results are reused when the corpus and the word2vec options (``workers`` aside)
     are unchanged, unless ``force``. ``workers`` is the number of tokenizer processes (default:
     all cores); word2vec threads come from ``w2v_config.workers``.
+
+    Models are tied to the vectors they were trained on, so replacing the corpus or the vectors
+    of a run that has models needs ``force`` (the orphaned models are named). The new corpus and
+    vectors are written beside the old ones and replace them together at the end: a failure
+    leaves the run as it was.
     """
     run_dir = Path(run_dir)
-    corpus = prepare_corpus(corpus_config, run_dir, workers=workers, force=force)
     folder = run_dir / EMBEDDINGS_DIR
     options = {k: v for k, v in asdict(w2v_config).items() if k != "workers"}
-    key = {"corpus": corpus.digest, "word2vec": options}
+    key = {"corpus": options_digest(corpus_key(corpus_config)), "word2vec": options}
     digest = options_digest(key)
-    if not force and is_complete(folder, _FILES, digest):
+    reuse_corpus = not force and corpus_is_current(corpus_config, run_dir)
+    if reuse_corpus and is_complete(folder, _FILES, digest):
         log.info("reusing word2vec vectors in %s", folder)
-        return EmbedResult(corpus, load_embeddings(run_dir), read_json(folder / "eval.json"),
-                           reused=True)
-    (folder / "meta.json").unlink(missing_ok=True)  # from here on, old files must not pass as complete
+        return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir),
+                           read_json(folder / "eval.json"), reused=True)
+    check_replaceable(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR))
+    models = list_models(run_dir)
+    if models and (folder / "meta.json").exists():
+        if not force:
+            raise SeqaeError(
+                f"{run_dir} has models trained on its current vectors ({', '.join(models)}); "
+                "these options would replace the corpus or the vectors and orphan them: use "
+                "another --run, or --force to replace them anyway")
+        log.warning("replacing the vectors orphans these models (retrain them with --force): %s",
+                    ", ".join(models))
 
-    progress = EpochLogger()
-    started = time.perf_counter()
-    kv = train_word2vec(corpus.split_path("train"), w2v_config, progress)
-    seconds = time.perf_counter() - started
-    save_vectors(kv, folder)
-    log.info("evaluating %d vectors", len(kv))
-    evaluation = evaluate_vectors(kv)
-    write_json(folder / "eval.json", evaluation)
-    write_manifest(folder, _FILES, key)
-    write_json(folder / "meta.json", {
-        "digest": digest, "key": key, "vocabulary": len(kv), "dimensions": kv.vector_size,
-        "train_seconds": seconds, "epochs": progress.history,
-    })
-    return EmbedResult(corpus, kv, evaluation, reused=False)
+    with staged_folders(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR)) as stage:
+        if reuse_corpus:
+            log.info("reusing tokenized corpus in %s", run_dir / CORPUS_DIR)
+            corpus = load_corpus(run_dir)
+        else:
+            corpus = write_corpus(corpus_config, stage / CORPUS_DIR, workers)
+        progress = EpochLogger()
+        started = time.perf_counter()
+        kv = train_word2vec(corpus.split_path("train"), w2v_config, progress)
+        seconds = time.perf_counter() - started
+        _check_coverage(corpus, kv)
+        staged = stage / EMBEDDINGS_DIR
+        save_vectors(kv, staged)
+        log.info("evaluating %d vectors", len(kv))
+        evaluation = evaluate_vectors(kv)
+        write_json(staged / "eval.json", evaluation)
+        write_manifest(staged, _FILES, key)
+        write_json(staged / "meta.json", {
+            "digest": digest, "key": key, "vocabulary": len(kv), "dimensions": kv.vector_size,
+            "train_seconds": seconds, "epochs": progress.history,
+        })
+    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir), evaluation, reused=False)
+
+
+def _check_coverage(corpus: PreparedCorpus, kv: KeyedVectors) -> None:
+    """Refuse vectors that know no word of the validation or the test split: a model could
+    not reconstruct a single token there."""
+    for split in ("val", "test"):
+        if not any(token in kv.key_to_index
+                   for tokens in corpus.iter_sentences(split) for token in tokens):
+            raise SeqaeError(f"no word of the {split} split is in the word2vec vocabulary "
+                             f"({len(kv)} words): lower --min-count or use a larger corpus")
 
 
 def load_embeddings(run_dir: Path) -> KeyedVectors:

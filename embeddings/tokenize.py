@@ -93,12 +93,26 @@ class Tokenizer:
     def _chunks(self, text: str) -> Iterator[str]:
         if self.config.unit == "sentence":
             for block in _BLANK_LINE.split(text):
-                yield from self.sentences.tokenize(block)
+                yield from self._sentences(block)
         else:
             lines = [line for line in text.split("\n") if line.strip()]
             step = self.config.paragraph_lines
             for start in range(0, len(lines), step):
                 yield "\n".join(lines[start : start + step])
+
+
+    def _sentences(self, block: str) -> list[str]:
+        """Punkt's sentences of ``block``. NLTK stops a regular expression that runs past its
+        time limit (a pathological line); such a block falls back to its lines, and a line
+        that still times out is one unit."""
+        try:
+            return self.sentences.tokenize(block)
+        except TimeoutError:
+            if "\n" not in block.strip():
+                log.warning("sentence splitting timed out on a %d-character line: kept as one unit",
+                            len(block))
+                return [block]
+            return [s for line in block.split("\n") for s in self._sentences(line)]
 
 
 _worker: Tokenizer | None = None

@@ -19,7 +19,7 @@ import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
-from embeddings.io import SeqaeError, atomic_open, atomic_path
+from embeddings.io import SeqaeError, atomic_open, output_path
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,22 @@ class Word2VecConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("vector_size", "window", "min_count", "negative", "epochs"):
-            if getattr(self, name) < 1:
-                raise SeqaeError(f"word2vec {name} must be at least 1, not {getattr(self, name)}")
-        if self.workers is not None and self.workers < 1:
-            raise SeqaeError(f"word2vec workers must be at least 1, not {self.workers}")
+        for name, (most, _) in W2V_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= most:
+                raise SeqaeError(f"word2vec {name} must be from 1 to {most:,}, not {value}")
+
+
+# Upper bounds of the word2vec options, with the reason (shown in ``--help``): past them gensim
+# hangs, overflows a C int in a worker thread, or only burns time.
+W2V_LIMITS = {
+    "vector_size": (100_000, "a 100k-word vocabulary is then 40 GB"),
+    "window": (1_000, "wider than any sentence changes nothing"),
+    "min_count": (2**31 - 1, "gensim stores it as a C int"),
+    "negative": (100, "each positive example draws that many noise words; 5-20 is usual"),
+    "epochs": (1_000, "each epoch is a full pass over the corpus"),
+    "workers": (256, "one thread each"),
+}
 
 
 class EpochLogger(CallbackAny2Vec):
@@ -153,10 +164,11 @@ def load_vectors(folder: Path, mmap: bool = True) -> KeyedVectors:
 
 
 def export_word2vec(kv: KeyedVectors, path: Path, binary: bool = True) -> None:
-    """Write the vectors in the original word2vec format (binary or text), atomically."""
+    """Write the vectors in the original word2vec format (binary or text): atomically to a
+    regular file, straight through to a device or pipe (see :func:`embeddings.io.output_path`)."""
     _check_keys(kv, _WORD2VEC_BREAKERS, "whitespace")
-    with atomic_path(path) as tmp:
-        kv.save_word2vec_format(str(tmp), binary=binary)
+    with output_path(path) as target:
+        kv.save_word2vec_format(str(target), binary=binary)
     log.info("exported %d vectors to %s (%s word2vec format)", len(kv), path, "binary" if binary else "text")
 
 

@@ -17,8 +17,9 @@ class _Group(click.Group):
             error = click.ClickException(str(exc))
             error.exit_code = getattr(exc, "exit_code", error.exit_code)
             raise error from None
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-            raise click.ClickException(f"{exc.strerror}: {exc.filename}") from None
+        except OSError as exc:  # read-only folder, full disk, permissions: name the path
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

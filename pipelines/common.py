@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import Any, Callable
 
 import click
 
-from embeddings.io import library_versions, read_json, run_lock, write_json
+from embeddings.io import SeqaeError, library_versions, read_json, run_lock, write_json
+from embeddings.rundir import check_model_name, check_run_dir
 
 log = logging.getLogger("seqae")
 
@@ -64,28 +66,73 @@ def verbosity(func: Callable) -> Callable:
     )(func)
 
 
+def _library_check(check: Callable[[Any], Any]) -> Callable:
+    """A click callback running one of the library's own checks (one rule, one place)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check(value)
+        except SeqaeError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+
+    return callback
+
+
 read_run_option = click.option(
-    "--run", "run_dir", type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs/default"), show_default=True,
+    # Read as a string, so that the check sees "" before it becomes Path("") == Path(".").
+    "--run", "run_dir", type=click.Path(file_okay=False, path_type=str),
+    default="runs/default", show_default=True, callback=_library_check(check_run_dir),
     help="Run directory holding every artifact of this run.",
 )
 
 
-def lock_run(run_dir: Path):
-    """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once."""
+def model_name_option(*flags: str, help: str) -> Callable:
+    """A model name option (``--name``, ``--model``): one plain path component, checked here
+    and again by the library."""
+    return click.option(*flags, "name", default=None, callback=_library_check(check_model_name),
+                        help=help)
+
+
+def require_run_dir(run_dir: Path) -> None:
+    """Refuse a missing run directory (before anything would create it)."""
+    if not run_dir.is_dir():
+        raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` first")
+
+
+def lock_run(run_dir: Path, create: bool = False):
+    """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once.
+    A missing run directory is refused (nothing is created) unless ``create``."""
+    if not create:
+        require_run_dir(run_dir)
     return run_lock(run_dir, click.get_current_context().command_path)
 
 
-def run_option(func: Callable) -> Callable:
+def run_option(create: bool = False) -> Callable:
     """``--run`` for commands that write the run directory: the command body holds ``RUN/.lock``
-    (taken after option parsing, so a bad option never leaves the lock held)."""
+    (taken after option parsing, so a bad option never leaves the lock held). Only a command
+    that starts a run (``create``) may make the folder."""
 
-    @functools.wraps(func)
-    def locked(*args, run_dir: Path, **kwargs):
-        with lock_run(run_dir):
-            return func(*args, run_dir=run_dir, **kwargs)
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def locked(*args, run_dir: Path, **kwargs):
+            with lock_run(run_dir, create):
+                return func(*args, run_dir=run_dir, **kwargs)
 
-    return read_run_option(locked)
+        return read_run_option(locked)
+
+    return decorate
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (which compare false to any bound)."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return value
 
 
 seed_option = click.option(

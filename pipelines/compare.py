@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from embeddings.rundir import check_model_name
 from pipelines.common import record_config, run_option, seed_option, verbosity
 
 
@@ -31,11 +32,13 @@ def run_compare(run_dir: Path, models: list[str] | None, split: str, eval_senten
     report = compare_models(run_dir, models, split=split, max_sentences=eval_sentences, seed=seed)
     out = write_report(report, run_dir)
     click.echo(format_table(report))
+    if report["skipped"]:
+        click.echo(f"\nskipped (no finished epoch): {', '.join(report['skipped'])}")
     click.echo(f"\nreport: {out / 'report.md'}")
 
 
 @click.command()
-@run_option
+@run_option()
 @click.option("--models", default=None,
               help="Comma-separated model names  [default: every model in RUN/models]")
 @compare_options
@@ -49,5 +52,5 @@ def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int |
     Writes RUN/compare/: report.md (tables and sample reconstructions), report.json (every
     figure), loss.png (all models' curves) and accuracy_by_length.png; prints the table.
     """
-    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    names = [check_model_name(m.strip()) for m in models.split(",") if m.strip()] if models else None
     run_compare(run_dir, names, split, eval_sentences, seed)

@@ -12,10 +12,11 @@ from embeddings.corpus import REMOVABLE, check_remove
 from embeddings.evaluate import format_evaluation
 from embeddings.io import SeqaeError
 from embeddings.prepare import CorpusConfig
+from embeddings.rundir import owned_by_run
 from embeddings.stage import load_embeddings, run_embed
 from embeddings.stats import format_stats
 from embeddings.tokenize import UNITS
-from embeddings.word2vec import Word2VecConfig, export_word2vec
+from embeddings.word2vec import W2V_LIMITS, Word2VecConfig, export_word2vec
 from pipelines.common import (
     force_option, read_run_option, record_config, run_option, seed_option, verbosity,
 )
@@ -40,6 +41,15 @@ class _RemoveList(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def _bounded(flag: str, field: str, help: str, dest: str | None = None):
+    """An integer word2vec option with the bound and its reason from ``W2V_LIMITS``."""
+    most, why = W2V_LIMITS[field]
+    default = getattr(_W2V, field)
+    return click.option(flag, dest or field, type=click.IntRange(1, most), default=default,
+                        show_default=default is not None,
+                        help=f"{help} At most {most:,}: {why}.")
+
+
 def embed_options(epochs_flag: str = "--epochs"):
     """Corpus and word2vec options, shared by ``embed`` and ``run`` (where ``--epochs`` belongs
     to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
@@ -57,20 +67,14 @@ def embed_options(epochs_flag: str = "--epochs"):
                      help="Non-empty lines per paragraph unit."),
         click.option("--max-docs", type=click.IntRange(min=1), default=None,
                      help="Use a seeded sample of this many documents.  [default: all]"),
-        click.option("--vector-size", type=click.IntRange(min=1, max=100_000),
-                     default=_W2V.vector_size, show_default=True, help="word2vec dimensions."),
-        click.option("--window", type=click.IntRange(min=1), default=_W2V.window,
-                     show_default=True, help="word2vec context window (words each side)."),
-        click.option("--min-count", type=click.IntRange(min=1), default=_W2V.min_count,
-                     show_default=True, help="Ignore train words rarer than this."),
-        click.option("--negative", type=click.IntRange(min=1), default=_W2V.negative,
-                     show_default=True, help="Negative samples per positive example."),
-        click.option(epochs_flag, "w2v_epochs", type=click.IntRange(min=1),
-                     default=_W2V.epochs, show_default=True,
-                     help="word2vec passes over the train split."),
+        _bounded("--vector-size", "vector_size", "word2vec dimensions."),
+        _bounded("--window", "window", "word2vec context window (words each side)."),
+        _bounded("--min-count", "min_count", "Ignore train words rarer than this."),
+        _bounded("--negative", "negative", "Negative samples per positive example."),
+        _bounded(epochs_flag, "epochs", "word2vec passes over the train split.", "w2v_epochs"),
         click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW."),
-        click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Processes for tokenizing and threads for word2vec.  [default: all cores]"),
+        _bounded("--workers", "workers", "Processes for tokenizing and threads for word2vec "
+                 "(default: all cores)."),
     ]
 
     def decorate(func):
@@ -91,6 +95,8 @@ def run_embed_stage(run_dir: Path, seed: int, force: bool, *, source, remove, un
     w2v_config = Word2VecConfig(vector_size=vector_size, window=window, min_count=min_count,
                                 negative=negative, epochs=w2v_epochs, sg=sg, workers=workers,
                                 seed=seed)
+    if export_path is not None:
+        check_export_path(export_path, run_dir)
     result = run_embed(run_dir, corpus_config, w2v_config, workers=workers, force=force)
     click.echo(format_stats(result.corpus.stats))
     click.echo()
@@ -109,7 +115,7 @@ def run_embed_stage(run_dir: Path, seed: int, force: bool, *, source, remove, un
               default=None, help="Also write the vectors here in binary word2vec format.")
 @seed_option
 @force_option
-@run_option
+@run_option(create=True)
 @verbosity
 def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
     """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
@@ -127,5 +133,17 @@ def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
 @read_run_option
 @verbosity
 def export(path, text, run_dir):
-    """Write the run's word2vec vectors to PATH in the original word2vec format."""
+    """Write the run's word2vec vectors to PATH in the original word2vec format.
+
+    PATH may be a new or existing file (replaced whole, never half-written), a device or a
+    pipe (written through), or a symbolic link (what it points to is written); never one of
+    the run's own files.
+    """
+    check_export_path(path, run_dir)
     export_word2vec(load_embeddings(run_dir), path, binary=not text)
+
+
+def check_export_path(path: Path, run_dir: Path) -> None:
+    """Refuse an export that would overwrite one of the run's own artifacts."""
+    if owned_by_run(path, run_dir):
+        raise SeqaeError(f"{path} is inside the run's own files ({run_dir}): export elsewhere")

@@ -24,7 +24,7 @@ MODELS = (("embedding", "cosine"), ("onehot", "ce"))
 
 
 @click.command(context_settings={"default_map": RUN_DEFAULTS})
-@run_option
+@run_option(create=True)
 @embed_options("--w2v-epochs")
 @autoencoder_options
 @training_options

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from pipelines.common import (
-    force_option, lock_run, read_run_option, record_config, seed_option, verbosity,
-    verbosity_flags,
+    FiniteFloatRange, force_option, lock_run, model_name_option, read_run_option, record_config,
+    require_run_dir, seed_option, verbosity, verbosity_flags,
 )
 
 AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
@@ -40,12 +40,12 @@ def training_options(func):
                      help="Global batch size in sentences."),
         click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
                      show_default=True),
-        click.option("--lr", type=click.FloatRange(0, 1e6, min_open=True), default=None,
+        click.option("--lr", type=FiniteFloatRange(0, 1e6, min_open=True), default=None,
                      help="Learning rate  [default: 0.001 adam, 0.01 sgd]"),
-        click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+        click.option("--momentum", type=FiniteFloatRange(0, 1, max_open=True), default=0.0,
                      show_default=True, help="SGD momentum."),
         click.option("--nesterov", is_flag=True, help="Nesterov momentum (SGD)."),
-        click.option("--clipnorm", type=click.FloatRange(0), default=1.0, show_default=True,
+        click.option("--clipnorm", type=FiniteFloatRange(0), default=1.0, show_default=True,
                      help="Clip the global gradient norm; 0 disables."),
         click.option("--patience", type=click.IntRange(0), default=3, show_default=True,
                      help="Early stopping: epochs without a lower validation loss; 0 never."),
@@ -93,7 +93,8 @@ def make_configs(kind, loss, seed, **options):
               show_default=True, help="Word2vec vectors in and out, or the capped one-hot baseline.")
 @click.option("--loss", type=click.Choice(["cosine", "mse", "ce"]), default=None,
               help="cosine or mse (embedding), ce (onehot)  [default: cosine / ce]")
-@click.option("--name", default=None, help="Model name under RUN/models  [default: KIND-LOSS]")
+@model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "
+                                  "[default: KIND-LOSS]")
 @autoencoder_options
 @training_options
 @distribute_options
@@ -129,18 +130,20 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     from autoencoder.distribute import is_chief, make_strategy
 
     ae_config, train_config = make_configs(kind, loss, seed, **options)
-    if not run_dir.is_dir():  # checked before the lock and config.json would create it
-        raise click.ClickException(f"no run directory {run_dir}: run `pipe embed` first")
+    require_run_dir(run_dir)  # before starting TensorFlow's runtime
     name = name or ae_config.default_name
     distribution = make_strategy(strategy, replicas)  # before any other TensorFlow op
     chief = is_chief(distribution)
     with lock_run(run_dir) if chief else contextlib.nullcontext():
-        if chief:
-            record_config(run_dir, f"train-ae:{name}",
-                          {**ae_config.to_dict(), **train_config.__dict__, "strategy": strategy,
-                           "replicas": distribution.num_replicas_in_sync})
+        def record():  # once every check passed: a refused command records nothing
+            if chief:
+                record_config(run_dir, f"train-ae:{name}",
+                              {**ae_config.to_dict(), **train_config.__dict__,
+                               "strategy": strategy,
+                               "replicas": distribution.num_replicas_in_sync})
+
         trainer = train_autoencoder(run_dir, ae_config, train_config, name=name, resume=resume,
-                                    force=force, strategy=distribution)
+                                    force=force, strategy=distribution, on_start=record)
     best = trainer.state_
     if chief:
         click.echo(f"{name}: {best['epoch']} epochs, best validation loss "
@@ -167,8 +170,8 @@ def _forwarded_options() -> list[str]:
 
 @click.command()
 @read_run_option
-@click.option("--model", "name", default=None,
-              help="Model name under RUN/models  [default: the only one, or embedding-cosine]")
+@model_name_option("--model", help="Model name under RUN/models  "
+                                   "[default: the only one, or embedding-cosine]")
 @click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Neighbours to show per position.")
 @click.argument("sentence")

@@ -251,7 +251,8 @@ def test_models_trained_on_replaced_vectors_are_refused(trained_run):
 
     source = load_corpus(trained_run).stats["config"]["source"]
     run_embed(trained_run, CorpusConfig(source=source),
-              Word2VecConfig(vector_size=12, min_count=1, epochs=1, workers=1), workers=1)
+              Word2VecConfig(vector_size=12, min_count=1, epochs=1, workers=1), workers=1,
+              force=True)
     assert_clean_error(invoke("train-ae", "--run", trained_run, "--resume", *tiny_ae(3)),
                        "other word vectors")
     assert_clean_error(invoke("compare", "--run", trained_run), "other word vectors")

@@ -75,24 +75,42 @@ HAND_MADE = "The cat sat. Dogs ran.\n\nBirds sing very loudly.\n"
 
 
 def test_statistics_of_a_hand_made_corpus(tmp_path):
-    path = tmp_path / "hand.txt"
-    path.write_text(HAND_MADE)
-    corpus = prepare_corpus(CorpusConfig(source=str(path)), tmp_path / "run", workers=1)
+    # Three copies of one document: one each for train, val and test.
+    for name in "abc":
+        (tmp_path / "hand" / f"{name}.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "hand" / f"{name}.txt").write_text(HAND_MADE)
+    corpus = prepare_corpus(CorpusConfig(source=str(tmp_path / "hand")), tmp_path / "run", workers=1)
     train = corpus.stats["splits"]["train"]
     assert train == {
         "documents": 1, "sentences": 3, "tokens": 12,
         "sentence_length": {"min": 3, "max": 5, "mean": 4.0, "p25": 3.5, "median": 4.0, "p75": 4.5},
         "vocabulary_size": 10, "unk_tokens_cap2000": 0, "unk_share_cap2000": 0.0,
     }
-    empty = corpus.stats["splits"]["val"]
-    assert (empty["documents"], empty["tokens"], empty["unk_share_cap2000"]) == (0, 0, None)
-    assert empty["sentence_length"]["median"] is None
+    assert corpus.stats["splits"]["val"] == corpus.stats["splits"]["test"] == train
     assert list(corpus.iter_sentences("train")) == [
         ["the", "cat", "sat", "."], ["dogs", "ran", "."], ["birds", "sing", "very", "loudly", "."]]
-    assert corpus.split_path("val").read_text() == ""
     assert corpus.vocab_counts()[:3] == [(".", 3), ("birds", 1), ("cat", 1)]
     table = format_stats(corpus.stats)
-    assert "train" in table and "unk share" in table and "-" in table
+    assert "train" in table and "unk share" in table
+
+
+@pytest.mark.parametrize("text", [HAND_MADE, "... !!! ???\n"])
+def test_a_corpus_without_val_or_test_sentences_is_refused_before_writing(tmp_path, text):
+    """One document (or a file of punctuation) cannot give three splits: refused, and an
+    existing corpus of the run stays as it was."""
+    run = tmp_path / "run"
+    good = tmp_path / "good"
+    for name in "abc":
+        good.mkdir(exist_ok=True)
+        (good / f"{name}.txt").write_text(HAND_MADE)
+    prepare_corpus(CorpusConfig(source=str(good)), run, workers=1)
+    before = {p.name: p.read_bytes() for p in (run / "corpus").iterdir()}
+    path = tmp_path / "one.txt"
+    path.write_text(text)
+    with pytest.raises(SeqaeError, match="no sentence in the val and test splits"):
+        prepare_corpus(CorpusConfig(source=str(path)), run, workers=1)
+    assert {p.name: p.read_bytes() for p in (run / "corpus").iterdir()} == before
+    assert sorted(p.name for p in run.iterdir()) == ["corpus"]  # no staging folder left
 
 
 def test_unknown_tokens_use_the_1998_most_frequent_train_words():
@@ -157,14 +175,15 @@ def test_prepare_recomputes_when_options_source_or_force_change(tiny_text_corpus
 def test_prepare_20news_keeps_official_test_posts(fake_20news_archive, tmp_path):
     corpus = prepare_corpus(CorpusConfig(source=str(fake_20news_archive)), tmp_path / "run", workers=1)
     stats = corpus.stats["splits"]
-    assert [stats[s]["documents"] for s in SPLITS] == [6, 0, 2]
+    assert [stats[s]["documents"] for s in SPLITS] == [5, 1, 2]  # val: at least one post
     assert "café" in corpus.split_path("train").read_text(encoding="utf-8")
     assert "writes" not in corpus.split_path("test").read_text(encoding="utf-8")
 
 
-def test_interrupted_prepare_leaves_no_partial_files(tiny_text_corpus, tmp_path, monkeypatch):
+def test_interrupted_prepare_leaves_the_previous_corpus_valid(tiny_text_corpus, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    prepare_corpus(CorpusConfig(source=str(tiny_text_corpus)), run, workers=1)
+    before = prepare_corpus(CorpusConfig(source=str(tiny_text_corpus)), run, workers=1)
+    files = {p.name: p.read_bytes() for p in (run / "corpus").iterdir()}
 
     def crash(docs, *args, **kwargs):
         yield [["first", "document"]]
@@ -173,12 +192,9 @@ def test_interrupted_prepare_leaves_no_partial_files(tiny_text_corpus, tmp_path,
     monkeypatch.setattr(prepare_module, "tokenize_documents", crash)
     with pytest.raises(KeyboardInterrupt):
         prepare_corpus(CorpusConfig(source=str(tiny_text_corpus), seed=1), run, workers=1)
-    files = sorted(p.name for p in (run / "corpus").iterdir())
-    assert "meta.json" not in files  # the old, complete corpus no longer passes as current
-    assert not [name for name in files if name.endswith(".tmp")]
-    assert "first document" not in (run / "corpus" / "train.txt").read_text()
-    with pytest.raises(SeqaeError, match="run `pipe embed` first"):
-        load_corpus(run)
+    assert {p.name: p.read_bytes() for p in (run / "corpus").iterdir()} == files
+    assert load_corpus(run).digest == before.digest
+    assert sorted(p.name for p in run.iterdir()) == ["corpus"]  # no staging folder left
 
 
 def test_load_corpus_without_prepare_is_a_clear_error(tmp_path):

@@ -1,0 +1,103 @@
+"""The run directory's layout: the folders seqae owns in it, and what may name a model.
+
+Every stage writes below one run directory (``--run``)::
+
+    RUN/config.json  RUN/.lock
+    RUN/corpus/  RUN/embeddings/  RUN/models/NAME/  RUN/compare/
+
+A model name becomes a folder under ``RUN/models``, so it must be one path component of safe
+characters: never ``.``, ``..``, a path, or anything a shell or file system would read otherwise.
+Nothing here imports TensorFlow or gensim.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from embeddings.io import MANIFEST, SeqaeError, read_json
+
+STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare")
+RUN_FILES = ("config.json", ".lock")
+MODELS = "models"
+# A letter or digit first (no hidden names, no options), then letters, digits, '.', '_', '-'.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_run_dir(run_dir: str | os.PathLike) -> Path:
+    """``run_dir`` as a path; an empty string (which would mean the current folder) is refused."""
+    if not str(run_dir).strip():
+        raise SeqaeError("--run must name a folder, not an empty string")
+    return Path(run_dir)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it can name a folder under ``RUN/models``, else :class:`SeqaeError`.
+
+    One path component of at most 100 characters: letters, digits, ``.``, ``_`` and ``-``,
+    starting with a letter or digit (so never ``.``, ``..``, hidden, absolute or nested).
+    """
+    if not _MODEL_NAME.fullmatch(name or ""):
+        raise SeqaeError(f"model name {name!r} is not a plain name: use 1-100 letters, digits, "
+                         "'.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+def models_root(run_dir: str | os.PathLike) -> Path:
+    return Path(run_dir) / MODELS
+
+
+def model_dir(run_dir: str | os.PathLike, name: str) -> Path:
+    """``RUN/models/NAME`` for a checked ``name``."""
+    return models_root(run_dir) / check_model_name(name)
+
+
+def list_models(run_dir: str | os.PathLike) -> list[str]:
+    """Names of the models in ``RUN/models`` that have a config (trained or in training)."""
+    root = models_root(run_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob("*/config.json")
+                  if _MODEL_NAME.fullmatch(p.parent.name))
+
+
+def _manifest_options(folder: Path) -> dict | None:
+    """The options recorded in ``folder``'s manifest, or None where seqae wrote no manifest
+    there (or ``folder`` is a symbolic link, which seqae never makes)."""
+    folder = Path(folder)
+    if folder.is_symlink() or not (folder / MANIFEST).is_file():
+        return None
+    try:
+        options = read_json(folder / MANIFEST).get("options")
+    except (SeqaeError, AttributeError):
+        return None
+    return options if isinstance(options, dict) else None
+
+
+def is_seqae_model(folder: Path) -> bool:
+    """Whether ``folder`` is a model folder that seqae wrote: a real folder (not a link) whose
+    manifest records an autoencoder. Only such a folder is ever removed (``--force``)."""
+    options = _manifest_options(folder)
+    return options is not None and "autoencoder" in options
+
+
+def is_seqae_stage(folder: Path) -> bool:
+    """Whether ``folder`` (``RUN/corpus`` or ``RUN/embeddings``) is one seqae wrote: a real
+    folder holding a manifest or a ``meta.json``, or an empty one. Only such a folder is ever
+    replaced by ``pipe embed``."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return (_manifest_options(folder) is not None or (folder / "meta.json").is_file()
+            or not any(folder.iterdir()))
+
+
+def owned_by_run(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
+    """Whether ``path`` (links resolved) is one of the run's own artifacts: inside a stage
+    folder, or the run's ``config.json`` / ``.lock``. Exports must never overwrite those."""
+    target = Path(path).resolve()
+    run = Path(run_dir).resolve()
+    owned = [run / folder for folder in STAGE_FOLDERS]
+    return target in {run / name for name in RUN_FILES} or any(
+        target == folder or folder in target.parents for folder in owned)

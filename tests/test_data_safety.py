@@ -1,0 +1,285 @@
+"""Never lose a user's data: hostile names and paths, failures halfway, bad inputs.
+
+Each test that expects a refusal also checks what the refusal leaves behind: every artifact
+that was valid before the command is byte-for-byte the same after it, and nothing outside the
+run directory was touched.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from embeddings.io import SeqaeError, read_json, write_json
+from tests.test_cli_train import assert_clean_error, invoke, tiny_ae
+from tests.test_reliability import trained, trained_once  # noqa: F401 (fixtures)
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file below ``root`` (links recorded as links), by relative path."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            files[rel] = "link -> " + os.readlink(path)
+        elif path.is_file():
+            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def unchanged_but_lock(before: dict, after: dict) -> bool:
+    """The run's files are as they were (the lock file records its last holder's pid)."""
+    return {k: v for k, v in before.items() if k != ".lock"} == {
+        k: v for k, v in after.items() if k != ".lock"}
+
+
+# -- model names --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [".", "..", "../escape", "a/b", "", ".hidden", "x" * 101,
+                                  "space name", "ABSOLUTE"])
+def test_a_name_that_is_not_a_plain_name_is_refused_and_deletes_nothing(trained, tmp_path, name):
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "thesis.tex").write_text("years of work")
+    name = str(outside) if name == "ABSOLUTE" else name
+    before = snapshot(trained)
+    result = invoke("train-ae", "--run", trained, "--name", name, "--force", *tiny_ae(1))
+    assert_clean_error(result, "not a plain name")
+    assert unchanged_but_lock(before, snapshot(trained))
+    assert (outside / "thesis.tex").read_text() == "years of work"
+    assert not (tmp_path / "escape").exists()
+
+
+def test_the_library_checks_names_too(trained):
+    from autoencoder import AutoencoderConfig, TrainConfig, train_autoencoder
+
+    with pytest.raises(SeqaeError, match="not a plain name"):
+        train_autoencoder(trained, AutoencoderConfig(seq_len=8, latent=8), TrainConfig(epochs=1),
+                          name="..", force=True)
+    assert (trained / "models" / "embedding-cosine" / "best.keras").is_file()
+
+
+@pytest.mark.parametrize("command", [["reconstruct", "--model", "..", "a man"],
+                                     ["compare", "--models", "embedding-cosine,../x"]])
+def test_readers_refuse_path_names(trained, command):
+    assert_clean_error(invoke(command[0], "--run", trained, *command[1:]), "not a plain name")
+
+
+def test_force_never_removes_a_folder_seqae_did_not_write(trained):
+    mine = trained / "models" / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    write_json(mine / "state.json", {"epoch": 1})  # looks trained, but has no model manifest
+    result = invoke("train-ae", "--run", trained, "--name", "mine", "--force", *tiny_ae(1))
+    assert_clean_error(result, "not a model folder seqae wrote")
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_force_through_a_symlinked_model_folder_is_refused(trained, tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("keep")
+    (trained / "models" / "linked").symlink_to(target)
+    result = invoke("train-ae", "--run", trained, "--name", "linked", "--force", *tiny_ae(1))
+    assert_clean_error(result, "not a model folder seqae wrote")
+    assert (target / "keep.txt").read_text() == "keep"
+
+
+# -- failures that must not break what was good ---------------------------------------------------
+
+NAN_GUARD = ["--optimizer", "sgd", "--lr", "1000", "--loss", "mse", "--clipnorm", "0"]
+
+
+def test_a_forced_retrain_that_fails_first_keeps_the_old_model(trained):
+    model = trained / "models" / "embedding-cosine"
+    before = snapshot(model)
+    result = invoke("train-ae", "--run", trained, "--name", "embedding-cosine", "--force",
+                    *tiny_ae(1), *NAN_GUARD)
+    assert_clean_error(result, "non-finite loss")
+    assert snapshot(model) == before
+    assert not [p for p in model.parent.iterdir() if p.name.startswith(".")]
+    assert invoke("reconstruct", "--run", trained, "a man").exit_code == 0
+
+
+def test_a_failed_resume_leaves_the_model_usable(trained):
+    model = trained / "models" / "embedding-cosine"
+    state = read_json(model / "state.json")
+    write_json(model / "state.json", {"epoch": "one"})
+    damaged = snapshot(model)
+    run_config = (trained / "config.json").read_bytes()
+    result = invoke("train-ae", "--run", trained, *tiny_ae(2), "--lr", "0.5", "--resume")
+    assert_clean_error(result, "state.json")
+    assert snapshot(model) == damaged  # config.json and manifest untouched
+    assert (trained / "config.json").read_bytes() == run_config
+    write_json(model / "state.json", state)
+    assert invoke("compare", "--run", trained).exit_code == 0
+
+
+def test_compare_skips_and_names_a_model_without_a_finished_epoch(trained):
+    result = invoke("train-ae", "--run", trained, "--name", "diverged", *tiny_ae(1), *NAN_GUARD)
+    assert_clean_error(result, "non-finite loss")
+    assert (trained / "models" / "diverged" / "state.json").is_file()
+    result = invoke("compare", "--run", trained)
+    assert result.exit_code == 0, result.output
+    assert "skipped (no finished epoch): diverged" in result.output
+    report = read_json(trained / "compare" / "report.json")
+    assert report["skipped"] == ["diverged"] and list(report["models"]) == ["embedding-cosine"]
+
+
+def test_reembedding_a_run_with_models_needs_force(trained):
+    corpus = read_json(trained / "corpus" / "stats.json")["config"]["source"]
+    args = ["--corpus", corpus, "--vector-size", "12", "--min-count", "1", "--epochs", "2",
+            "--workers", "1"]
+    before = snapshot(trained)
+    result = invoke("embed", "--run", trained, *args)
+    assert_clean_error(result, "embedding-cosine", "--force")
+    assert unchanged_but_lock(before, snapshot(trained))
+    result = invoke("embed", "--run", trained, *args, "--force")
+    assert result.exit_code == 0, result.output
+    assert read_json(trained / "embeddings" / "meta.json")["dimensions"] == 12
+
+
+def test_a_failed_embed_leaves_the_previous_run_valid(trained):
+    """word2vec refuses (no word left at this min-count) after the corpus would have changed:
+    the old corpus and vectors stay, and the models still load."""
+    corpus = read_json(trained / "corpus" / "stats.json")["config"]["source"]
+    before = snapshot(trained)
+    result = invoke("embed", "--run", trained, "--corpus", corpus, "--seed", "3",
+                    "--min-count", "100000", "--force")
+    assert_clean_error(result, "min_count")
+    assert unchanged_but_lock(before, snapshot(trained))
+    assert invoke("reconstruct", "--run", trained, "a man").exit_code == 0
+
+
+# -- output paths -------------------------------------------------------------------------------
+
+def test_export_writes_through_a_device_and_keeps_it_a_device(trained):
+    result = invoke("export", "--run", trained, "/dev/null")
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_export_to_a_full_device_is_one_line(trained):
+    result = invoke("export", "--run", trained, "/dev/full")
+    assert_clean_error(result, "No space left on device")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_export_writes_what_a_symlink_points_to(trained, tmp_path):
+    target = tmp_path / "real.bin"
+    target.write_text("old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(target)
+    assert invoke("export", "--run", trained, link).exit_code == 0
+    assert link.is_symlink() and target.read_bytes() != b"old"
+
+
+def test_export_writes_through_a_fifo(trained, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert invoke("export", "--run", trained, fifo).exit_code == 0
+    reader.join(30)
+    assert received and received[0].split(b"\n")[0].split()[1] == b"16"  # header: words, dim
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("target", ["embeddings/vectors.npy", "config.json",
+                                    "models/embedding-cosine/best.keras", "corpus/train.txt"])
+def test_export_never_overwrites_the_runs_own_files(trained, target):
+    before = snapshot(trained)
+    result = invoke("export", "--run", trained, trained / target)
+    assert_clean_error(result, "run's own files")
+    assert unchanged_but_lock(before, snapshot(trained))
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+def test_a_fifo_corpus_is_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "corpus"
+    os.mkfifo(fifo)
+    assert_clean_error(invoke("embed", "--run", tmp_path / "run", "--corpus", fifo),
+                       "not a regular file or folder")
+
+
+@pytest.mark.parametrize("option", ["--run", "--corpus"])
+def test_empty_paths_are_refused(tmp_path, option):
+    args = {"--run": tmp_path / "run", "--corpus": "default", option: ""}
+    result = invoke("embed", *[x for pair in args.items() for x in pair])
+    assert_clean_error(result, "empty string")
+
+
+def test_a_one_document_corpus_is_refused_at_embed(tmp_path):
+    corpus = tmp_path / "one.txt"
+    corpus.write_text("One sentence here. And another one.\n")
+    result = invoke("embed", "--run", tmp_path / "run", "--corpus", corpus)
+    assert_clean_error(result, "no sentence in the val and test splits")
+    assert not (tmp_path / "run" / "corpus").exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--negative", "101"), ("--window", "1001"), ("--workers", "257"), ("--epochs", "1001"),
+    ("--vector-size", "100001"), ("--min-count", str(2**31)),
+])
+def test_word2vec_options_beyond_what_gensim_handles_are_refused(tmp_path, option, value):
+    result = invoke("embed", "--run", tmp_path / "run", option, value)
+    assert_clean_error(result, option)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option", ["--clipnorm", "--lr", "--momentum"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_numbers_are_refused(tiny_run, option, value):
+    result = invoke("train-ae", "--run", tiny_run, option, value, *tiny_ae(1))
+    assert_clean_error(result, "not a finite number")
+
+
+def test_compare_does_not_create_a_missing_run(tmp_path):
+    assert_clean_error(invoke("compare", "--run", tmp_path / "missing"), "no run directory")
+    assert not (tmp_path / "missing").exists()
+
+
+# -- operating-system errors --------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
+def test_os_errors_while_writing_are_one_line_naming_the_path(trained, monkeypatch, code):
+    import embeddings.io
+
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if str(dst).endswith("report.json"):
+            raise OSError(code, os.strerror(code), str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(embeddings.io.os, "replace", failing_replace)
+    result = invoke("compare", "--run", trained)
+    assert_clean_error(result, os.strerror(code), "report.json")
+
+
+# -- long sentences -----------------------------------------------------------------------------
+
+def test_reconstruct_says_where_a_long_sentence_is_cut(trained, caplog):
+    result = invoke("reconstruct", "--run", trained, " ".join(["the cat sees the dog"] * 4))
+    assert result.exit_code == 0, result.output
+    assert "reads the first 8" in caplog.text
+
+
+def test_embed_never_replaces_a_folder_it_did_not_write(tmp_path):
+    """``--run`` pointed at a source tree that has its own ``embeddings/`` package."""
+    tree = tmp_path / "project"
+    (tree / "embeddings").mkdir(parents=True)
+    (tree / "embeddings" / "__init__.py").write_text("# my code\n")
+    before = snapshot(tree / "embeddings")
+    result = invoke("embed", "--run", tree, "--corpus", "default", "--vector-size", "8")
+    assert_clean_error(result, "not a folder seqae wrote")
+    assert snapshot(tree / "embeddings") == before
+    assert not (tree / "corpus").exists()
