@@ -323,8 +323,6 @@ class Trainer:
         cfg, ae = self.config, self.autoencoder
         if self.is_chief:
             self.model_dir.mkdir(parents=True, exist_ok=True)
-        # tf.data derives shuffle orders from the global seed and the op seed: pin both.
-        tf.random.set_seed(cfg.seed)
         if resume:
             state = self._restore()
             log.info("resuming %s after epoch %d%s", self.model_dir.name, state["epoch"],
