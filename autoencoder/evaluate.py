@@ -21,7 +21,7 @@ from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
 from autoencoder.data import EncodedSentences
-from autoencoder.model import SentenceAutoencoder, per_width
+from autoencoder.model import IDS_SPEC, SentenceAutoencoder, per_width
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 30), (31, 50), (51, None))
@@ -73,7 +73,7 @@ def score_autoencoder(
     """
     seq_len, words = ae.config.seq_len, np.array(ae.vocab.words, dtype=object)
     k = 5 if ae.config.kind == "embedding" else 1
-    step = per_width(functools.partial(_forward, ae))
+    step = per_width(functools.partial(_forward, ae), (IDS_SPEC,))
     wanted = set(sample_rows)
     tally, samples = _Tally(), {}
     started = time.perf_counter()
@@ -119,8 +119,9 @@ def score_autoencoder(
     return _finish(tally, time.perf_counter() - started, ae.config.kind), samples
 
 
-def _forward(ae: SentenceAutoencoder, ids: tf.Tensor):
+def _forward(ae: SentenceAutoencoder, ids: tf.Tensor, width: int):
     """Model outputs and, for the embedding kind, cosine(output, target) per position."""
+    ids = tf.ensure_shape(ids, (None, width))
     outputs = ae(ids)
     if ae.config.kind != "embedding":
         return outputs, tf.zeros(tf.shape(ids))

@@ -17,6 +17,7 @@ tokens are those of the full width: the encoder is masked and the decoder is cau
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -224,17 +225,24 @@ class SentenceAutoencoder:
         return ids.reshape(*outputs.shape[:2], k), scores.reshape(*outputs.shape[:2], k)
 
 
-def per_width(fn: Callable, jit_compile: bool | None = None) -> Callable:
-    """``fn(ids, *args)`` for an id batch (a tensor or a ``tf.distribute`` per-replica value),
-    run through one ``tf.function`` per batch width: the width is static inside each (it picks
-    the model of :meth:`SentenceAutoencoder.at_width`), while the batch size may vary (a short
-    last batch, an empty replica slice) without tracing again."""
+IDS_SPEC = tf.TensorSpec((None, None), tf.int32)  # an id batch of any size and width
+
+
+def per_width(fn: Callable, input_signature: tuple, jit_compile: bool | None = None) -> Callable:
+    """``fn(ids, *args, width=w)`` for an id batch ``ids`` (a tensor or a ``tf.distribute``
+    per-replica value) of width ``w``, run through one ``tf.function`` per width, traced once
+    for ``input_signature`` (whose batch size and width are None). ``fn`` pins the width with
+    ``tf.ensure_shape`` (per replica), which picks the model of
+    :meth:`SentenceAutoencoder.at_width`; the batch size stays unknown, so a short batch or an
+    empty replica slice (0 rows) needs no other graph."""
     functions: dict[int, Callable] = {}
 
     def call(ids, *args):
         width = int(tf.nest.flatten(ids, expand_composites=True)[0].shape[1])
         if width not in functions:
-            functions[width] = tf.function(fn, reduce_retracing=True, jit_compile=jit_compile)
+            functions[width] = tf.function(functools.partial(fn, width=width),
+                                           input_signature=input_signature,
+                                           jit_compile=jit_compile)
         return functions[width](ids, *args)
 
     return call

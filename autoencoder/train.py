@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.distribute import is_chief
-from autoencoder.model import SentenceAutoencoder, per_width
+from autoencoder.model import IDS_SPEC, SentenceAutoencoder, per_width
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import (
@@ -281,13 +281,15 @@ class Trainer:
                                                "train": asdict(self.config)})
 
     # -- the step --------------------------------------------------------------------------
-    def _make_train_step(self, optimizer: keras.optimizers.Optimizer,
+    def _make_train_step(self, optimizer: keras.optimizers.Optimizer, ids_spec=IDS_SPEC,
                          jit_compile: bool | None = None):
-        """The step, one traced graph per batch width (``jit_compile``: compiled by XLA)."""
+        """The step, one graph per batch width, traced for batches of ``ids_spec`` (the
+        distributed iterator's ``element_spec``); ``jit_compile``: compiled by XLA."""
         ae, clipnorm = self.autoencoder, self.config.clipnorm
         model, n_replicas = ae.model, self.strategy.num_replicas_in_sync
 
-        def replica_step(ids, stop):
+        def replica_step(ids, stop, width):
+            ids = tf.ensure_shape(ids, (None, width))
             ctx = tf.distribute.get_replica_context()
             mask = tf.cast(ids != PAD_ID, tf.float32)
             # One all-reduce carries the global token count and any replica's stop request.
@@ -307,15 +309,16 @@ class Trainer:
             optimizer.apply(grads, model.trainable_variables)
             return loss, norm, n_tokens, stop
 
-        def train_step(ids, stop):
-            """One global batch; ``stop`` is 1.0 when this process was interrupted. Returns the
-            token-mean loss, the gradient norm, the global token count and the summed stops."""
-            loss, *same_everywhere = self.strategy.run(replica_step, args=(ids, stop))
+        def train_step(ids, stop, width):
+            """One global batch ``width`` tokens wide; ``stop`` is 1.0 when this process was
+            interrupted. Returns the token-mean loss, the gradient norm, the global token count
+            and the summed stops."""
+            loss, *same_everywhere = self.strategy.run(replica_step, args=(ids, stop, width))
             reduce = self.strategy.reduce
             return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                     *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
 
-        return per_width(train_step, jit_compile)
+        return per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32)), jit_compile)
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
@@ -340,8 +343,7 @@ class Trainer:
         if not optimizer.built:
             with self.strategy.scope():
                 optimizer.build(model.trainable_variables)
-        train_step = self._make_train_step(optimizer)
-        self._eval_step = per_width(functools.partial(_eval_loss, ae))
+        self._eval_step = per_width(functools.partial(_eval_loss, ae), (IDS_SPEC,))
         self._from_chief = _chief_broadcast(self.strategy)
         self._stop_requested = False
         train = self._encode(train_path, cfg.max_sentences, cfg.seed)
@@ -358,6 +360,7 @@ class Trainer:
             skip = state.get("partial", {}).get("step", 0)
             batches = iter(self.strategy.experimental_distribute_dataset(
                 self._batches(train, first, skip)))
+            train_step = self._make_train_step(optimizer, batches.element_spec)
         with _deferred_sigint() as interrupted:
             for epoch in range(first, cfg.epochs + 1):
                 if state["stopped"] == "early-stop":
@@ -500,8 +503,9 @@ class Trainer:
         return loss_sum / tokens, correct / tokens
 
 
-def _eval_loss(ae: SentenceAutoencoder, ids: tf.Tensor):
-    """Outputs and the summed loss over real tokens of one batch."""
+def _eval_loss(ae: SentenceAutoencoder, ids: tf.Tensor, width: int):
+    """Outputs and the summed loss over real tokens of one batch ``width`` tokens wide."""
+    ids = tf.ensure_shape(ids, (None, width))
     outputs = ae(ids)
     mask = tf.cast(ids != PAD_ID, tf.float32)
     return outputs, tf.reduce_sum(ae.token_loss(ids, outputs) * mask)
