@@ -1,21 +1,26 @@
-"""Streaming sentence batches: tokenized text lines -> padded id matrices, inside the tf.data graph.
+"""A split's sentences encoded once into ids: a memory-mapped (N, seq_len) int32 matrix.
 
-The corpus is never materialised: lines are read from the LineSentence file, shuffled within a
-bounded buffer, batched, then split and looked up in a hash table. Only (batch, seq_len) int32 ids
-leave the pipeline; word vectors and one-hot rows are gathered later, per batch, inside the model
-step. Peak memory therefore depends on the batch and buffer sizes, not on the number of sentences.
+The LineSentence file is read once, in chunks, and each sentence encoded with the model's
+:meth:`Vocabulary.encode <autoencoder.vocab.Vocabulary.encode>` (the project's one word -> id
+encoder) into an unlinked temporary file that is then memory-mapped read-only. No corpus-sized
+matrix is ever held in RAM: what stays in memory is 12 bytes per sentence (its length and the
+byte offset of its line), against ``4 x seq_len`` bytes per row of ids on disk. The temporary
+file has no name from the start, so nothing is left behind however the process ends.
+
+Plain numpy: producing batches (:mod:`autoencoder.batches`) needs no deep-learning backend.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-import tensorflow as tf
 
-from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
+from autoencoder.vocab import Vocabulary
 
-SHUFFLE_BUFFER = 10_000
+ENCODE_CHUNK = 8192  # sentences encoded per write: bounds the memory of encoding
 
 
 def count_lines(path: Path) -> int:
@@ -36,57 +41,88 @@ def sample_mask(n_lines: int, n_keep: int | None, seed: int) -> np.ndarray | Non
     return mask
 
 
-def lookup_table(vocab: Vocabulary) -> tf.lookup.StaticHashTable:
-    """A word -> id table; any other string maps to UNK."""
-    keys = tf.constant(vocab.words[2:], dtype=tf.string)
-    values = tf.range(2, len(vocab), dtype=tf.int32)
-    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), UNK_ID)
+class EncodedSentences:
+    """The sentences of one LineSentence file as ids, encoded once.
 
+    Build with :meth:`encode`. Row ``i`` is the ``i``-th non-empty line of the file that ``keep``
+    keeps (file order).
 
-def encode_lines(lines: tf.Tensor, table: tf.lookup.StaticHashTable, seq_len: int) -> tf.Tensor:
-    """Ids of a batch of LineSentence lines: shape (batch, seq_len) int32, truncated / padded."""
-    tokens = tf.strings.split(tf.strings.strip(lines))
-    ids = tf.ragged.map_flat_values(table.lookup, tokens)
-    return ids.to_tensor(default_value=PAD_ID, shape=[None, seq_len])
-
-
-def sentence_dataset(
-    path: Path,
-    table: tf.lookup.StaticHashTable,
-    seq_len: int,
-    batch_size: int,
-    *,
-    keep: np.ndarray | None = None,
-    shuffle_seed: int | None = None,
-    with_text: bool = False,
-) -> tf.data.Dataset:
-    """Batches of ids, shape (batch, seq_len) int32, right-padded with PAD_ID and truncated.
-
-    Parameters
+    Attributes
     ----------
-    path : LineSentence file (one sentence per line, space-separated tokens).
-    table : from :func:`lookup_table`.
-    keep : optional boolean mask over the file's non-empty lines (from :func:`sample_mask`).
-    shuffle_seed : shuffle lines within a buffer of ``SHUFFLE_BUFFER`` with this seed; None keeps
-        file order. Callers pass a different seed each epoch so a resumed run replays the order.
-    with_text : also yield the raw lines, shape (batch,) string, for scoring against the
-        original words.
+    path : the LineSentence file.
+    seq_len : width of every row.
+    ids : (N, seq_len) int32, memory-mapped: ids of each sentence, truncated to ``seq_len`` and
+        right-padded with PAD (0).
+    lengths : (N,) int32: real tokens per row, 1 to ``seq_len`` (empty lines are skipped).
+    offsets : (N,) int64: byte offset of each row's line in ``path``, to read its words back.
     """
-    lines = tf.data.TextLineDataset(str(path)).filter(
-        lambda line: tf.strings.length(tf.strings.strip(line)) > 0
-    )
-    if keep is not None:
-        keep_t = tf.constant(keep)
-        lines = lines.enumerate().filter(lambda i, _: keep_t[i]).map(lambda _, line: line)
-    if shuffle_seed is not None:
-        lines = lines.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=False)
 
-    def encode(batch: tf.Tensor):
-        ids = encode_lines(batch, table, seq_len)
-        return (ids, batch) if with_text else ids
+    def __init__(self, path: Path, ids: np.ndarray, lengths: np.ndarray, offsets: np.ndarray):
+        self.path = Path(path)
+        self.ids, self.lengths, self.offsets = ids, lengths, offsets
+        self.seq_len = int(ids.shape[1])
 
-    return (
-        lines.batch(batch_size)
-        .map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    @classmethod
+    def encode(cls, path: Path, vocab: Vocabulary, seq_len: int, *,
+               keep: np.ndarray | None = None, tmp_dir: Path | None = None) -> "EncodedSentences":
+        """Encode the non-empty lines of ``path`` (those of the ``keep`` mask over them, from
+        :func:`sample_mask`; None keeps all) with ``vocab``.
+
+        ``tmp_dir`` : where the ids file lives while it is in use (default: the system's
+        temporary folder, ``$TMPDIR``); it takes ``N x seq_len x 4`` bytes.
+        """
+        lengths, offsets = [], []
+        with tempfile.TemporaryFile(dir=tmp_dir) as store:
+            for chunk_offsets, chunk_tokens in _chunks(path, keep):
+                rows = np.stack([vocab.encode(tokens, seq_len) for tokens in chunk_tokens])
+                store.write(rows.tobytes())
+                lengths.append(np.minimum([len(t) for t in chunk_tokens], seq_len).astype(np.int32))
+                offsets.append(np.array(chunk_offsets, dtype=np.int64))
+            store.flush()
+            n = sum(map(len, lengths))
+            # The mapping keeps the (unlinked) file alive after the handle is closed.
+            ids = (np.memmap(store, dtype=np.int32, mode="r", shape=(n, seq_len)) if n
+                   else np.zeros((0, seq_len), dtype=np.int32))
+        return cls(path, ids, _concat(lengths, np.int32), _concat(offsets, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def tokens(self, rows: np.ndarray) -> list[list[str]]:
+        """The original words of ``rows`` (whole lines, not truncated), read from the file."""
+        with open(self.path, "rb") as handle:
+            out = []
+            for row in rows:
+                handle.seek(self.offsets[row])
+                out.append(_split(handle.readline()))
+            return out
+
+
+def _chunks(path: Path, keep: np.ndarray | None) -> Iterator[tuple[list[int], list[list[str]]]]:
+    """(byte offsets, tokens) of the kept non-empty lines, ``ENCODE_CHUNK`` lines at a time."""
+    offsets, tokens, line_number, offset = [], [], 0, 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            start, offset = offset, offset + len(raw)
+            if not raw.strip():
+                continue
+            kept = keep is None or keep[line_number]
+            line_number += 1
+            if not kept:
+                continue
+            offsets.append(start)
+            tokens.append(_split(raw))
+            if len(tokens) == ENCODE_CHUNK:
+                yield offsets, tokens
+                offsets, tokens = [], []
+    if tokens:
+        yield offsets, tokens
+
+
+def _split(raw: bytes) -> list[str]:
+    # Split the bytes, as count_lines strips them: a line is empty for both or for neither.
+    return [token.decode("utf-8") for token in raw.split()]
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

@@ -3,10 +3,14 @@
 Every figure counts real tokens of the (seq_len-truncated) original sentence. A position is right
 only when the decoded word *is* the original word: a UNK output is always wrong, and so is any
 output for a word outside the model's vocabulary, which the model cannot represent at all.
+
+Sentences are scored in length-bucketed batches (:mod:`autoencoder.batches`, file order within
+each window); each batch's original words are read back from the file for BLEU and the lengths.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +19,12 @@ import numpy as np
 import tensorflow as tf
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
-from autoencoder.data import encode_lines, lookup_table, sentence_dataset
-from autoencoder.model import SentenceAutoencoder
+from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
+from autoencoder.data import EncodedSentences
+from autoencoder.model import IDS_SPEC, SentenceAutoencoder, per_width
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 30), (31, 50), (51, None))
-EVAL_BATCH = 256
 
 
 def bucket_label(low: int, high: int | None) -> str:
@@ -51,13 +55,16 @@ class _Tally:
 def score_autoencoder(
     ae: SentenceAutoencoder, path: Path, cap_vocab: Vocabulary, *,
     keep: np.ndarray | None = None, sample_rows: tuple[int, ...] = (),
+    bucketing: Bucketing | None = Bucketing(),
 ) -> tuple[dict, dict[int, list[str]]]:
     """Score ``ae`` on the sentences of ``path`` (optionally those of the ``keep`` mask).
 
     Parameters
     ----------
     cap_vocab : the capped vocabulary that splits tokens into inside / outside the cap.
-    sample_rows : positions (in evaluation order) whose reconstructions are returned.
+    sample_rows : sentence numbers (file order, ``keep`` applied) whose reconstructions are
+        returned.
+    bucketing : how batches are grouped by length; None pads all to ``seq_len``.
 
     Returns
     -------
@@ -65,21 +72,23 @@ def score_autoencoder(
     samples : {row: reconstructed words} for ``sample_rows``.
     """
     seq_len, words = ae.config.seq_len, np.array(ae.vocab.words, dtype=object)
-    table, cap_table = lookup_table(ae.vocab), lookup_table(cap_vocab)
     k = 5 if ae.config.kind == "embedding" else 1
-    step = _forward(ae, seq_len)
-    tally, samples, row = _Tally(), {}, 0
+    step = per_width(functools.partial(_forward, ae), (IDS_SPEC,))
+    wanted = set(sample_rows)
+    tally, samples = _Tally(), {}
     started = time.perf_counter()
-    for ids, lines in sentence_dataset(path, table, seq_len, EVAL_BATCH, keep=keep, with_text=True):
-        outputs, cosine = step(ids)
-        cap_ids = encode_lines(lines, cap_table, seq_len).numpy()
-        ids, outputs, cosine = ids.numpy(), outputs.numpy(), cosine.numpy()
+    sentences = EncodedSentences.encode(path, ae.vocab, seq_len, keep=keep)
+    plan = plan_epoch(sentences.lengths, EVAL_BATCH, seq_len, bucketing=bucketing)
+    for batch, ids in zip(plan, batch_ids(sentences, plan)):
+        outputs, cosine = (t.numpy() for t in step(tf.constant(ids)))
+        lines = sentences.tokens(batch.rows)
+        cap_ids = np.stack([cap_vocab.encode(tokens, batch.width) for tokens in lines])
         top, _ = ae.decode(outputs, k)
         predicted = top[..., 0]
         real = ids != PAD_ID
         right = (predicted == ids) & (ids != UNK_ID) & real
         lengths = real.sum(axis=1)
-        full_lengths = np.array([len(line.split()) for line in lines.numpy()])
+        full_lengths = np.array([len(tokens) for tokens in lines])
 
         tally.tokens += int(real.sum())
         tally.correct += int(right.sum())
@@ -101,28 +110,23 @@ def score_autoencoder(
             tally.cosine_count += int(known.sum())
             tally.top5_correct += int(((top == ids[..., None]).any(-1) & known).sum())
         hypothesis = words[predicted]
-        for i, line in enumerate(lines.numpy()):
-            reference = line.decode("utf-8").split()[:seq_len]
+        for i, (row, tokens) in enumerate(zip(batch.rows, lines)):
+            reference = tokens[:seq_len]
             tally.references.append([reference])
             tally.hypotheses.append(list(hypothesis[i, : len(reference)]))
-            if row + i in sample_rows:
-                samples[row + i] = tally.hypotheses[-1]
-        row += len(ids)
+            if row in wanted:
+                samples[int(row)] = tally.hypotheses[-1]
     return _finish(tally, time.perf_counter() - started, ae.config.kind), samples
 
 
-def _forward(ae: SentenceAutoencoder, seq_len: int):
+def _forward(ae: SentenceAutoencoder, ids: tf.Tensor, width: int):
     """Model outputs and, for the embedding kind, cosine(output, target) per position."""
-
-    @tf.function(reduce_retracing=True)
-    def step(ids):
-        outputs = ae.model(ae.inputs(ids), training=False)
-        if ae.config.kind != "embedding":
-            return outputs, tf.zeros(tf.shape(ids))
-        cosine = tf.reduce_sum(tf.math.l2_normalize(outputs, -1) * ae.inputs(ids), -1)
-        return outputs, cosine
-
-    return step
+    ids = tf.ensure_shape(ids, (None, width))
+    outputs = ae(ids)
+    if ae.config.kind != "embedding":
+        return outputs, tf.zeros(tf.shape(ids))
+    cosine = tf.reduce_sum(tf.math.l2_normalize(outputs, -1) * ae.inputs(ids), -1)
+    return outputs, cosine
 
 
 def _share(numerator: float, denominator: float) -> float | None:

@@ -10,12 +10,16 @@ Two kinds share every layer but the ends, so their comparison is fair:
   sparse categorical cross-entropy and decoded by argmax.
 
 Only Keras built-in layers are used, so saved models load with ``safe_mode=True`` and no custom
-objects.
+objects. The saved model is ``seq_len`` wide; :meth:`SentenceAutoencoder.at_width` runs the very
+same layers (weights shared, nothing more to save) on narrower batches, whose outputs at real
+tokens are those of the full width: the encoder is masked and the decoder is causal.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import keras
 import numpy as np
@@ -158,14 +162,48 @@ class SentenceAutoencoder:
             model = build_model(config, len(vocab), self.dim)
         self.model = model
 
+    @property
+    def model(self) -> keras.Model:
+        """The ``seq_len``-wide Keras model (the one saved and loaded)."""
+        return self._model
+
+    @model.setter
+    def model(self, model: keras.Model) -> None:
+        self._model = model
+        self._at_width = {self.config.seq_len: model}
+
+    def at_width(self, width: int) -> keras.Model:
+        """The model for (batch, ``width``) inputs, ``width <= seq_len``: the same layer objects
+        (so the same weights) with a ``RepeatVector(width)``, built once per width and never
+        saved. Its outputs at the first ``width`` positions are those of :attr:`model`."""
+        if width not in self._at_width:
+            if not 1 <= width <= self.config.seq_len:
+                raise ValueError(f"width {width} is not in 1..{self.config.seq_len}")
+            layer = self.model.get_layer
+            if self.config.kind == "embedding":
+                inputs = keras.Input((width, self.dim), name="vectors")
+                x = layer("mask")(inputs)
+            else:
+                inputs = keras.Input((width,), dtype="int32", name="ids")
+                x = layer("onehot_projection")(inputs)
+            x = keras.layers.RepeatVector(width, name="repeat")(layer("encoder")(x))
+            outputs = layer("output")(layer("decoder")(x))
+            self._at_width[width] = keras.Model(inputs, outputs, name=f"{self.model.name}_{width}")
+        return self._at_width[width]
+
+    def __call__(self, ids: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Outputs for a (batch, width) id batch, width <= seq_len: (batch, width, dim) vectors
+        or (batch, width, vocab) probabilities."""
+        return self.at_width(ids.shape[1])(self.inputs(ids), training=training)
+
     def inputs(self, ids: tf.Tensor) -> tf.Tensor:
-        """Model input for a (batch, seq_len) id batch, looked up inside the graph."""
+        """Model input for a (batch, width) id batch, looked up inside the graph."""
         if self.config.kind == "embedding":
             return tf.gather(self.table_var, ids)
         return ids
 
     def token_loss(self, ids: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
-        """Per-position loss, shape (batch, seq_len); padding positions are the caller's to mask."""
+        """Per-position loss, shape (batch, width); padding positions are the caller's to mask."""
         if self.config.kind == "onehot":
             return keras.losses.sparse_categorical_crossentropy(ids, outputs)
         targets = tf.gather(self.table_var, ids)
@@ -185,3 +223,26 @@ class SentenceAutoencoder:
         else:
             ids, scores = top_k(flat, min(k, flat.shape[1]))
         return ids.reshape(*outputs.shape[:2], k), scores.reshape(*outputs.shape[:2], k)
+
+
+IDS_SPEC = tf.TensorSpec((None, None), tf.int32)  # an id batch of any size and width
+
+
+def per_width(fn: Callable, input_signature: tuple, jit_compile: bool | None = None) -> Callable:
+    """``fn(ids, *args, width=w)`` for an id batch ``ids`` (a tensor or a ``tf.distribute``
+    per-replica value) of width ``w``, run through one ``tf.function`` per width, traced once
+    for ``input_signature`` (whose batch size and width are None). ``fn`` pins the width with
+    ``tf.ensure_shape`` (per replica), which picks the model of
+    :meth:`SentenceAutoencoder.at_width`; the batch size stays unknown, so a short batch or an
+    empty replica slice (0 rows) needs no other graph."""
+    functions: dict[int, Callable] = {}
+
+    def call(ids, *args):
+        width = int(tf.nest.flatten(ids, expand_composites=True)[0].shape[1])
+        if width not in functions:
+            functions[width] = tf.function(functools.partial(fn, width=width),
+                                           input_signature=input_signature,
+                                           jit_compile=jit_compile)
+        return functions[width](ids, *args)
+
+    return call

@@ -5,7 +5,10 @@ Not ``model.fit``: with Keras 3, ``fit`` breaks under ``MultiWorkerMirroredStrat
 replica is its sum over real tokens divided by the number of real tokens in the *global* batch,
 so summing replica gradients gives exactly the single-device token-mean gradient.
 
-Under several workers every worker reads the whole file in the same seeded order and keeps its
+Batches come from :mod:`autoencoder.batches`: each split is encoded once into a memory-mapped id
+matrix, and every epoch's batches (a pure function of the seed and the epoch) are grouped by
+length and padded only to one of a few widths, at which the model runs (one traced step per
+width). Under several workers every worker reads the whole file in the same seeded order and keeps its
 slice of each global batch (``tf.data`` auto-sharding by data), so the global batches, and the
 results, are those of a single worker. Only the chief evaluates and writes into the run
 directory; it shares the validation figures with the other workers, so all of them take the same
@@ -41,9 +44,10 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_dataset
+from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
+from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.distribute import is_chief
-from autoencoder.model import SentenceAutoencoder
+from autoencoder.model import IDS_SPEC, SentenceAutoencoder, per_width
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import (
@@ -55,7 +59,7 @@ log = logging.getLogger(__name__)
 OPTIMIZERS = ("adam", "sgd")
 HISTORY_FIELDS = (
     "epoch", "train_loss", "val_loss", "val_token_accuracy", "grad_norm", "wall_s",
-    "sentences", "sentences_per_s", "peak_rss_mb", "status",
+    "sentences", "sentences_per_s", "padding_share", "peak_rss_mb", "status",
 )
 # What the manifest covers; state.json is not listed, it is the commit point written after it.
 MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png")
@@ -218,6 +222,8 @@ class Trainer:
     config : optimisation settings.
     model_dir : ``RUN/models/NAME``.
     strategy : a ``tf.distribute`` strategy; the default (single-device) one when None.
+    bucketing : how training and validation batches are grouped by length; None pads every
+        batch to ``seq_len`` (the fixed-width batches of earlier versions).
 
     Attributes
     ----------
@@ -227,11 +233,13 @@ class Trainer:
     """
 
     def __init__(self, autoencoder: SentenceAutoencoder, config: TrainConfig, model_dir: Path,
-                 strategy: tf.distribute.Strategy | None = None):
+                 strategy: tf.distribute.Strategy | None = None,
+                 bucketing: Bucketing | None = Bucketing()):
         self.autoencoder = autoencoder
         self.config = config
         self.model_dir = Path(model_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.bucketing = bucketing
         self.is_chief = is_chief(self.strategy)
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -300,18 +308,22 @@ class Trainer:
                                                "train": asdict(self.config)})
 
     # -- the step --------------------------------------------------------------------------
-    def _make_train_step(self, optimizer: keras.optimizers.Optimizer):
+    def _make_train_step(self, optimizer: keras.optimizers.Optimizer, ids_spec=IDS_SPEC,
+                         jit_compile: bool | None = None):
+        """The step, one graph per batch width, traced for batches of ``ids_spec`` (the
+        distributed iterator's ``element_spec``); ``jit_compile``: compiled by XLA."""
         ae, clipnorm = self.autoencoder, self.config.clipnorm
         model, n_replicas = ae.model, self.strategy.num_replicas_in_sync
 
-        def replica_step(ids, stop):
+        def replica_step(ids, stop, width):
+            ids = tf.ensure_shape(ids, (None, width))
             ctx = tf.distribute.get_replica_context()
             mask = tf.cast(ids != PAD_ID, tf.float32)
             # One all-reduce carries the global token count and any replica's stop request.
             n_tokens, stop = tf.unstack(ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                                        tf.stack([tf.reduce_sum(mask), stop])))
             with tf.GradientTape() as tape:
-                outputs = model(ae.inputs(ids), training=True)
+                outputs = ae(ids, training=True)
                 loss = tf.reduce_sum(ae.token_loss(ids, outputs) * mask) / n_tokens
             grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                    tape.gradient(loss, model.trainable_variables))
@@ -324,16 +336,16 @@ class Trainer:
             optimizer.apply(grads, model.trainable_variables)
             return loss, norm, n_tokens, stop
 
-        @tf.function(reduce_retracing=True)
-        def train_step(ids, stop):
-            """One global batch; ``stop`` is 1.0 when this process was interrupted. Returns the
-            token-mean loss, the gradient norm, the global token count and the summed stops."""
-            loss, *same_everywhere = self.strategy.run(replica_step, args=(ids, stop))
+        def train_step(ids, stop, width):
+            """One global batch ``width`` tokens wide; ``stop`` is 1.0 when this process was
+            interrupted. Returns the token-mean loss, the gradient norm, the global token count
+            and the summed stops."""
+            loss, *same_everywhere = self.strategy.run(replica_step, args=(ids, stop, width))
             reduce = self.strategy.reduce
             return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                     *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
 
-        return train_step
+        return per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32)), jit_compile)
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
@@ -341,8 +353,6 @@ class Trainer:
         cfg, ae = self.config, self.autoencoder
         if self.is_chief:
             self.model_dir.mkdir(parents=True, exist_ok=True)
-        # tf.data derives shuffle orders from the global seed and the op seed: pin both.
-        tf.random.set_seed(cfg.seed)
         if resume:
             state = self._restore()
             log.info("resuming %s after epoch %d%s", self.model_dir.name, state["epoch"],
@@ -360,31 +370,29 @@ class Trainer:
         if not optimizer.built:
             with self.strategy.scope():
                 optimizer.build(model.trainable_variables)
-        train_step = self._make_train_step(optimizer)
-        self._eval_step = _eval_step(ae)
+        self._eval_step = per_width(functools.partial(_eval_loss, ae), (IDS_SPEC,))
         self._from_chief = _chief_broadcast(self.strategy)
         self._stop_requested = False
-        table = lookup_table(ae.vocab)
-        train = _Sentences.sample(train_path, cfg.max_sentences, cfg.seed)
-        if train.count == 0:
+        train = self._encode(train_path, cfg.max_sentences, cfg.seed)
+        if len(train) == 0:
             raise SeqaeError(f"no training sentences in {train_path}")
-        val = _Sentences.sample(val_path, cfg.val_sentences, cfg.seed + 1)
-        steps = math.ceil(train.count / cfg.batch_size)
+        val = self._encode(val_path, cfg.val_sentences, cfg.seed + 1)
+        steps = math.ceil(len(train) / cfg.batch_size)
         log.info("training %s: %d sentences, %d steps/epoch, %s parameters, %d replica(s)",
-                 self.model_dir.name, train.count, steps, f"{model.count_params():,}",
+                 self.model_dir.name, len(train), steps, f"{model.count_params():,}",
                  self.strategy.num_replicas_in_sync)
 
         first = state["epoch"] + 1
         if first <= cfg.epochs and state["stopped"] != "early-stop":
             skip = state.get("partial", {}).get("step", 0)
             batches = iter(self.strategy.experimental_distribute_dataset(
-                self._batches(train, table, first, skip)))
+                self._batches(train, first, skip)))
+            train_step = self._make_train_step(optimizer, batches.element_spec)
         with _deferred_sigint() as interrupted:
             for epoch in range(first, cfg.epochs + 1):
                 if state["stopped"] == "early-stop":
                     break
-                self._run_epoch(epoch, state, train_step, batches, table, train, val, steps,
-                                interrupted)
+                self._run_epoch(epoch, state, train_step, batches, train, val, steps, interrupted)
                 if self._stop_requested:
                     raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
                                               "rerun the same command with --resume to continue")
@@ -393,23 +401,37 @@ class Trainer:
         log.info("final weights sha256 %s", self.weights_sha256_)
         return self
 
-    def _batches(self, train: "_Sentences", table, first_epoch: int, skip: int) -> tf.data.Dataset:
-        """The batches of every epoch from ``first_epoch`` on, one epoch after the other (each
-        shuffled with its own seed), less the ``skip`` already trained, read through a single
-        distributed iterator: deleting one stalls for seconds under ``MirroredStrategy`` (about
-        10 s on 2 CPU cores), which an iterator per epoch paid every epoch."""
-        cfg = self.config
-        epochs = [sentence_dataset(train.path, table, self.autoencoder.config.seq_len,
-                                   cfg.batch_size, keep=train.keep,
-                                   shuffle_seed=epoch_seed(cfg.seed, epoch))
-                  for epoch in range(first_epoch, cfg.epochs + 1)]
-        # One tokenized file: workers shard by batch elements, not by file.
+    def _encode(self, path: Path, n_keep: int | None, seed: int) -> EncodedSentences:
+        """A split's sentences (a seeded subsample of ``n_keep`` of them; None: all), encoded."""
+        keep = sample_mask(count_lines(path), n_keep, seed)
+        return EncodedSentences.encode(path, self.autoencoder.vocab,
+                                       self.autoencoder.config.seq_len, keep=keep)
+
+    def _plan(self, train: EncodedSentences, epoch: int):
+        """The batches of ``epoch``: a pure function of the seed and the epoch."""
+        return plan_epoch(train.lengths, self.config.batch_size, self.autoencoder.config.seq_len,
+                          seed=epoch_seed(self.config.seed, epoch), bucketing=self.bucketing)
+
+    def _batches(self, train: EncodedSentences, first_epoch: int, skip: int) -> tf.data.Dataset:
+        """The batches of every epoch from ``first_epoch`` on, one epoch after the other, less
+        the ``skip`` already trained, read through a single distributed iterator: deleting one
+        stalls for seconds under ``MirroredStrategy`` (about 10 s on 2 CPU cores), which an
+        iterator per epoch paid every epoch."""
+
+        def generate():
+            for epoch in range(first_epoch, self.config.epochs + 1):
+                plan = self._plan(train, epoch)
+                yield from batch_ids(train, plan[skip if epoch == first_epoch else 0 :])
+
+        batches = tf.data.Dataset.from_generator(
+            generate, output_signature=tf.TensorSpec((None, None), tf.int32))
+        # Every worker generates every global batch and keeps its slice of it.
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return functools.reduce(tf.data.Dataset.concatenate, epochs).skip(skip).with_options(options)
+        return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    def _run_epoch(self, epoch: int, state: dict, train_step, batches: Iterator, table,
-                   train: "_Sentences", val: "_Sentences", steps: int,
+    def _run_epoch(self, epoch: int, state: dict, train_step, batches: Iterator,
+                   train: EncodedSentences, val: EncodedSentences, steps: int,
                    interrupted: Callable[[], bool]) -> None:
         """One pass over the training sentences (``steps`` batches from ``batches``), validation,
         checkpoint; Ctrl-C between steps saves a mid-epoch checkpoint from which ``--resume``
@@ -442,7 +464,7 @@ class Trainer:
                     "rerun the same command with --resume to continue")
         wall = time.perf_counter() - started
         val_loss, val_acc = self._from_chief(
-            self.evaluate(val.path, table, val.keep) if self.is_chief else (None, None))
+            self.evaluate(val) if self.is_chief else (None, None))
         train_loss = loss_sum / tokens
         monitored = train_loss if val_loss is None else val_loss
         improved = state["best_val_loss"] is None or monitored < state["best_val_loss"]
@@ -453,7 +475,8 @@ class Trainer:
         self.history_.append({
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
             "val_token_accuracy": val_acc, "grad_norm": norm_sum / steps, "wall_s": wall,
-            "sentences": train.count, "sentences_per_s": train.count / wall,
+            "sentences": len(train), "sentences_per_s": len(train) / wall,
+            "padding_share": padding_share(self._plan(train, epoch), train.lengths),
             "peak_rss_mb": peak_rss_mb(), "status": "ok",
         })
         state["epoch"] = epoch
@@ -463,7 +486,7 @@ class Trainer:
             state["stopped"] = "epochs"
         self._save_epoch(state, improved)
         log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
-                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, train.count / wall,
+                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, len(train) / wall,
                  "  (best)" if improved else "")
 
     def _non_finite(self, state: dict, epoch: int, step: int, good_weights: list, started: float):
@@ -489,14 +512,14 @@ class Trainer:
         write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite"))
         raise error
 
-    def evaluate(self, path: Path, table, keep: np.ndarray | None) -> tuple[float | None, float | None]:
+    def evaluate(self, sentences: EncodedSentences) -> tuple[float | None, float | None]:
         """Token-mean loss and token accuracy over real tokens; as in ``compare``, a position is
         right only when it decodes to its word, so UNK (in or out) never counts as right."""
         ae, loss_sum, correct, tokens = self.autoencoder, 0.0, 0, 0
-        step = self._eval_step
-        for ids in sentence_dataset(path, table, ae.config.seq_len, 256, keep=keep):
-            outputs, batch_loss = step(ids)
-            ids = ids.numpy()
+        plan = plan_epoch(sentences.lengths, EVAL_BATCH, ae.config.seq_len,
+                          bucketing=self.bucketing)
+        for ids in batch_ids(sentences, plan):
+            outputs, batch_loss = self._eval_step(tf.constant(ids))
             mask = ids != PAD_ID
             predicted = ae.decode(outputs.numpy())[0][..., 0]
             loss_sum += float(batch_loss)
@@ -507,30 +530,12 @@ class Trainer:
         return loss_sum / tokens, correct / tokens
 
 
-@dataclass(frozen=True, eq=False)
-class _Sentences:
-    """A split's LineSentence file with its seeded subsample: ``keep`` mask (None: all lines)
-    and the number of sentences used."""
-
-    path: Path
-    keep: np.ndarray | None
-    count: int
-
-    @classmethod
-    def sample(cls, path: Path, n_keep: int | None, seed: int) -> "_Sentences":
-        n_lines = count_lines(path)
-        keep = sample_mask(n_lines, n_keep, seed)
-        return cls(Path(path), keep, n_lines if keep is None else int(keep.sum()))
-
-
-def _eval_step(ae: SentenceAutoencoder):
-    @tf.function(reduce_retracing=True)
-    def step(ids):
-        outputs = ae.model(ae.inputs(ids), training=False)
-        mask = tf.cast(ids != PAD_ID, tf.float32)
-        return outputs, tf.reduce_sum(ae.token_loss(ids, outputs) * mask)
-
-    return step
+def _eval_loss(ae: SentenceAutoencoder, ids: tf.Tensor, width: int):
+    """Outputs and the summed loss over real tokens of one batch ``width`` tokens wide."""
+    ids = tf.ensure_shape(ids, (None, width))
+    outputs = ae(ids)
+    mask = tf.cast(ids != PAD_ID, tf.float32)
+    return outputs, tf.reduce_sum(ae.token_loss(ids, outputs) * mask)
 
 
 def _chief_broadcast(strategy: tf.distribute.Strategy):

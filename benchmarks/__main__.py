@@ -37,6 +37,7 @@ BENCHMARKS = {
     "end-to-end": "benchmarks.bench_end_to_end",
     "distributed": "benchmarks.bench_distributed",
     "xla": "benchmarks.bench_xla",
+    "bucketing": "benchmarks.bench_bucketing",
 }
 METHOD = [
     "Every benchmark alternates its contenders (A B A B ...) over several rounds and reports "

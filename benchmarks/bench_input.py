@@ -1,8 +1,8 @@
-"""Input starvation check: is training waiting on the tf.data pipeline?
+"""Input starvation check: is training waiting on its input?
 
-One process trains the embedding kind alternately on the real streaming pipeline and on the
-same epoch's batches pre-built in memory, and also runs the pipeline alone (batches read, no
-training). A streamed/in-memory ratio near 1 means the step, not the input, sets the pace; the
+One process trains the embedding kind alternately on the Trainer's own input (batches of the
+encoded ids, generated into one ``tf.data`` iterator over every epoch) and on the same epoch's
+batches pre-built in memory, and also runs the input alone (batches produced, no training). A streamed/in-memory ratio near 1 means the step, not the input, sets the pace; the
 pipeline-alone rate says how much headroom the input has.
 """
 
@@ -46,9 +46,9 @@ def run(settings: Settings, workdir: Path) -> Section:
     speed = {source: median_of(samples[source], "sentences_per_s") for source in SOURCES}
     section = Section("Input pipeline: streamed vs in-memory batches (embedding kind)",
                       ["input", "sentences/s", "vs in-memory"])
-    labels = {"stream": "train on tf.data from the text file",
+    labels = {"stream": "train on the Trainer's batch stream",
               "memory": "train on pre-built batches in memory",
-              "pipeline": "tf.data alone (no training)"}
+              "pipeline": "batches alone (no training)"}
     for source in SOURCES:
         section.rows.append([labels[source], f"{speed[source]:.1f}",
                              f"{speed[source] / speed['memory']:.2f}x"])
@@ -60,9 +60,10 @@ def run(settings: Settings, workdir: Path) -> Section:
         f"{settings.sentences} synthetic sentences, V = {settings.vocab_size:,}, "
         f"{spec.shape_note()}; the same process alternates the three, {settings.repeats} "
         "epochs each, median. Streamed epochs read Trainer.fit's own input: one iterator over every "
-        "epoch's batches (reading, shuffling with the epoch's seed, splitting and looking up the "
-        "lines). An iterator per epoch, torn down after training on it, stalled about 10 s each "
-        "epoch on this machine (0.52x in-memory speed before the change).",
+        "epoch's batches (planned from the epoch's seed, bucketed by length, read from the ids the "
+        "text file was encoded into once). An iterator per epoch, torn down after training on "
+        "it, stalled about 10 s each epoch on this machine (0.52x in-memory speed before the "
+        "change).",
         f"The pipeline alone delivers {speed['pipeline'] / speed['memory']:.0f}x the sentences/s "
         "that training consumes; a streamed/in-memory ratio well below 1 despite that headroom "
         "points at CPU contention or per-epoch start-up, not at a slow pipeline.",

@@ -65,8 +65,10 @@ def run(settings: Settings, workdir: Path) -> Section:
     section.notes += [
         f"Each run is a fresh process ({settings.repeats} per size, all started together, median) that "
         f"builds the model ({settings.spec(1).shape_note()}, V = {settings.vocab_size:,} synthetic "
-        "words) and trains one epoch through the streaming tf.data pipeline; peak RSS is its "
-        "ru_maxrss, TensorFlow's own footprint and the vocabulary table included.",
+        "words) and trains one epoch on the Trainer's batch stream (ids encoded once into a "
+        "memory-mapped file, 12 bytes per sentence in RAM); peak RSS is its ru_maxrss, "
+        "TensorFlow's own footprint, the vocabulary table and the mapped ids read so far "
+        "included.",
         "The last two columns are what materialising the whole epoch's input would take "
         f"(N x {settings.seq_len} x {settings.dim} vectors, or N x {settings.seq_len} x V one-hot rows).",
     ]

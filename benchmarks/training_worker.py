@@ -4,8 +4,8 @@ Each :class:`TrainingWorker` is one spawned Python process holding one autoencod
 drives it epoch by epoch over a pipe, so two contenders can alternate (A B A B ...) while each
 keeps its own peak RSS: nothing one allocates can inflate the other's figure.
 
-The step is the library's own (:class:`autoencoder.train.Trainer`'s) and the input the library's
-``tf.data`` pipeline over a LineSentence file; only ``Trainer.fit``'s per-epoch validation and
+The step is the library's own (:class:`autoencoder.train.Trainer`'s) and the input the Trainer's
+own batches of a LineSentence file (length-bucketed unless the spec says otherwise); only ``Trainer.fit``'s per-epoch validation and
 checkpointing are left out, since a checkpoint of the 100k-word one-hot baseline is gigabytes of
 disk traffic that says nothing about training speed.
 """
@@ -54,6 +54,8 @@ class TrainSpec:
     dim : word-vector width (also the one-hot kind's input projection width).
     seq_len, latent, batch_size : as in :class:`autoencoder.AutoencoderConfig` / ``TrainConfig``.
     jit_compile : compile the whole train step with XLA (one device only).
+    bucket : batches grouped by length and padded to one of a few widths (the Trainer's default);
+        False pads every batch to ``seq_len``.
     """
 
     kind: str
@@ -65,6 +67,7 @@ class TrainSpec:
     batch_size: int = 64
     seed: int = 0
     jit_compile: bool = False
+    bucket: bool = True
 
     @property
     def label(self) -> str:
@@ -89,18 +92,20 @@ def synthetic_words(n: int) -> list[str]:
 
 
 def write_zipf_sentences(path: Path, vocab_size: int, sentences: int, seed: int = 0,
-                         mean_length: float = 20.0) -> Path:
+                         mean_length: float = 20.0, lengths: np.ndarray | None = None) -> Path:
     """Write a LineSentence file of synthetic sentences over the ``vocab_size - 2`` words of
     :func:`synthetic_words`.
 
     Word rank r (0-based) is drawn with probability proportional to 1 / (r + 1) (Zipf, s = 1);
     lengths are geometric with mean ``mean_length`` tokens (about a 20 Newsgroups sentence),
-    so the longest are truncated to the model's seq-len like real ones.
+    so the longest are truncated to the model's seq-len like real ones, or drawn (with
+    replacement) from ``lengths`` when given: (n,) token counts of real sentences.
     """
     rng = np.random.default_rng(seed)
     words = np.array(synthetic_words(vocab_size - 2))
     weights = 1.0 / np.arange(1, len(words) + 1)
-    lengths = rng.geometric(1.0 / mean_length, size=sentences)
+    lengths = (rng.geometric(1.0 / mean_length, size=sentences) if lengths is None
+               else rng.choice(lengths, size=sentences))
     tokens = rng.choice(len(words), size=int(lengths.sum()), p=weights / weights.sum())
     path = Path(path)
     with open(path, "w", encoding="utf-8") as handle:
@@ -141,8 +146,10 @@ class TrainingWorker:
         ``source="stream"``: the real input pipeline, read as ``Trainer.fit`` reads it (one
         iterator over every epoch's reshuffled batches; at most ``STREAM_EPOCHS`` per worker).
         ``"memory"``: an epoch's batches, pre-built in memory, so the time is the model's alone.
-        ``"pipeline"``: a fresh pipeline's batches read and dropped, without training, so the
-        time is the input pipeline's alone.
+        ``"pipeline"``: an epoch's batches produced (planned, read from the encoded ids) and
+        dropped, without training, so the time is the input's alone.
+
+        Also ``padding_share``: the share of padded positions in the epoch's batches.
         """
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -205,11 +212,12 @@ class _Session:
         import tensorflow as tf
 
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
-        from autoencoder.data import lookup_table, sentence_dataset
-        from autoencoder.train import _Sentences, epoch_seed, peak_rss_mb
+        from autoencoder.batches import Bucketing, batch_ids, padding_share
+        from autoencoder.train import peak_rss_mb
 
-        self._dataset, self._epoch_seed, self._peak_rss_mb = sentence_dataset, epoch_seed, peak_rss_mb
-        self.spec, self.train_path = spec, train_path
+        self._batch_ids, self._padding_share = batch_ids, padding_share
+        self._peak_rss_mb = peak_rss_mb
+        self.spec = spec
         started = time.perf_counter()
         config = AutoencoderConfig(kind=spec.kind, loss="cosine" if spec.kind == "embedding" else "ce",
                                    seq_len=spec.seq_len, latent=spec.latent, vocab_cap=spec.vocab_size)
@@ -225,34 +233,35 @@ class _Session:
         autoencoder.model.compile(optimizer=train_config.make_optimizer())
         optimizer = autoencoder.model.optimizer
         optimizer.build(autoencoder.model.trainable_variables)
-        # Trainer's own step; model_dir is never written (only Trainer.fit writes there).
-        trainer = Trainer(autoencoder, train_config, model_dir=train_path.parent / "unused")
-        self._step = trainer._make_train_step(optimizer)
-        if spec.jit_compile:  # the same Python step, compiled whole by XLA
-            self._step = tf.function(self._step.python_function, jit_compile=True,
-                                     reduce_retracing=True)
+        # Trainer's own step and batches; model_dir is never written (only Trainer.fit writes there).
+        self._trainer = trainer = Trainer(autoencoder, train_config, model_dir=train_path.parent / "unused",
+                                          bucketing=Bucketing() if spec.bucket else None)
+        self._step = trainer._make_train_step(optimizer, jit_compile=spec.jit_compile or None)
         self._no_stop = tf.constant(0.0)  # the step's interrupt flag, as Trainer.fit passes it
-        self._table = lookup_table(vocab)
+        self._sentences = trainer._encode(train_path, None, spec.seed)
         # Streamed epochs come from Trainer.fit's own iterator over every epoch's batches.
-        self._stream = iter(trainer._batches(_Sentences.sample(train_path, None, spec.seed),
-                                             self._table, first_epoch=1, skip=0))
+        self._stream = iter(trainer._batches(self._sentences, first_epoch=1, skip=0))
         self._steps, self._streamed = math.ceil(spec.sentences / spec.batch_size), 0
         self._memory_batches: list | None = None
         self.epochs = 0
         build_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        first = next(iter(self._batches(shuffle_seed=None)))
-        self._train([first])
-        remainder = spec.sentences % spec.batch_size
-        if remainder and len(first) == spec.batch_size:
-            self._train([first[:remainder]])  # the epoch's last, short batch: traced now, not timed
+        self._train(self._warm_up_batches())
         self.ready = {"build_s": build_s, "warmup_s": time.perf_counter() - started,
                       "peak_rss_mb": peak_rss_mb()}
 
-    def _batches(self, shuffle_seed: int | None):
-        return self._dataset(self.train_path, self._table, self.spec.seq_len,
-                             self.spec.batch_size, shuffle_seed=shuffle_seed)
+    def _warm_up_batches(self) -> list:
+        """One full batch of every width of epoch 1, then its short batch if any: every graph
+        the timed epochs need is traced now, not timed."""
+        plan = self._trainer._plan(self._sentences, 1)
+        full, short = {}, []
+        for batch in plan:
+            if len(batch.rows) == self.spec.batch_size:
+                full.setdefault(batch.width, batch)
+            else:
+                short.append(batch)
+        return list(self._batch_ids(self._sentences, [*full.values(), *short]))
 
     def _train(self, batches) -> int:
         """Run the step on every batch, reading each result back as ``Trainer.fit`` does."""
@@ -265,21 +274,26 @@ class _Session:
         return sentences
 
     def epoch(self, source: str) -> dict:
+        import tensorflow as tf
+
+        plan = self._trainer._plan(self._sentences, 1)
         if source == "memory" and self._memory_batches is None:
-            self._memory_batches = list(self._batches(shuffle_seed=None))
+            self._memory_batches = [tf.constant(ids) for ids in self._batch_ids(self._sentences, plan)]
         self.epochs += 1
         if source == "stream":
             self._streamed += 1
             if self._streamed > STREAM_EPOCHS:
                 raise ValueError(f"a worker streams at most {STREAM_EPOCHS} epochs")
+            plan = self._trainer._plan(self._sentences, self._streamed)
         started = time.perf_counter()
         if source == "memory":
             sentences = self._train(self._memory_batches)
         elif source == "stream":
             sentences = self._train(itertools.islice(self._stream, self._steps))
-        else:  # "pipeline": a fresh pipeline's batches read and dropped, no training
-            batches = self._batches(shuffle_seed=self._epoch_seed(self.spec.seed, self.epochs))
-            sentences = sum(int(ids.shape[0]) for ids in batches)
+        else:  # "pipeline": an epoch's batches produced and dropped, no training
+            plan = self._trainer._plan(self._sentences, self.epochs)
+            sentences = sum(len(ids) for ids in self._batch_ids(self._sentences, plan))
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "sentences": sentences, "sentences_per_s": sentences / seconds,
+                "padding_share": self._padding_share(plan, self._sentences.lengths),
                 "peak_rss_mb": self._peak_rss_mb()}

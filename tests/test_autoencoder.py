@@ -11,7 +11,8 @@ from autoencoder import (  # noqa: E402
     PAD_ID, UNK_ID, AutoencoderConfig, NearestNeighbourDecoder, NonFiniteLossError,
     SentenceAutoencoder, TrainConfig, Trainer, Vocabulary,
 )
-from autoencoder.data import count_lines, lookup_table, sample_mask, sentence_dataset  # noqa: E402
+from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch  # noqa: E402
+from autoencoder.data import EncodedSentences, count_lines, sample_mask  # noqa: E402
 from autoencoder.train import read_history  # noqa: E402
 from embeddings.io import SeqaeError, read_json  # noqa: E402
 
@@ -123,21 +124,71 @@ def test_capped_vocabulary_maps_rare_words_to_unk(caplog):
         Vocabulary.capped(counts, 2)
 
 
-def test_dataset_pads_truncates_and_samples(splits, tmp_path):
+def test_encoded_sentences_pad_truncate_sample_and_read_back(splits, tmp_path):
     path = tmp_path / "s.txt"
-    path.write_text("w0 w1 zz1\n\nw2 w3 w4 w5 w6 w7 w8 w9 w10 w11\n")
-    table = lookup_table(Vocabulary(WORDS))
-    (batch,) = list(sentence_dataset(path, table, SEQ_LEN, 8))
-    assert batch.numpy().tolist() == [[2, 3, UNK_ID, 0, 0, 0, 0, 0], list(range(4, 12))]
+    path.write_text("w0 w1 zz1\n\nw2 w3 w4 w5 w6 w7 w8 w9 w10 w11\n \t\n")
+    sentences = EncodedSentences.encode(path, Vocabulary(WORDS), SEQ_LEN)
+    assert np.asarray(sentences.ids).tolist() == [[2, 3, UNK_ID, 0, 0, 0, 0, 0], list(range(4, 12))]
+    assert sentences.lengths.tolist() == [3, SEQ_LEN]
+    assert sentences.tokens(np.array([1, 0])) == [[f"w{i}" for i in range(2, 12)], ["w0", "w1", "zz1"]]
     n = count_lines(splits / "train.txt")
     keep = sample_mask(n, 50, seed=4)
-    rows = sum(len(b) for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, keep=keep))
-    assert (n, rows) == (200, 50)
-    first = [b.numpy() for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, shuffle_seed=5)]
-    again = [b.numpy() for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, shuffle_seed=5)]
-    other = [b.numpy() for b in sentence_dataset(splits / "train.txt", table, SEQ_LEN, 16, shuffle_seed=6)]
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+    kept = EncodedSentences.encode(splits / "train.txt", Vocabulary(WORDS), SEQ_LEN, keep=keep)
+    assert (n, len(kept)) == (200, 50)
+    lines = [line.split() for line in (splits / "train.txt").read_text().splitlines()]
+    assert kept.tokens(np.arange(50)) == [t for t, k in zip(lines, keep) if k]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    assert EncodedSentences.encode(empty, Vocabulary(WORDS), SEQ_LEN).ids.shape == (0, SEQ_LEN)
+
+
+def test_epoch_plans_bucket_by_length_and_replay_from_the_seed():
+    lengths = np.random.default_rng(0).integers(1, 31, size=1000).astype(np.int32)
+    bucketing = Bucketing(window=4, multiple=8)
+    first = plan_epoch(lengths, 32, 30, seed=5, bucketing=bucketing)
+    again = plan_epoch(lengths, 32, 30, seed=5, bucketing=bucketing)
+    other = plan_epoch(lengths, 32, 30, seed=6, bucketing=bucketing)
+    assert all(np.array_equal(a.rows, b.rows) and a.width == b.width for a, b in zip(first, again))
+    assert not all(np.array_equal(a.rows, b.rows) for a, b in zip(first, other))
+    assert sorted(np.concatenate([b.rows for b in first]).tolist()) == list(range(1000))
+    assert sorted(len(b.rows) for b in first) == [8] + [32] * 31
+    assert {b.width for b in first} <= set(bucketing.widths(30)) == {8, 16, 24, 30}
+    assert all(lengths[b.rows].max() <= b.width < lengths[b.rows].max() + 8 for b in first)
+    fixed = plan_epoch(lengths, 32, 30, seed=5, bucketing=None)
+    assert {b.width for b in fixed} == {30}
+    assert padding_share(first, lengths) < padding_share(fixed, lengths) / 1.5
+    in_order = plan_epoch(lengths, 32, 30, bucketing=bucketing)  # evaluation: no shuffling
+    assert np.array_equal(np.concatenate([b.rows for b in in_order[:4]]),
+                          np.argsort(lengths[:128], kind="stable"))
+
+
+@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+def test_bucketed_batch_equals_the_same_sentences_at_full_width(vectors, splits, kind):
+    """Outputs, loss and gradients at real tokens do not depend on the batch's width."""
+    ae = make_ae(vectors, kind)
+    sentences = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    plan = plan_epoch(sentences.lengths, 16, SEQ_LEN, seed=0, bucketing=Bucketing(multiple=2))
+    batch, ids = min(zip(plan, batch_ids(sentences, plan)), key=lambda pair: pair[0].width)
+    assert batch.width < SEQ_LEN and ids.shape == (16, batch.width)
+    narrow, full = tf.constant(ids), tf.constant(np.asarray(sentences.ids[batch.rows]))
+    mask = tf.cast(full != PAD_ID, tf.float32)
+
+    def loss_and_grads(x):
+        with tf.GradientTape() as tape:
+            outputs = ae(x)
+            loss = tf.reduce_sum(ae.token_loss(x, outputs) * mask[:, : x.shape[1]])
+        return outputs.numpy(), loss.numpy(), tape.gradient(loss, ae.model.trainable_variables)
+
+    (out_n, loss_n, grads_n), (out_f, loss_f, grads_f) = loss_and_grads(narrow), loss_and_grads(full)
+    assert out_f.shape[1] == SEQ_LEN
+    real = ids != PAD_ID
+    np.testing.assert_allclose(out_n[real], out_f[:, : batch.width][real], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss_n, loss_f, rtol=1e-5)
+    for g_n, g_f in zip(grads_n, grads_f):
+        np.testing.assert_allclose(tf.convert_to_tensor(g_n).numpy(),
+                                   tf.convert_to_tensor(g_f).numpy(), rtol=1e-4, atol=1e-6)
+    assert ae.at_width(batch.width) is ae.at_width(batch.width)
+    assert len(ae.model.weights) == len(ae.at_width(batch.width).weights)
 
 
 @pytest.mark.parametrize("kind", ["embedding", "onehot"])

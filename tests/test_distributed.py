@@ -144,6 +144,18 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(run):
     assert_same_history(run / "models" / "mirrored", run / "models" / "reference", 2)
 
 
+def test_mirrored_batches_of_one_sentence_leave_a_replica_empty(run):
+    """Every global batch holds one sentence, so replica 1 never has a row: it must count zero
+    tokens, and the run must equal one device's."""
+    tiny = [*TRAIN, "--batch-size", "1", "--max-sentences", "6", "--epochs", "2"]
+    result = pipe("train-ae", "--run", run, *tiny, "--name", "mirrored-one",
+                  "--strategy", "mirrored", "--replicas", 2)
+    assert result.returncode == 0, result.stderr
+    single = invoke("train-ae", "--run", run, *tiny, "--name", "single-one")
+    assert single.exit_code == 0, single.output
+    assert_same_history(run / "models" / "mirrored-one", run / "models" / "single-one", 2)
+
+
 def test_two_workers_agree_match_one_and_only_the_chief_writes(run, tmp_path):
     """Worker 1 reads its own copy of the run directory, so that what it writes would show."""
     copy = tmp_path / "worker1-run"
