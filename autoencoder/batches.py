@@ -33,11 +33,13 @@ class Bucketing:
         shuffled order) are sorted by length before they are cut into batches, then all the
         epoch's batches are shuffled. Larger windows pad less; a window of 1 batch sorts nothing.
     multiple : batch widths are rounded up to a multiple of this, capped at ``seq_len``, so a
-        model runs at no more than ``ceil(seq_len / multiple)`` widths (7 for 50 and 8).
+        model runs at no more than ``ceil(seq_len / multiple)`` widths (13 for 50 and 4). On
+        20 Newsgroups lengths (batch 64, seq-len 50), 4 leaves 8.5% of the steps to padding,
+        8 leaves 17% (7 widths), 1 leaves 1.3% (50 widths, each a compiled step).
     """
 
     window: int = 100
-    multiple: int = 8
+    multiple: int = 4
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.multiple < 1:

@@ -17,6 +17,9 @@ class _Group(click.Group):
             error = click.ClickException(str(exc))
             error.exit_code = getattr(exc, "exit_code", error.exit_code)
             raise error from None
+        except MemoryError:
+            raise click.ClickException("out of memory: lower --vector-size, --batch-size or "
+                                       "--latent, or use a smaller corpus (--max-docs)") from None
         except OSError as exc:  # read-only folder, full disk, permissions: name the path
             where = f": {exc.filename}" if exc.filename else ""
             raise click.ClickException(f"{exc.strerror or exc}{where}") from None
