@@ -59,9 +59,10 @@ def write_codes(ae: SentenceAutoencoder, sentences: EncodedSentences, path: Path
     plan = plan_epoch(sentences.lengths, batch_size, ae.config.seq_len, bucketing=bucketing)
     # With no shuffling, window w's batches are consecutive and hold rows w*span ... (w+1)*span-1.
     span = bucketing.window * batch_size
-    batches = zip(plan, batch_ids(sentences, plan))
+    batches = itertools.groupby(zip(plan, batch_ids(sentences, plan)),
+                                key=lambda pair: int(pair[0].rows[0]) // span)
     with tqdm(total=n, unit="sentence", desc="encoding", disable=None) as bar:
-        for window, group in itertools.groupby(batches, key=lambda pair: int(pair[0].rows[0]) // span):
+        for window, group in batches:
             start = window * span
             block = np.memmap(path, np.float32, "r+", offset=offset + start * latent * 4,
                               shape=(min(span, n - start), latent))
@@ -78,8 +79,8 @@ def unknown_rows(sentences: EncodedSentences) -> int:
     """How many sentences have only words unknown to the vocabulary (every id UNK)."""
     count = 0
     for start in range(0, len(sentences), ENCODE_CHUNK):
-        ids = np.asarray(sentences.ids[start:start + ENCODE_CHUNK])
-        count += int(((ids == UNK_ID).sum(axis=1) == sentences.lengths[start:start + ENCODE_CHUNK]).sum())
+        unknown = (np.asarray(sentences.ids[start:start + ENCODE_CHUNK]) == UNK_ID).sum(axis=1)
+        count += int((unknown == sentences.lengths[start:start + ENCODE_CHUNK]).sum())
     return count
 
 
@@ -152,7 +153,8 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: 
     return summary
 
 
-def sentence_code(ae: SentenceAutoencoder, sentence: str, name: str) -> tuple[list[str], np.ndarray]:
+def sentence_code(ae: SentenceAutoencoder, sentence: str,
+                  name: str) -> tuple[list[str], np.ndarray]:
     """The tokens model ``name`` reads of ``sentence`` and its code, shape (latent,) float32;
     a sentence with no token, or only unknown words, is refused."""
     tokens, ids = sentence_ids(ae, sentence, name, known=True)

@@ -123,9 +123,15 @@ def test_neighbours_finds_the_sentence_itself_and_rebuilds_for_a_new_model(train
     stamp = (index / "codes.npy").stat().st_mtime_ns
     assert invoke("neighbours", "--run", trained_run, query).exit_code == 0
     assert (index / "codes.npy").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    (index / "codes.npy").write_bytes(b"damaged")
+    result = invoke("neighbours", "--run", trained_run, query)
+    assert result.exit_code == 0 and "rebuilding the code index" in result.output, result.output
+    assert np.load(index / "codes.npy").shape[1] == 8
 
+    kept = shutil.copytree(index, tmp_path / "old-index")
     result = invoke("train-ae", "--run", trained_run, *tiny_ae(1), "--force", "--seed", "1")
     assert result.exit_code == 0, result.output
+    shutil.copytree(kept, index)  # the old model's index, left beside the new checkpoint
     result = invoke("neighbours", "--run", trained_run, query)
     assert result.exit_code == 0, result.output
     rebuilt = json.loads((index / "manifest.json").read_text())["options"]
@@ -149,7 +155,8 @@ def test_bad_inputs_get_one_clean_error(trained_run, tmp_path):
                        "run's own files")
     assert_clean_error(invoke("encode", *run, source, tmp_path / "x.tsv"), ".tsv")
     assert_clean_error(invoke("encode", *run, source), "OUTPUT")
-    assert_clean_error(invoke("encode", *run, "--model", "nope", source, out), "no model named nope")
+    assert_clean_error(invoke("encode", *run, "--model", "nope", source, out),
+                       "no model named nope")
     assert_clean_error(invoke("neighbours", *run, "--model", "nope", "the cat"), "nope")
     assert_clean_error(invoke("neighbours", *run, "--k", "0", "the cat"), "--k")
     assert_clean_error(invoke("interpolate", *run, "--steps", "0", "a", "b"), "--steps")
