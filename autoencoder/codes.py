@@ -135,9 +135,10 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: 
         raise SeqaeError("give either an INPUT file or --split")
     if split is not None:
         source = load_corpus(run_dir).split_path(split)
-    elif not Path(source).is_file():
-        raise SeqaeError(f"no input file {source}" + (": it is a folder" if Path(source).is_dir()
-                                                        else ""))
+    elif Path(source).is_dir():
+        raise SeqaeError(f"cannot read {source}: it is a folder, not a file of sentences")
+    elif not Path(source).exists():
+        raise SeqaeError(f"no input file {source}")
     name, ae = load_run_model(run_dir, name)
     with output_path(tsv_path) as tsv_tmp:
         skipped = copy_sentences(source, tsv_tmp, tokenize=split is None)
