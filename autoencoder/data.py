@@ -55,11 +55,14 @@ class EncodedSentences:
         right-padded with PAD (0).
     lengths : (N,) int32: real tokens per row, 1 to ``seq_len`` (empty lines are skipped).
     offsets : (N,) int64: byte offset of each row's line in ``path``, to read its words back.
+    truncated : how many sentences had more than ``seq_len`` tokens (their rows are cut).
     """
 
-    def __init__(self, path: Path, ids: np.ndarray, lengths: np.ndarray, offsets: np.ndarray):
+    def __init__(self, path: Path, ids: np.ndarray, lengths: np.ndarray, offsets: np.ndarray,
+                 truncated: int = 0):
         self.path = Path(path)
         self.ids, self.lengths, self.offsets = ids, lengths, offsets
+        self.truncated = truncated
         self.seq_len = int(ids.shape[1])
 
     @classmethod
@@ -71,31 +74,38 @@ class EncodedSentences:
         ``tmp_dir`` : where the ids file lives while it is in use (default: the system's
         temporary folder, ``$TMPDIR``); it takes ``N x seq_len x 4`` bytes.
         """
-        lengths, offsets = [], []
+        lengths, offsets, truncated = [], [], 0
         with tempfile.TemporaryFile(dir=tmp_dir) as store:
             for chunk_offsets, chunk_tokens in _chunks(path, keep):
                 rows = np.stack([vocab.encode(tokens, seq_len) for tokens in chunk_tokens])
                 store.write(rows.tobytes())
-                lengths.append(np.minimum([len(t) for t in chunk_tokens], seq_len).astype(np.int32))
+                full = np.array([len(t) for t in chunk_tokens])
+                truncated += int((full > seq_len).sum())
+                lengths.append(np.minimum(full, seq_len).astype(np.int32))
                 offsets.append(np.array(chunk_offsets, dtype=np.int64))
             store.flush()
             n = sum(map(len, lengths))
             # The mapping keeps the (unlinked) file alive after the handle is closed.
             ids = (np.memmap(store, dtype=np.int32, mode="r", shape=(n, seq_len)) if n
                    else np.zeros((0, seq_len), dtype=np.int32))
-        return cls(path, ids, _concat(lengths, np.int32), _concat(offsets, np.int64))
+        return cls(path, ids, _concat(lengths, np.int32), _concat(offsets, np.int64), truncated)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def tokens(self, rows: np.ndarray) -> list[list[str]]:
         """The original words of ``rows`` (whole lines, not truncated), read from the file."""
-        with open(self.path, "rb") as handle:
-            out = []
-            for row in rows:
-                handle.seek(self.offsets[row])
-                out.append(_split(handle.readline()))
-            return out
+        return line_tokens(self.path, self.offsets[rows])
+
+
+def line_tokens(path: Path, offsets: np.ndarray) -> list[list[str]]:
+    """The words of the lines of ``path`` that start at byte ``offsets``, in that order."""
+    with open(path, "rb") as handle:
+        out = []
+        for offset in offsets:
+            handle.seek(offset)
+            out.append(_split(handle.readline()))
+        return out
 
 
 def _chunks(path: Path, keep: np.ndarray | None) -> Iterator[tuple[list[int], list[list[str]]]]:

@@ -171,6 +171,7 @@ class SentenceAutoencoder:
     def model(self, model: keras.Model) -> None:
         self._model = model
         self._at_width = {self.config.seq_len: model}
+        self._code_models: dict[str, keras.Model] = {}  # encoder and code_decoder, built on use
 
     def at_width(self, width: int) -> keras.Model:
         """The model for (batch, ``width``) inputs, ``width <= seq_len``: the same layer objects
@@ -179,17 +180,76 @@ class SentenceAutoencoder:
         if width not in self._at_width:
             if not 1 <= width <= self.config.seq_len:
                 raise ValueError(f"width {width} is not in 1..{self.config.seq_len}")
-            layer = self.model.get_layer
-            if self.config.kind == "embedding":
-                inputs = keras.Input((width, self.dim), name="vectors")
-                x = layer("mask")(inputs)
-            else:
-                inputs = keras.Input((width,), dtype="int32", name="ids")
-                x = layer("onehot_projection")(inputs)
-            x = keras.layers.RepeatVector(width, name="repeat")(layer("encoder")(x))
-            outputs = layer("output")(layer("decoder")(x))
+            inputs, code = self._encoder_graph(width)
+            outputs = self._decoder_graph(code, width)
             self._at_width[width] = keras.Model(inputs, outputs, name=f"{self.model.name}_{width}")
         return self._at_width[width]
+
+    def _encoder_graph(self, width: int | None) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+        """A (batch, ``width``) input (None: any width) and the code the trained layers make
+        of it."""
+        layer = self.model.get_layer
+        if self.config.kind == "embedding":
+            inputs = keras.Input((width, self.dim), name="vectors")
+            x = layer("mask")(inputs)
+        else:
+            inputs = keras.Input((width,), dtype="int32", name="ids")
+            x = layer("onehot_projection")(inputs)
+        return inputs, layer("encoder")(x)
+
+    def _decoder_graph(self, code: keras.KerasTensor, width: int) -> keras.KerasTensor:
+        """The trained decoder's ``width`` per-position outputs for ``code``."""
+        layer = self.model.get_layer
+        x = keras.layers.RepeatVector(width, name="repeat")(code)
+        return layer("output")(layer("decoder")(x))
+
+    @property
+    def encoder(self) -> keras.Model:
+        """(batch, width) inputs of any width <= ``seq_len`` -> (batch, latent) codes: the
+        trained input layer and encoder, weights shared. The code is the sum of the two
+        directions' last states (masked, so padding does not change it)."""
+        if "encoder" not in self._code_models:
+            inputs, code = self._encoder_graph(None)
+            self._code_models["encoder"] = keras.Model(inputs, code,
+                                                       name=f"{self.model.name}_encoder")
+        return self._code_models["encoder"]
+
+    @property
+    def code_decoder(self) -> keras.Model:
+        """(batch, latent) codes -> the ``seq_len``-wide outputs of the trained RepeatVector,
+        decoder and output head, weights shared."""
+        if "code_decoder" not in self._code_models:
+            code = keras.Input((self.config.latent,), name="code")
+            self._code_models["code_decoder"] = keras.Model(
+                code, self._decoder_graph(code, self.config.seq_len),
+                name=f"{self.model.name}_code_decoder")
+        return self._code_models["code_decoder"]
+
+    def encode(self, ids: np.ndarray) -> np.ndarray:
+        """Codes of a (batch, width) int32 id batch, width <= ``seq_len``, right-padded with
+        PAD: shape (batch, latent) float32. Padding does not change a code, so a sentence gets
+        the same code in a batch of any width (up to float rounding, ~1e-6)."""
+        return np.asarray(self.encoder.predict_on_batch(self.inputs(ids)), dtype=np.float32)
+
+    def decode_codes(self, codes: np.ndarray, lengths: np.ndarray | None = None,
+                     batch_size: int = 256) -> list[list[str]]:
+        """The words the decoder writes from each of (N, latent) ``codes``, decoded as
+        reconstructions are (:meth:`decode`: nearest neighbour or argmax), ``batch_size`` codes
+        at a time.
+
+        ``lengths`` : (N,) words to read per code, 1 to ``seq_len`` (the model has no end of
+            sentence, so the length is the caller's); None reads all ``seq_len``.
+        """
+        codes = np.asarray(codes, dtype=np.float32).reshape(-1, self.config.latent)
+        lengths = (np.full(len(codes), self.config.seq_len) if lengths is None
+                   else np.clip(np.asarray(lengths), 1, self.config.seq_len))
+        sentences = []
+        for start in range(0, len(codes), batch_size):
+            outputs = self.code_decoder.predict_on_batch(codes[start:start + batch_size])
+            top = self.decode(np.asarray(outputs))[0][..., 0]
+            sentences += [self.vocab.decode(row[:n])
+                          for row, n in zip(top, lengths[start:start + batch_size])]
+        return sentences
 
     def __call__(self, ids: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Outputs for a (batch, width) id batch, width <= seq_len: (batch, width, dim) vectors

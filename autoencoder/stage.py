@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -17,7 +18,7 @@ from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_f
 from autoencoder.distribute import is_chief
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.train import TrainConfig, Trainer, resume_point
-from autoencoder.vocab import Vocabulary
+from autoencoder.vocab import UNK_ID, Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, read_json
 from embeddings.rundir import (
@@ -139,14 +140,9 @@ def _has_checkpoint(folder: Path) -> bool:
         return False
 
 
-def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, k: int = 1) -> dict:
-    """Autoencode one sentence with model ``name`` (default: the only model, else
-    ``embedding-cosine``).
-
-    Returns ``{"model", "tokens", "ids", "reconstruction", "candidates"}``; ``candidates`` holds,
-    per position, the ``k`` best (word, score) pairs: cosine for the embedding kind, probability
-    for onehot.
-    """
+def load_run_model(run_dir: Path, name: str | None = None) -> tuple[str, SentenceAutoencoder]:
+    """Model ``name`` of the run (default: the only model, else ``embedding-cosine``), loaded
+    for inference from its best checkpoint; returns its name and the autoencoder."""
     run_dir = Path(run_dir)
     names = list_models(run_dir)
     if name is None:
@@ -156,7 +152,29 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
                          f"(have: {', '.join(names) or 'none'})")
     kv = load_embeddings(run_dir)
     ae, _ = load_autoencoder(model_dir(run_dir, name), vectors_file(run_dir), kv.vectors)
-    tokens = [t for unit in Tokenizer(TokenizeConfig(unit="paragraph"), None)(sentence) for t in unit]
+    return name, ae
+
+
+@functools.lru_cache(maxsize=1)
+def _sentence_tokenizer() -> Tokenizer:
+    return Tokenizer(TokenizeConfig(unit="paragraph"), None)
+
+
+def tokenize_sentence(sentence: str) -> list[str]:
+    """The tokens of one sentence, tokenized as the corpus is (lower-cased words and
+    punctuation), however many sentences Punkt would see in it."""
+    return [t for unit in _sentence_tokenizer()(sentence) for t in unit]
+
+
+def sentence_ids(ae: SentenceAutoencoder, sentence: str, name: str,
+                 known: bool = False) -> tuple[list[str], np.ndarray]:
+    """The tokens of ``sentence`` that model ``name`` reads (the first ``seq_len``; a warning
+    says when the rest is cut) and their ids, shape (seq_len,) int32 right-padded with PAD.
+
+    ``known`` : refuse a sentence whose every word is unknown to the model (all UNK), whose
+        code says nothing about it.
+    """
+    tokens = tokenize_sentence(sentence)
     if not tokens:
         raise SeqaeError("the sentence has no tokens")
     if len(tokens) > ae.config.seq_len:
@@ -164,6 +182,22 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
                     "rest is cut", len(tokens), name, ae.config.seq_len)
     tokens = tokens[: ae.config.seq_len]
     ids = ae.vocab.encode(tokens, ae.config.seq_len)
+    if known and (ids[: len(tokens)] == UNK_ID).all():
+        raise SeqaeError(f"every word of {sentence!r} is unknown to model {name}: its code "
+                         "would mean nothing")
+    return tokens, ids
+
+
+def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, k: int = 1) -> dict:
+    """Autoencode one sentence with model ``name`` (default: the only model, else
+    ``embedding-cosine``).
+
+    Returns ``{"model", "tokens", "ids", "reconstruction", "candidates"}``; ``candidates`` holds,
+    per position, the ``k`` best (word, score) pairs: cosine for the embedding kind, probability
+    for onehot.
+    """
+    name, ae = load_run_model(run_dir, name)
+    tokens, ids = sentence_ids(ae, sentence, name)
     outputs = ae.model.predict_on_batch(ae.inputs(ids[None]))
     top, scores = ae.decode(np.asarray(outputs), k)
     words = ae.vocab.words

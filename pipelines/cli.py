@@ -36,16 +36,25 @@ def main() -> None:
       train-ae   train an LSTM autoencoder (embedding kind or one-hot baseline)
       compare    score every trained model on held-out sentences
       run        all of the above, end to end
+
+    \b
+    Using a trained model:
+      reconstruct   autoencode one sentence
+      encode        every sentence of a file (or a split) to its code, into a .npy
+      neighbours    the train sentences whose codes are nearest to a sentence's
+      interpolate   decode codes on the line between two sentences' codes
     """
 
 
 def _register() -> None:
+    from pipelines.codes import encode, interpolate, neighbours
     from pipelines.compare import compare
     from pipelines.embed import embed, export
     from pipelines.run import run
     from pipelines.train import reconstruct, train_ae
 
-    for command in (embed, export, train_ae, reconstruct, compare, run):
+    for command in (embed, export, train_ae, reconstruct, encode, neighbours, interpolate, compare,
+                    run):
         main.add_command(command)
 
 

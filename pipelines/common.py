@@ -95,6 +95,10 @@ def model_name_option(*flags: str, help: str) -> Callable:
                         help=help)
 
 
+model_option = model_name_option(
+    "--model", help="Model name under RUN/models  [default: the only one, or embedding-cosine]")
+
+
 def require_run_dir(run_dir: Path) -> None:
     """Refuse a missing run directory (before anything would create it)."""
     if not run_dir.is_dir():

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from pipelines.common import (
-    FiniteFloatRange, force_option, lock_run, model_name_option, read_run_option, record_config,
-    require_run_dir, seed_option, verbosity, verbosity_flags,
+    FiniteFloatRange, force_option, lock_run, model_name_option, model_option, read_run_option,
+    record_config, require_run_dir, seed_option, verbosity, verbosity_flags,
 )
 
 AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
@@ -170,8 +170,7 @@ def _forwarded_options() -> list[str]:
 
 @click.command()
 @read_run_option
-@model_name_option("--model", help="Model name under RUN/models  "
-                                   "[default: the only one, or embedding-cosine]")
+@model_option
 @click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Neighbours to show per position.")
 @click.argument("sentence")

@@ -39,3 +39,13 @@ def test_benchmarks_run_at_toy_sizes_and_decoder_equals_brute_force(tmp_path):
     assert len(starvation.rows) == 3 and all(float(row[1]) > 0 for row in starvation.rows)
     for section in (decode, starvation):
         assert section.title in format_text(section) and section.title in format_markdown(section)
+
+
+def test_codes_benchmark_runs_at_toy_size(tmp_path):
+    from benchmarks import bench_codes
+
+    section = bench_codes.run(bench_codes.Settings(
+        corpus_sentences=200, vocab_size=200, dim=8, seq_len=8, latent=4, train_sentences=100,
+        sentences=40, loop_sentences=2, repeats=1), tmp_path)
+    assert len(section.rows) == 4 and len(section.targets) == 2
+    assert all(float(row[2].replace(",", "")) > 0 for row in section.rows)

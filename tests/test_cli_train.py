@@ -256,6 +256,7 @@ def test_models_trained_on_replaced_vectors_are_refused(trained_run):
     assert_clean_error(invoke("train-ae", "--run", trained_run, "--resume", *tiny_ae(3)),
                        "other word vectors")
     assert_clean_error(invoke("compare", "--run", trained_run), "other word vectors")
+    assert_clean_error(invoke("neighbours", "--run", trained_run, "the cat"), "other word vectors")
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))

@@ -66,6 +66,9 @@ def test_the_library_checks_names_too(trained):
 
 
 @pytest.mark.parametrize("command", [["reconstruct", "--model", "..", "a man"],
+                                     ["neighbours", "--model", "..", "a man"],
+                                     ["interpolate", "--model", "../x", "a man", "a cat"],
+                                     ["encode", "--model", "..", "--split", "test", "out.npy"],
                                      ["compare", "--models", "embedding-cosine,../x"]])
 def test_readers_refuse_path_names(trained, command):
     assert_clean_error(invoke(command[0], "--run", trained, *command[1:]), "not a plain name")

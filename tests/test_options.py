@@ -33,6 +33,10 @@ BAD = [
     ("train-ae", ["--loss", "mse", "--kind", "onehot"], "--loss"),
     ("reconstruct", ["--top-k", "0", "a man"], "--top-k"),
     ("reconstruct", ["--top-k", "101", "a man"], "--top-k"),
+    ("neighbours", ["--k", "0", "a man"], "--k"),
+    ("interpolate", ["--steps", "0", "a man", "a cat"], "--steps"),
+    ("interpolate", ["--steps", "1", "a man", "a cat"], "--steps"),
+    ("encode", ["--split", "dev", "out.npy"], "--split"),
     ("compare", ["--eval-sentences", "0"], "--eval-sentences"),
     ("compare", ["--seed", "-1"], "--seed"),
     *[("run", [option, value], option) for option, value in [

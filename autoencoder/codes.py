@@ -1,0 +1,257 @@
+"""Using the codes: sentences to codes, files of codes, a cached index of the training codes.
+
+A code is what the encoder makes of a sentence: the two directions' last LSTM states summed,
+shape (latent,) float32 (:meth:`SentenceAutoencoder.encode
+<autoencoder.model.SentenceAutoencoder.encode>`). Files are encoded once into ids
+(:class:`~autoencoder.data.EncodedSentences`) and run in length-bucketed batches
+(:func:`~autoencoder.batches.plan_epoch`, file order within each window); codes are written by
+windows into a ``.npy`` file, so memory stays flat in the number of sentences.
+
+The index of a model (``RUN/models/NAME/index``) holds the unit-length codes of the train split
+(``codes.npy``) and the byte offset of each sentence's line (``offsets.npy``), with a manifest
+recording the sha256 of the checkpoint and split it was made from: a retrained model or a new
+corpus rebuilds it. Only Keras and numpy here, so it runs on any Keras backend.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
+from autoencoder.data import ENCODE_CHUNK, EncodedSentences, line_tokens
+from autoencoder.decode import NearestNeighbourDecoder
+from autoencoder.model import SentenceAutoencoder
+from autoencoder.stage import load_run_model, sentence_ids, tokenize_sentence
+from autoencoder.vocab import UNK_ID
+from embeddings import load_corpus
+from embeddings.io import (
+    MANIFEST, SeqaeError, atomic_open, atomic_path, output_path, read_json, run_lock, sha256_file,
+    verify_manifest, write_manifest,
+)
+from embeddings.rundir import model_dir, owned_by_run
+
+log = logging.getLogger(__name__)
+
+INDEX = "index"
+INDEX_FILES = ("codes.npy", "offsets.npy")
+INDEX_SPLIT = "train"
+
+
+def write_codes(ae: SentenceAutoencoder, sentences: EncodedSentences, path: Path, *,
+                unit: bool = False, batch_size: int = EVAL_BATCH,
+                bucketing: Bucketing = Bucketing()) -> None:
+    """Write the codes of ``sentences`` to the ``.npy`` file ``path``: (N, latent) float32,
+    row ``i`` the code of sentence ``i`` (``unit``: scaled to unit length).
+
+    Batches are bucketed by length within windows of ``bucketing.window`` batches of file
+    order, and each window fills one contiguous block of rows, mapped only while it is
+    written: memory holds one window's codes, whatever N.
+    """
+    n, latent = len(sentences), ae.config.latent
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, latent))
+    offset = header.offset
+    del header
+    plan = plan_epoch(sentences.lengths, batch_size, ae.config.seq_len, bucketing=bucketing)
+    # With no shuffling, window w's batches are consecutive and hold rows w*span ... (w+1)*span-1.
+    span = bucketing.window * batch_size
+    batches = itertools.groupby(zip(plan, batch_ids(sentences, plan)),
+                                key=lambda pair: int(pair[0].rows[0]) // span)
+    with tqdm(total=n, unit="sentence", desc="encoding", disable=None) as bar:
+        for window, group in batches:
+            start = window * span
+            block = np.memmap(path, np.float32, "r+", offset=offset + start * latent * 4,
+                              shape=(min(span, n - start), latent))
+            for batch, ids in group:
+                block[batch.rows - start] = ae.encode(ids)
+                bar.update(len(batch.rows))
+            if unit:
+                block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+            block.flush()
+            del block
+
+
+def unknown_rows(sentences: EncodedSentences) -> int:
+    """How many sentences have only words unknown to the vocabulary (every id UNK)."""
+    count = 0
+    for start in range(0, len(sentences), ENCODE_CHUNK):
+        unknown = (np.asarray(sentences.ids[start:start + ENCODE_CHUNK]) == UNK_ID).sum(axis=1)
+        count += int((unknown == sentences.lengths[start:start + ENCODE_CHUNK]).sum())
+    return count
+
+
+def code_outputs(output: Path, run_dir: Path) -> tuple[Path, Path]:
+    """The codes file ``output`` and its sentences file (``output`` with ``.tsv``), checked:
+    regular files (or new ones) outside the run's own files."""
+    output = Path(output)
+    if output.suffix == ".tsv":
+        raise SeqaeError(f"{output} ends in .tsv, the name of its sentences file: "
+                         "name the codes file .npy")
+    paths = (output, output.with_suffix(".tsv"))
+    for path in paths:
+        target = path.resolve()
+        if owned_by_run(path, run_dir):
+            raise SeqaeError(f"{path} is inside the run's own files ({run_dir}): write elsewhere")
+        if target.is_dir():
+            raise SeqaeError(f"cannot write {path}: it is a folder")
+        if target.exists() and not target.is_file():
+            raise SeqaeError(f"cannot write {path}: codes are written in place, so it must be "
+                             "a regular file, not a device or a pipe")
+    return paths
+
+
+def copy_sentences(source: Path, dest: Path, tokenize: bool) -> int:
+    """Write the sentences of ``source`` (one a line) to ``dest`` as tokens joined by spaces,
+    tokenized as ``reconstruct`` does when ``tokenize`` (else split on white space, for the
+    run's already tokenized splits). Lines with no token are skipped; returns their number."""
+    skipped = 0
+    with open(source, encoding="utf-8", errors="replace") as lines, \
+            open(dest, "w", encoding="utf-8") as out:
+        for line in lines:
+            tokens = tokenize_sentence(line) if tokenize else line.split()
+            if tokens:
+                out.write(" ".join(tokens) + "\n")
+            else:
+                skipped += bool(line.strip())
+    return skipped
+
+
+def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: str | None = None,
+                name: str | None = None) -> dict:
+    """Encode every sentence of ``source`` (a text file, one sentence a line, tokenized as
+    ``reconstruct`` tokenizes) or of the run's ``split`` with model ``name``.
+
+    Writes ``output`` (N x latent float32 ``.npy``, rows in input order) and the line-aligned
+    ``output`` with ``.tsv`` (each sentence's tokens joined by spaces, not cut), each replaced
+    whole only once complete. Returns ``{"model", "sentences", "latent", "codes", "sentences_file",
+    "truncated", "unknown", "skipped"}``.
+    """
+    codes_path, tsv_path = code_outputs(output, run_dir)
+    if (source is None) == (split is None):
+        raise SeqaeError("give either an INPUT file or --split")
+    if split is not None:
+        source = load_corpus(run_dir).split_path(split)
+    elif Path(source).is_dir():
+        raise SeqaeError(f"cannot read {source}: it is a folder, not a file of sentences")
+    elif not Path(source).exists():
+        raise SeqaeError(f"no input file {source}")
+    name, ae = load_run_model(run_dir, name)
+    with output_path(tsv_path) as tsv_tmp:
+        skipped = copy_sentences(source, tsv_tmp, tokenize=split is None)
+        sentences = EncodedSentences.encode(tsv_tmp, ae.vocab, ae.config.seq_len)
+        if not len(sentences):
+            raise SeqaeError(f"{source} has no sentences to encode")
+        summary = {"model": name, "sentences": len(sentences), "latent": ae.config.latent,
+                   "codes": codes_path, "sentences_file": tsv_path,
+                   "truncated": sentences.truncated, "unknown": unknown_rows(sentences),
+                   "skipped": skipped}
+        with output_path(codes_path) as codes_tmp:
+            write_codes(ae, sentences, codes_tmp)
+    return summary
+
+
+def sentence_code(ae: SentenceAutoencoder, sentence: str,
+                  name: str) -> tuple[list[str], np.ndarray]:
+    """The tokens model ``name`` reads of ``sentence`` and its code, shape (latent,) float32;
+    a sentence with no token, or only unknown words, is refused."""
+    tokens, ids = sentence_ids(ae, sentence, name, known=True)
+    return tokens, ae.encode(ids[None, : len(tokens)])[0]
+
+
+def interpolate(run_dir: Path, first: str, last: str, name: str | None = None,
+                steps: int = 5) -> list[list[str]]:
+    """The decoded sentences at ``steps`` evenly spaced codes from ``first``'s code to
+    ``last``'s, both included. Lengths (which a code does not carry) go linearly, rounded,
+    from one sentence's to the other's."""
+    if steps < 2:
+        raise SeqaeError(f"--steps must be at least 2 (both ends), got {steps}")
+    name, ae = load_run_model(run_dir, name)
+    (tokens_a, a), (tokens_b, b) = (sentence_code(ae, s, name) for s in (first, last))
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    codes = a + t * (b - a)  # exactly a (and b) at the ends
+    lengths = np.rint(len(tokens_a) + t[:, 0] * (len(tokens_b) - len(tokens_a))).astype(int)
+    return ae.decode_codes(codes, lengths)
+
+
+class CodeIndex:
+    """The unit-length codes of a split's sentences, searched by cosine.
+
+    Attributes
+    ----------
+    codes : (N, latent) float32 unit rows, memory-mapped read-only.
+    offsets : (N,) int64 byte offset of each sentence's line in ``path``.
+    path : the split file the sentences are read back from.
+    """
+
+    def __init__(self, folder: Path, path: Path):
+        self.codes = np.load(Path(folder) / "codes.npy", mmap_mode="r", allow_pickle=False)
+        self.offsets = np.load(Path(folder) / "offsets.npy", allow_pickle=False)
+        self.path = Path(path)
+        self.search = NearestNeighbourDecoder(self.codes, unit_rows=True)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def nearest(self, code: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ``k`` sentences whose codes have the largest cosine to ``code`` ((latent,)
+        float32), best first, as (tokens joined by spaces, cosine)."""
+        rows, scores = self.search.kneighbors(code[None], k)
+        lines = line_tokens(self.path, self.offsets[rows[0]])
+        return [(" ".join(tokens), float(score)) for tokens, score in zip(lines, scores[0])]
+
+
+def code_index(run_dir: Path, name: str, ae: SentenceAutoencoder) -> CodeIndex:
+    """Model ``name``'s index of the train split's codes, built (once) when missing, damaged,
+    or made from another checkpoint or split."""
+    folder = model_dir(run_dir, name) / INDEX
+    split = load_corpus(run_dir).split_path(INDEX_SPLIT)
+    made_from = {"checkpoint_sha256": sha256_file(model_dir(run_dir, name) / "best.keras"),
+                 "split": INDEX_SPLIT, "split_sha256": sha256_file(split)}
+    if not _is_current(folder, made_from):
+        with run_lock(run_dir, f"index of model {name}"):
+            _build_index(ae, name, split, folder, made_from)
+    return CodeIndex(folder, split)
+
+
+def _is_current(folder: Path, made_from: dict) -> bool:
+    if not (folder / MANIFEST).is_file():
+        return False
+    try:
+        if read_json(folder / MANIFEST).get("options") != made_from:
+            return False
+        verify_manifest(folder)
+    except (SeqaeError, AttributeError) as exc:
+        log.warning("rebuilding the code index in %s: %s", folder, exc)
+        return False
+    return True
+
+
+def _build_index(ae: SentenceAutoencoder, name: str, split: Path, folder: Path,
+                 made_from: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)  # no manifest: never taken for a finished index
+    sentences = EncodedSentences.encode(split, ae.vocab, ae.config.seq_len)
+    if not len(sentences):
+        raise SeqaeError(f"{split} has no sentences to index")
+    log.info("indexing the codes of %d %s sentences with model %s (once: kept in %s)",
+             len(sentences), INDEX_SPLIT, name, folder)
+    with atomic_path(folder / "codes.npy", suffix=".npy") as tmp:
+        write_codes(ae, sentences, tmp, unit=True)
+    with atomic_open(folder / "offsets.npy", "wb") as handle:
+        np.save(handle, sentences.offsets, allow_pickle=False)
+    write_manifest(folder, INDEX_FILES, made_from)
+
+
+def nearest_sentences(run_dir: Path, sentence: str, name: str | None = None,
+                      k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` train sentences whose codes are nearest (cosine) to ``sentence``'s, best
+    first, as (sentence, cosine)."""
+    if k < 1:
+        raise SeqaeError(f"--k must be at least 1, got {k}")
+    name, ae = load_run_model(run_dir, name)
+    _, code = sentence_code(ae, sentence, name)
+    return code_index(run_dir, name, ae).nearest(code, k)
