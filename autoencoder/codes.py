@@ -30,7 +30,8 @@ from autoencoder.stage import load_run_model, sentence_ids, tokenize_sentence
 from autoencoder.vocab import UNK_ID
 from embeddings import load_corpus
 from embeddings.io import (
-    MANIFEST, SeqaeError, atomic_open, atomic_path, output_path, read_json, run_lock, sha256_file,
+    MANIFEST, SeqaeError, atomic_open, atomic_path, output_path, read_json, resolve_path, run_lock,
+    sha256_file,
     verify_manifest, write_manifest,
 )
 from embeddings.rundir import model_dir, owned_by_run
@@ -93,7 +94,7 @@ def code_outputs(output: Path, run_dir: Path) -> tuple[Path, Path]:
                          "name the codes file .npy")
     paths = (output, output.with_suffix(".tsv"))
     for path in paths:
-        target = path.resolve()
+        target = resolve_path(path)
         if owned_by_run(path, run_dir):
             raise SeqaeError(f"{path} is inside the run's own files ({run_dir}): write elsewhere")
         if target.is_dir():
@@ -133,6 +134,9 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: 
     codes_path, tsv_path = code_outputs(output, run_dir)
     if (source is None) == (split is None):
         raise SeqaeError("give either an INPUT file or --split")
+    if source is not None and any(resolve_path(p) == resolve_path(source)
+                                  for p in (codes_path, tsv_path)):
+        raise SeqaeError(f"{source} is the INPUT: writing {output} would overwrite it")
     if split is not None:
         source = load_corpus(run_dir).split_path(split)
     elif Path(source).is_dir():

@@ -15,11 +15,12 @@ from autoencoder.stage import vectors_file
 from autoencoder.train import read_history
 from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
-from embeddings.io import SeqaeError, atomic_open, read_json, write_json
-from embeddings.rundir import list_models, model_dir, models_root
+from embeddings.io import SeqaeError, atomic_open, read_json, write_json, write_manifest
+from embeddings.rundir import check_replaceable, list_models, model_dir, models_root
 
 log = logging.getLogger(__name__)
 
+COMPARE_DIR = "compare"
 BASELINE_CAP = 2000
 TABLE_COLUMNS = (
     ("token acc", "token_accuracy", "{:.1%}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
@@ -62,6 +63,7 @@ def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "
                    max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
     """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
     run_dir = Path(run_dir)
+    check_replaceable(run_dir, (COMPARE_DIR,))  # before scoring: the report goes there
     available = list_models(run_dir)
     names = names or available
     if not names:
@@ -134,9 +136,12 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+REPORT_FILES = ("report.json", "report.md", "loss.png", "accuracy_by_length.png")
+
+
 def write_report(report: dict, run_dir: Path) -> Path:
     """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
-    out = Path(run_dir) / "compare"
+    out = Path(run_dir) / COMPARE_DIR
     write_json(out / "report.json", report)
     histories = {name: read_history(model_dir(run_dir, name) / "history.csv")
                  for name in report["models"]}
@@ -146,6 +151,7 @@ def write_report(report: dict, run_dir: Path) -> Path:
         out / "accuracy_by_length.png")
     with atomic_open(out / "report.md") as handle:
         handle.write(_markdown(report))
+    write_manifest(out, REPORT_FILES, {"split": report["split"], "models": list(report["models"])})
     return out
 
 

@@ -62,7 +62,14 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     corpus = load_corpus(run_dir)
     kv = load_embeddings(run_dir)
     folder = model_dir(run_dir, name)
+    if models_root(run_dir).is_symlink():  # --force would then remove a model of another run
+        raise SeqaeError(f"{models_root(run_dir)} is a symbolic link: seqae trains only into a "
+                         "models folder of the run itself")
     fingerprint = vectors_fingerprint(vectors_file(run_dir), kv.vectors)
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    if chief:
+        _recover_replaced(folder)
     if resume:
         _check_resumable(folder, config, fingerprint)
     elif folder.exists() or folder.is_symlink():
@@ -72,8 +79,6 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
         if not is_seqae_model(folder):
             raise SeqaeError(f"{folder} is not a model folder seqae wrote (no model manifest); "
                              "it is left alone: move it away or choose another --name")
-    strategy = strategy or tf.distribute.get_strategy()
-    chief = is_chief(strategy)
     vocab = model_vocabulary(run_dir, config, kv)
     with strategy.scope():
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
@@ -103,6 +108,21 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict)
         changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
         raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
                          f"these options differ: {', '.join(changed)}")
+
+
+def _recover_replaced(folder: Path) -> None:
+    """Settle a model that a killed ``--force`` left aside (``.NAME.replaced-PID``): put it back
+    if the new model never committed a checkpoint, else delete it as ``--force`` would have."""
+    for aside in sorted(folder.parent.glob(f".{folder.name}.replaced-*")):
+        if _has_checkpoint(folder):
+            log.warning("removing %s, replaced by model %s before a kill", aside, folder.name)
+            shutil.rmtree(aside)
+        else:
+            log.warning("putting back model %s, which a killed --force left aside in %s",
+                        folder.name, aside)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(aside, folder)
 
 
 @contextlib.contextmanager

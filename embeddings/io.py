@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 from importlib import metadata
@@ -47,7 +48,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get the usual mode
     try:
-        with _naming(path):
+        with _naming(path, tmp_path):
             yield tmp_path
             os.replace(tmp_path, path)
     finally:
@@ -55,14 +56,23 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 
 @contextlib.contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """Give an operating-system error raised without a file name (a full disk) ``path``."""
+def _naming(path: Path, tmp: Path | None = None) -> Iterator[None]:
+    """Make an operating-system error name ``path``: one raised without a file name (a full
+    disk), or naming the temporary file ``tmp`` that the user never asked for."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is not None or exc.errno is None:
+        if exc.errno is None or exc.filename not in (None, str(tmp)):
             raise
         raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """``path`` with every symbolic link resolved; a link loop is a :class:`SeqaeError`."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:  # Python raises RuntimeError for a loop
+        raise SeqaeError(f"cannot resolve {path}: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -71,9 +81,11 @@ def output_path(path: str | os.PathLike) -> Iterator[Path]:
     it for a regular file (or a new one), the path itself for a device or FIFO (``/dev/null``,
     a pipe), and for a symbolic link the same for what it points to, so the link stays a link."""
     path = Path(path)
-    target = path.resolve() if path.is_symlink() else path
+    target = resolve_path(path) if path.is_symlink() else path
     if target.is_dir():
         raise SeqaeError(f"cannot write {path}: it is a folder")
+    if not target.parent.is_dir():  # as a shell redirection would, rather than make folders
+        raise SeqaeError(f"cannot write {path}: no folder {target.parent}")
     if target.exists() and not target.is_file():
         with _naming(target):  # a rename would replace the device node or pipe, not write to it
             yield target
@@ -217,6 +229,8 @@ def staged_folders(run_dir: str | os.PathLike, names: tuple[str, ...]) -> Iterat
     two swaps leaves a pair that the next run recomputes."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".staging-*"):  # left by a killed run (the caller holds the lock)
+        shutil.rmtree(stale, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=run_dir))
     try:
         yield stage
@@ -231,6 +245,7 @@ def staged_folders(run_dir: str | os.PathLike, names: tuple[str, ...]) -> Iterat
 
 
 LOCK_FILE = ".lock"
+_LOCK_LINE = re.compile(r"(\d+ [^\n]*\n)?")  # empty, or the last holder's "PID command"
 
 
 @contextlib.contextmanager
@@ -254,6 +269,10 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
             who = f"pid {pid} ({holder})" if pid else "another process"
             raise SeqaeError(f"run directory {run_dir} is in use by {who}; wait for it or use "
                              "another --run") from None
+        handle.seek(0)
+        if not _LOCK_LINE.fullmatch(handle.read()):
+            raise SeqaeError(f"{path} exists and was not written by seqae: it is left alone; "
+                             "choose another --run")
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()} {command}\n")

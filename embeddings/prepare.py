@@ -26,7 +26,7 @@ from embeddings.io import (
     SeqaeError, atomic_open, is_complete, options_digest, read_json, staged_folders,
     verify_manifest, write_json, write_manifest,
 )
-from embeddings.rundir import is_seqae_stage
+from embeddings.rundir import check_replaceable
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
 
@@ -135,16 +135,6 @@ def prepare_corpus(
     with staged_folders(run_dir, (CORPUS_DIR,)) as stage:
         write_corpus(config, stage / CORPUS_DIR, workers)
     return load_corpus(run_dir)
-
-
-def check_replaceable(run_dir: Path, names: tuple[str, ...]) -> None:
-    """Refuse to replace a ``RUN/<name>`` folder that seqae did not write (``--run`` pointed at
-    a folder of yours, say a source tree with its own ``embeddings/``)."""
-    for name in names:
-        folder = Path(run_dir) / name
-        if (folder.exists() or folder.is_symlink()) and not is_seqae_stage(folder):
-            raise SeqaeError(f"{folder} exists and is not a folder seqae wrote (no manifest); "
-                             "it is left alone: choose another --run")
 
 
 def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -> PreparedCorpus:

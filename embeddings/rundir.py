@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from embeddings.io import MANIFEST, SeqaeError, read_json
+from embeddings.io import MANIFEST, SeqaeError, read_json, resolve_path
 
 STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare")
 RUN_FILES = ("config.json", ".lock")
@@ -83,21 +83,37 @@ def is_seqae_model(folder: Path) -> bool:
 
 
 def is_seqae_stage(folder: Path) -> bool:
-    """Whether ``folder`` (``RUN/corpus`` or ``RUN/embeddings``) is one seqae wrote: a real
-    folder holding a manifest or a ``meta.json``, or an empty one. Only such a folder is ever
-    replaced by ``pipe embed``."""
+    """Whether ``folder`` (``RUN/corpus``, ``RUN/embeddings``, ``RUN/compare``) is one seqae
+    wrote: a real folder holding seqae's manifest (or, for a comparison written before
+    manifests, its ``report.json``), or an empty one. Only such a folder is ever replaced or
+    written into."""
     folder = Path(folder)
     if folder.is_symlink() or not folder.is_dir():
         return False
-    return (_manifest_options(folder) is not None or (folder / "meta.json").is_file()
-            or not any(folder.iterdir()))
+    if _manifest_options(folder) is not None or not any(folder.iterdir()):
+        return True
+    try:
+        report = read_json(folder / "report.json")
+    except SeqaeError:
+        return False
+    return isinstance(report, dict) and {"models", "split", "samples"} <= set(report)
+
+
+def check_replaceable(run_dir: str | os.PathLike, names: tuple[str, ...]) -> None:
+    """Refuse to write into a ``RUN/<name>`` folder that seqae did not write (``--run`` at a
+    folder of yours, say a source tree with its own ``embeddings/``)."""
+    for name in names:
+        folder = Path(run_dir) / name
+        if (folder.exists() or folder.is_symlink()) and not is_seqae_stage(folder):
+            raise SeqaeError(f"{folder} exists and is not a folder seqae wrote (no manifest); "
+                             "it is left alone: choose another --run")
 
 
 def owned_by_run(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
     """Whether ``path`` (links resolved) is one of the run's own artifacts: inside a stage
     folder, or the run's ``config.json`` / ``.lock``. Exports must never overwrite those."""
-    target = Path(path).resolve()
-    run = Path(run_dir).resolve()
+    target = resolve_path(path)
+    run = resolve_path(run_dir)
     owned = [run / folder for folder in STAGE_FOLDERS]
     return target in {run / name for name in RUN_FILES} or any(
         target == folder or folder in target.parents for folder in owned)

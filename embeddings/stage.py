@@ -21,10 +21,10 @@ from embeddings.io import (
     write_json, write_manifest,
 )
 from embeddings.prepare import (
-    CORPUS_DIR, CorpusConfig, PreparedCorpus, check_replaceable, corpus_is_current, corpus_key,
-    load_corpus, write_corpus,
+    CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
+    write_corpus,
 )
-from embeddings.rundir import list_models
+from embeddings.rundir import check_replaceable, list_models
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors, train_word2vec,
 )
@@ -124,4 +124,9 @@ def load_embeddings(run_dir: Path) -> KeyedVectors:
     if not (folder / "meta.json").is_file():
         raise SeqaeError(f"no word vectors in {run_dir}: run `pipe embed` first")
     verify_manifest(folder)
+    made_from = read_json(folder / "meta.json").get("key", {}).get("corpus")
+    corpus_meta = Path(run_dir) / CORPUS_DIR / "meta.json"
+    if corpus_meta.is_file() and made_from != read_json(corpus_meta).get("digest"):
+        raise SeqaeError(f"the vectors in {folder} were not trained on the run's corpus (a "
+                         "`pipe embed` was interrupted between the two): rerun `pipe embed`")
     return load_vectors(folder)

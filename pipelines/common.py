@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -105,12 +106,27 @@ def require_run_dir(run_dir: Path) -> None:
         raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` first")
 
 
+@contextlib.contextmanager
 def lock_run(run_dir: Path, create: bool = False):
     """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once.
-    A missing run directory is refused (nothing is created) unless ``create``."""
+    A missing run directory is refused (nothing is created) unless ``create``; so is a
+    ``RUN/config.json`` that seqae did not write, before any work is done."""
     if not create:
         require_run_dir(run_dir)
-    return run_lock(run_dir, click.get_current_context().command_path)
+    with run_lock(run_dir, click.get_current_context().command_path):
+        run_config(run_dir)
+        yield
+
+
+def run_config(run_dir: Path) -> dict:
+    """``RUN/config.json`` (empty stages when there is none yet); one that is not seqae's is
+    refused, never overwritten."""
+    path = run_dir / "config.json"
+    config = read_json(path) if path.exists() else {"stages": {}}
+    if not (isinstance(config, dict) and isinstance(config.get("stages"), dict)):
+        raise SeqaeError(f"{path} exists and is not a seqae run configuration: it is left "
+                         "alone; choose another --run")
+    return config
 
 
 def run_option(create: bool = False) -> Callable:
@@ -150,11 +166,10 @@ force_option = click.option(
 
 def record_config(run_dir: Path, stage: str, options: dict[str, Any]) -> None:
     """Merge one stage's resolved options into ``RUN/config.json`` with the library versions."""
-    path = run_dir / "config.json"
-    config = read_json(path) if path.exists() else {"stages": {}}
+    config = run_config(run_dir)
     config["stages"][stage] = {k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()}
     config["versions"] = library_versions()
-    write_json(path, config)
+    write_json(run_dir / "config.json", config)
 
 
 def option_names(decorator: Callable) -> tuple[str, ...]:

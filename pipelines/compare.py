@@ -27,9 +27,9 @@ def run_compare(run_dir: Path, models: list[str] | None, split: str, eval_senten
     """Score, write RUN/compare/ and print the table (shared by ``compare`` and ``run``)."""
     from autoencoder import compare_models, format_table, write_report
 
+    report = compare_models(run_dir, models, split=split, max_sentences=eval_sentences, seed=seed)
     record_config(run_dir, "compare", {"models": models, "split": split,
                                        "eval_sentences": eval_sentences, "seed": seed})
-    report = compare_models(run_dir, models, split=split, max_sentences=eval_sentences, seed=seed)
     out = write_report(report, run_dir)
     click.echo(format_table(report))
     if report["skipped"]:
@@ -52,5 +52,9 @@ def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int |
     Writes RUN/compare/: report.md (tables and sample reconstructions), report.json (every
     figure), loss.png (all models' curves) and accuracy_by_length.png; prints the table.
     """
-    names = [check_model_name(m.strip()) for m in models.split(",") if m.strip()] if models else None
+    names = None
+    if models is not None:
+        names = [check_model_name(m.strip()) for m in models.split(",") if m.strip()]
+        if not names:
+            raise click.BadParameter("name at least one model", param_hint="--models")
     run_compare(run_dir, names, split, eval_sentences, seed)

@@ -8,6 +8,7 @@ run directory was touched.
 from __future__ import annotations
 
 import errno
+import shutil
 import hashlib
 import os
 import stat
@@ -287,3 +288,82 @@ def test_embed_never_replaces_a_folder_it_did_not_write(tmp_path):
     assert_clean_error(result, "not a folder seqae wrote")
     assert snapshot(tree / "embeddings") == before
     assert not (tree / "corpus").exists()
+
+
+# -- cases from a hostile review ----------------------------------------------------------------
+
+def test_encode_never_writes_over_its_input(trained, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("the cat sees the dog .\n")
+    for output in (source, tmp_path / "in.npy"):
+        if output.suffix == ".npy":
+            source = source.rename(tmp_path / "in.tsv")
+        result = invoke("encode", "--run", trained, source, output)
+        assert_clean_error(result, "would overwrite it")
+        assert source.read_text() == "the cat sees the dog .\n"
+
+
+@pytest.mark.parametrize("planted", ["compare/report.md", "embeddings/meta.json", ".lock",
+                                     "config.json"])
+def test_files_of_yours_where_seqae_writes_are_refused_and_kept(tmp_path, planted):
+    run = tmp_path / "mine"
+    (run / planted).parent.mkdir(parents=True, exist_ok=True)
+    (run / planted).write_text('{"mine": true}\n')
+    before = snapshot(run)
+    command = ["compare"] if planted.startswith("compare") else [
+        "embed", "--corpus", "default", "--vector-size", "8", "--epochs", "1"]
+    result = invoke(command[0], "--run", run, *command[1:])
+    assert_clean_error(result, "left alone")
+    after = snapshot(run)
+    assert after == before if planted == ".lock" else unchanged_but_lock(before, after)
+
+
+def test_a_symlinked_models_folder_is_refused(trained, tmp_path):
+    other = shutil.copytree(trained, tmp_path / "other")
+    shutil.rmtree(trained / "models")
+    (trained / "models").symlink_to(other / "models")
+    before = snapshot(other / "models")
+    result = invoke("train-ae", "--run", trained, "--force", *tiny_ae(1))
+    assert_clean_error(result, "symbolic link")
+    assert snapshot(other / "models") == before
+
+
+def test_an_export_through_a_symlink_loop_is_one_line(trained, tmp_path):
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert_clean_error(invoke("export", "--run", trained, tmp_path / "loop"), "loop")
+    assert_clean_error(invoke("export", "--run", trained, tmp_path / "no" / "such" / "x.bin"),
+                       "no folder")
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_model_left_aside_by_a_killed_force_is_put_back(trained):
+    model = trained / "models" / "embedding-cosine"
+    before = snapshot(model)
+    os.replace(model, model.with_name(".embedding-cosine.replaced-99999"))
+    model.mkdir()  # what a kill before the new model's first checkpoint leaves
+    result = invoke("train-ae", "--run", trained, "--name", "embedding-cosine", "--force",
+                    *tiny_ae(1), *NAN_GUARD)
+    assert_clean_error(result, "non-finite")
+    assert snapshot(model) == before
+    assert not list(model.parent.glob(".*"))
+
+
+def test_embed_clears_staging_left_by_a_kill_and_pairs_corpus_with_vectors(trained):
+    stale = trained / ".staging-killed" / "corpus"
+    stale.mkdir(parents=True)
+    meta = read_json(trained / "embeddings" / "meta.json")
+    write_json(trained / "embeddings" / "meta.json", dict(meta, key={**meta["key"], "corpus": "x"}))
+    from embeddings.io import write_manifest
+    manifest = read_json(trained / "embeddings" / "manifest.json")
+    write_manifest(trained / "embeddings", tuple(manifest["files"]), manifest["options"])
+    # The vectors no longer claim the run's corpus: every reader refuses them.
+    assert_clean_error(invoke("reconstruct", "--run", trained, "a man"), "rerun `pipe embed`")
+    corpus = read_json(trained / "corpus" / "stats.json")["config"]["source"]
+    result = invoke("embed", "--run", trained, "--corpus", corpus, "--vector-size", "16",
+                    "--min-count", "1", "--epochs", "2", "--workers", "1", "--force")
+    assert result.exit_code == 0, result.output
+    assert not (trained / ".staging-killed").exists()
+
+
+def test_compare_with_an_empty_model_list_is_refused(trained):
+    assert_clean_error(invoke("compare", "--run", trained, "--models", ",,,"), "--models")
