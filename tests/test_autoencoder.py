@@ -13,7 +13,7 @@ from autoencoder import (  # noqa: E402
 )
 from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch  # noqa: E402
 from autoencoder.data import EncodedSentences, count_lines, sample_mask  # noqa: E402
-from autoencoder.train import read_history  # noqa: E402
+from autoencoder.checkpoints import read_history  # noqa: E402
 from embeddings.io import SeqaeError, read_json  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(40)]

@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from autoencoder.distribute import ClusterRole
-from autoencoder.train import TrainConfig, read_history
+from autoencoder.checkpoints import read_history
+from autoencoder.train import TrainConfig
 from embeddings.io import SeqaeError
 from pipelines.cli import main
 from pipelines.cluster import free_ports, tf_config
