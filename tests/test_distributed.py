@@ -19,6 +19,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
+
 from autoencoder.distribute import ClusterRole
 from autoencoder.checkpoints import read_history
 from autoencoder.train import TrainConfig
