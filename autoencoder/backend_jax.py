@@ -128,8 +128,9 @@ def _assign(variables: list, values: list) -> None:
 
 
 def _pad(ids: np.ndarray, rows: int | None) -> np.ndarray:
-    """``ids`` (int32) with PAD rows up to ``rows``, so every batch of a width has one shape."""
-    ids = np.asarray(ids, dtype=np.int32)
+    """``ids`` with PAD rows up to ``rows``, so every batch of a width has one shape (a full
+    batch is passed as it is: it may already be on the device)."""
     if rows is None or len(ids) >= rows:
         return ids
+    ids = np.asarray(ids, dtype=np.int32)
     return np.concatenate([ids, np.full((rows - len(ids), ids.shape[1]), PAD_ID, np.int32)])

@@ -38,6 +38,7 @@ BENCHMARKS = {
     "distributed": "benchmarks.bench_distributed",
     "xla": "benchmarks.bench_xla",
     "bucketing": "benchmarks.bench_bucketing",
+    "backends": "benchmarks.bench_backends",
 }
 METHOD = [
     "Every benchmark alternates its contenders (A B A B ...) over several rounds and reports "

@@ -101,3 +101,22 @@ def test_a_model_resumes_and_decodes_under_the_other_backend(tiny_run, first, th
     done = _pipe("reconstruct", "--run", tiny_run, "the cat sees the house", backend=then)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("model:  embedding-cosine")
+
+
+@needs_jax
+def test_gpu_script_runs_at_a_tiny_size_on_the_cpu(tmp_path):
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    (tmp_path / "no_wheels").mkdir()
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu.sh"), str(corpus)], capture_output=True,
+        text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "SEQAE_SIZE": "tiny", "SEQAE_WORK": str(tmp_path / "work"),
+             "SEQAE_WHEELS": str(tmp_path / "no_wheels"), "PYTHON": sys.executable,
+             "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0, done.stderr
+    figures = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    assert figures["epochs"].startswith("2 ")
+    assert float(figures["sentences/s"]) > 0
+    assert 0 <= float(figures["padding share"]) < 1
+    assert 0 <= float(figures["validation token accuracy"]) <= 1
+    assert "(cpu)" in figures["device"]
