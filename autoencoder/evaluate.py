@@ -19,9 +19,9 @@ import numpy as np
 from keras import ops
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
+from autoencoder.backends import current as current_backend
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
 from autoencoder.data import EncodedSentences
-from autoencoder.backends import current as current_backend
 from autoencoder.model import SentenceAutoencoder, l2_normalize
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 
