@@ -1,18 +1,31 @@
-"""Stage two: LSTM sentence autoencoders on word2vec inputs, and the capped one-hot baseline."""
+"""Stage two: LSTM sentence autoencoders on word2vec inputs, and the capped one-hot baseline.
 
-from autoencoder.artifacts import load_autoencoder
-from autoencoder.batches import Bucketing
-from autoencoder.compare import compare_models, format_table, write_report
-from autoencoder.decode import NearestNeighbourDecoder
-from autoencoder.model import AutoencoderConfig, SentenceAutoencoder, build_model
-from autoencoder.stage import model_status, reconstruct_sentence, train_autoencoder
-from autoencoder.train import NonFiniteLossError, TrainConfig, Trainer
-from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
-from embeddings.rundir import list_models
+Names are re-exported lazily (PEP 562): importing the package starts no Keras, so the command
+line can choose the Keras backend (``--backend``) before Keras is first imported.
+"""
 
-__all__ = [
-    "AutoencoderConfig", "Bucketing", "NearestNeighbourDecoder", "NonFiniteLossError", "PAD_ID",
-    "SentenceAutoencoder", "TrainConfig", "Trainer", "UNK_ID", "Vocabulary", "build_model",
-    "compare_models", "format_table", "list_models", "load_autoencoder", "model_status", "reconstruct_sentence",
-    "train_autoencoder", "write_report",
-]
+import importlib
+
+_EXPORTS = {
+    "autoencoder.artifacts": ("load_autoencoder",),
+    "autoencoder.batches": ("Bucketing",),
+    "autoencoder.compare": ("compare_models", "format_table", "write_report"),
+    "autoencoder.decode": ("NearestNeighbourDecoder",),
+    "autoencoder.model": ("AutoencoderConfig", "SentenceAutoencoder", "build_model"),
+    "autoencoder.stage": ("model_status", "reconstruct_sentence", "train_autoencoder"),
+    "autoencoder.train": ("NonFiniteLossError", "TrainConfig", "Trainer"),
+    "autoencoder.vocab": ("PAD_ID", "UNK_ID", "Vocabulary"),
+    "embeddings.rundir": ("list_models",),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'autoencoder' has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from autoencoder.backends import current_name
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.vocab import Vocabulary
 from embeddings.io import (
@@ -32,7 +33,7 @@ def save_model_config(model_dir: Path, config: AutoencoderConfig, train: dict, v
     vocab.save(model_dir / "vocab.txt")
     write_json(model_dir / "config.json", {
         "autoencoder": config.to_dict(), "train": train, "vectors": fingerprint,
-        "vocab_size": len(vocab), "versions": library_versions(),
+        "vocab_size": len(vocab), "backend": current_name(), "versions": library_versions(),
     })
 
 

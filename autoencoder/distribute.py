@@ -20,11 +20,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from autoencoder.backends import STRATEGIES
 from embeddings.io import SeqaeError
 
 log = logging.getLogger(__name__)
-
-STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
+from autoencoder.backends import current as current_backend
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
 from autoencoder.data import EncodedSentences
-from autoencoder.model import IDS_SPEC, SentenceAutoencoder, per_width
+from autoencoder.model import SentenceAutoencoder, l2_normalize
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 30), (31, 50), (51, None))
@@ -73,14 +74,14 @@ def score_autoencoder(
     """
     seq_len, words = ae.config.seq_len, np.array(ae.vocab.words, dtype=object)
     k = 5 if ae.config.kind == "embedding" else 1
-    step = per_width(functools.partial(_forward, ae), (IDS_SPEC,))
+    step = current_backend().compile_forward(ae, functools.partial(_cosine, ae), rows=EVAL_BATCH)
     wanted = set(sample_rows)
     tally, samples = _Tally(), {}
     started = time.perf_counter()
     sentences = EncodedSentences.encode(path, ae.vocab, seq_len, keep=keep)
     plan = plan_epoch(sentences.lengths, EVAL_BATCH, seq_len, bucketing=bucketing)
     for batch, ids in zip(plan, batch_ids(sentences, plan)):
-        outputs, cosine = (t.numpy() for t in step(tf.constant(ids)))
+        outputs, cosine = step(ids)
         lines = sentences.tokens(batch.rows)
         cap_ids = np.stack([cap_vocab.encode(tokens, batch.width) for tokens in lines])
         top, _ = ae.decode(outputs, k)
@@ -119,14 +120,12 @@ def score_autoencoder(
     return _finish(tally, time.perf_counter() - started, ae.config.kind), samples
 
 
-def _forward(ae: SentenceAutoencoder, ids: tf.Tensor, width: int):
-    """Model outputs and, for the embedding kind, cosine(output, target) per position."""
-    ids = tf.ensure_shape(ids, (None, width))
-    outputs = ae(ids)
+def _cosine(ae: SentenceAutoencoder, ids, outputs) -> tuple:
+    """cosine(output, target) per position for the embedding kind (zeros for onehot), shape
+    (batch, width)."""
     if ae.config.kind != "embedding":
-        return outputs, tf.zeros(tf.shape(ids))
-    cosine = tf.reduce_sum(tf.math.l2_normalize(outputs, -1) * ae.inputs(ids), -1)
-    return outputs, cosine
+        return (ops.zeros(ops.shape(ids)),)
+    return (ops.sum(l2_normalize(outputs) * ae.inputs(ids), axis=-1),)
 
 
 def _share(numerator: float, denominator: float) -> float | None:

@@ -17,13 +17,11 @@ tokens are those of the full width: the encoder is masked and the decoder is cau
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from autoencoder.decode import NearestNeighbourDecoder, top_k
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
@@ -154,13 +152,18 @@ class SentenceAutoencoder:
                                  f"{len(vocab) - 2} words")
             self.table = unit_vectors(vectors, config.center)
             # A variable, not a graph constant: the table can be hundreds of MB.
-            self.table_var = tf.Variable(self.table, trainable=False, name="word_vectors")
+            self.table_var = keras.Variable(self.table, trainable=False, name="word_vectors")
             self.decoder = NearestNeighbourDecoder(self.table, exclude=(PAD_ID, UNK_ID),
                                                    unit_rows=True)
         if model is None:
             keras.utils.set_random_seed(seed)
             model = build_model(config, len(vocab), self.dim)
         self.model = model
+
+    @property
+    def lookup_variables(self) -> list:
+        """Variables read outside the Keras model: the word-vector table (embedding kind)."""
+        return [self.table_var] if self.config.kind == "embedding" else []
 
     @property
     def model(self) -> keras.Model:
@@ -251,25 +254,25 @@ class SentenceAutoencoder:
                           for row, n in zip(top, lengths[start:start + batch_size])]
         return sentences
 
-    def __call__(self, ids: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def __call__(self, ids, training: bool = False):
         """Outputs for a (batch, width) id batch, width <= seq_len: (batch, width, dim) vectors
         or (batch, width, vocab) probabilities."""
         return self.at_width(ids.shape[1])(self.inputs(ids), training=training)
 
-    def inputs(self, ids: tf.Tensor) -> tf.Tensor:
-        """Model input for a (batch, width) id batch, looked up inside the graph."""
+    def inputs(self, ids):
+        """Model input for a (batch, width) id batch, looked up inside the compiled step."""
         if self.config.kind == "embedding":
-            return tf.gather(self.table_var, ids)
+            return ops.take(self.table_var, ids, axis=0)
         return ids
 
-    def token_loss(self, ids: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
+    def token_loss(self, ids, outputs):
         """Per-position loss, shape (batch, width); padding positions are the caller's to mask."""
         if self.config.kind == "onehot":
             return keras.losses.sparse_categorical_crossentropy(ids, outputs)
-        targets = tf.gather(self.table_var, ids)
+        targets = self.inputs(ids)
         if self.config.loss == "mse":
-            return tf.reduce_mean(tf.square(outputs - targets), axis=-1)
-        return 1.0 - tf.reduce_sum(tf.math.l2_normalize(outputs, axis=-1) * targets, axis=-1)
+            return ops.mean(ops.square(outputs - targets), axis=-1)
+        return 1.0 - ops.sum(l2_normalize(outputs) * targets, axis=-1)
 
     def decode(self, outputs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ids and scores per position: shapes (batch, seq_len, k).
@@ -285,24 +288,7 @@ class SentenceAutoencoder:
         return ids.reshape(*outputs.shape[:2], k), scores.reshape(*outputs.shape[:2], k)
 
 
-IDS_SPEC = tf.TensorSpec((None, None), tf.int32)  # an id batch of any size and width
-
-
-def per_width(fn: Callable, input_signature: tuple, jit_compile: bool | None = None) -> Callable:
-    """``fn(ids, *args, width=w)`` for an id batch ``ids`` (a tensor or a ``tf.distribute``
-    per-replica value) of width ``w``, run through one ``tf.function`` per width, traced once
-    for ``input_signature`` (whose batch size and width are None). ``fn`` pins the width with
-    ``tf.ensure_shape`` (per replica), which picks the model of
-    :meth:`SentenceAutoencoder.at_width`; the batch size stays unknown, so a short batch or an
-    empty replica slice (0 rows) needs no other graph."""
-    functions: dict[int, Callable] = {}
-
-    def call(ids, *args):
-        width = int(tf.nest.flatten(ids, expand_composites=True)[0].shape[1])
-        if width not in functions:
-            functions[width] = tf.function(functools.partial(fn, width=width),
-                                           input_signature=input_signature,
-                                           jit_compile=jit_compile)
-        return functions[width](ids, *args)
-
-    return call
+def l2_normalize(x):
+    """``x`` scaled to unit length along the last axis, as ``tf.math.l2_normalize`` does (a
+    zero row stays zero)."""
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))

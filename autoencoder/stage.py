@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_fingerprint
-from autoencoder.distribute import is_chief
+from autoencoder.backends import current as current_backend
+from autoencoder.checkpoints import resume_point
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
-from autoencoder.train import TrainConfig, Trainer, resume_point
+from autoencoder.train import TrainConfig, Trainer
 from autoencoder.vocab import UNK_ID, Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, read_json
@@ -42,14 +42,15 @@ def model_vocabulary(run_dir: Path, config: AutoencoderConfig, kv) -> Vocabulary
 
 def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConfig,
                       name: str | None = None, resume: bool = False, force: bool = False,
-                      strategy: tf.distribute.Strategy | None = None,
+                      strategy=None,
                       on_start: Callable[[], None] | None = None) -> Trainer:
     """Train ``RUN/models/NAME`` (NAME defaults to ``KIND-LOSS``) and return the fitted trainer.
 
     ``resume`` continues from ``last.keras`` with its optimizer state and epoch counter (the
     architecture must be the saved one); ``force`` replaces an existing model of that name.
-    ``strategy`` distributes training (default: one device); checkpoints written under one
-    strategy resume under any other, on any number of workers. Every worker checks the run
+    ``strategy`` distributes training (the backend's distribution; default: one device);
+    checkpoints written under one strategy resume under any other, on any number of workers, and
+    under either Keras backend. Every worker checks the run
     directory the same way, but only the chief writes to it.
 
     Everything is checked before anything is written; ``on_start`` (for example recording the
@@ -66,8 +67,9 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
         raise SeqaeError(f"{models_root(run_dir)} is a symbolic link: seqae trains only into a "
                          "models folder of the run itself")
     fingerprint = vectors_fingerprint(vectors_file(run_dir), kv.vectors)
-    strategy = strategy or tf.distribute.get_strategy()
-    chief = is_chief(strategy)
+    backend = current_backend()
+    strategy = strategy or backend.default_strategy()
+    chief = backend.is_chief(strategy)
     if chief:
         _recover_replaced(folder)
     if resume:
@@ -80,7 +82,7 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
             raise SeqaeError(f"{folder} is not a model folder seqae wrote (no model manifest); "
                              "it is left alone: move it away or choose another --name")
     vocab = model_vocabulary(run_dir, config, kv)
-    with strategy.scope():
+    with backend.scope(strategy):
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
     trainer = Trainer(autoencoder, train, folder, strategy)
     if on_start is not None:

@@ -1,31 +1,30 @@
-"""The training loop: one ``tf.function`` step run through a ``tf.distribute`` strategy.
+"""The training loop: epochs, early stopping, checkpoints, the NaN guard, resume and Ctrl-C.
 
 Not ``model.fit``: with Keras 3, ``fit`` breaks under ``MultiWorkerMirroredStrategy``
-(keras-team/keras#20585), while this loop runs unchanged under any strategy. The loss of each
-replica is its sum over real tokens divided by the number of real tokens in the *global* batch,
-so summing replica gradients gives exactly the single-device token-mean gradient.
+(keras-team/keras#20585), while this loop runs unchanged under any strategy. The loop is the
+same on every Keras backend; the compiled step, the forward pass and the distribution come from
+the backend's module (:mod:`autoencoder.backends`): ``tf.function`` steps run through a
+``tf.distribute`` strategy on TensorFlow, ``jax.jit`` stateless steps on JAX.
 
 Batches come from :mod:`autoencoder.batches`: each split is encoded once into a memory-mapped id
 matrix, and every epoch's batches (a pure function of the seed and the epoch) are grouped by
-length and padded only to one of a few widths, at which the model runs (one traced step per
-width). Under several workers every worker reads the whole file in the same seeded order and keeps its
-slice of each global batch (``tf.data`` auto-sharding by data), so the global batches, and the
-results, are those of a single worker. Only the chief evaluates and writes into the run
-directory; it shares the validation figures with the other workers, so all of them take the same
-early-stopping decision, and a Ctrl-C on any worker stops all of them at the same step.
+length and padded only to one of a few widths, at which the model runs (one compiled step per
+width). Under several workers every worker reads the whole file in the same seeded order and
+keeps its slice of each global batch, so the global batches, and the results, are those of a
+single worker. Only the chief evaluates and writes into the run directory; it shares the
+validation figures with the other workers, so all of them take the same early-stopping decision,
+and a Ctrl-C on any worker stops all of them at the same step.
 
 Each epoch ends with a validation pass, a ``last.keras`` checkpoint (optimizer state included), a
 ``best.keras`` copy when validation loss improved, ``history.csv``, ``loss.png``, ``manifest.json``
 (sizes and hashes of the model folder's files) and ``state.json`` (written last: it is the commit
-point that ``resume`` trusts).
+point that ``resume`` trusts); see :mod:`autoencoder.checkpoints`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import hashlib
 import itertools
 import logging
 import math
@@ -41,28 +40,24 @@ from typing import Callable, Iterator
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from tqdm.auto import tqdm
 
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
-from autoencoder.distribute import is_chief
-from autoencoder.model import IDS_SPEC, SentenceAutoencoder, per_width
+from autoencoder.backends import current as current_backend
+from autoencoder.checkpoints import (
+    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, resume_point, weights_finite, weights_sha256,
+    write_history,
+)
+from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
-from embeddings.io import (
-    SeqaeError, atomic_open, atomic_path, read_json, sha256_file, write_json, write_manifest,
-)
+from embeddings.io import SeqaeError, atomic_path, read_json, sha256_file, write_json, write_manifest
 
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
-HISTORY_FIELDS = (
-    "epoch", "train_loss", "val_loss", "val_token_accuracy", "grad_norm", "wall_s",
-    "sentences", "sentences_per_s", "padding_share", "peak_rss_mb", "status",
-)
-# What the manifest covers; state.json is not listed, it is the commit point written after it.
-MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png")
 
 
 @dataclass(frozen=True)
@@ -125,40 +120,6 @@ class TrainConfig:
                                     nesterov=self.nesterov)
 
 
-# ``last.keras`` as committed by ``state.json``, kept aside while its successor is saved.
-PREVIOUS_CHECKPOINT = ".last.keras.previous"
-_STATE_KEYS = {"epoch": int, "best_val_loss": (float, int, type(None)),
-               "best_epoch": (int, type(None)), "wait": int, "nan_events": int,
-               "stopped": (str, type(None)), "last_sha256": (str, type(None))}
-
-
-def resume_point(model_dir: Path) -> tuple[dict, Path]:
-    """``state.json`` and the checkpoint it commits, checked without writing anything.
-
-    The checkpoint is ``last.keras``, or its predecessor kept aside when a kill came between
-    renaming a new ``last.keras`` into place and committing it. Raises :class:`SeqaeError`
-    when there is nothing to resume, ``state.json`` is damaged, or no file matches its sha256.
-    """
-    model_dir = Path(model_dir)
-    state_path, last = model_dir / "state.json", model_dir / "last.keras"
-    if not state_path.is_file() or not last.is_file():
-        raise SeqaeError(f"nothing to resume in {model_dir}: no checkpoint yet")
-    state = read_json(state_path)
-    bad = [key for key, kind in _STATE_KEYS.items()
-           if not isinstance(state, dict) or not isinstance(state.get(key, ...), kind)
-           or isinstance(state.get(key), bool)]
-    if bad or state["epoch"] < 0:
-        raise SeqaeError(f"damaged {state_path} ({', '.join(bad) or 'epoch'}); "
-                         "train again without --resume (--force)")
-    if sha256_file(last) == state["last_sha256"]:
-        return state, last
-    previous = model_dir / PREVIOUS_CHECKPOINT
-    if previous.is_file() and sha256_file(previous) == state["last_sha256"]:
-        return state, previous
-    raise SeqaeError(f"checkpoint {last} does not match state.json (corrupt, truncated or "
-                     "replaced); train again without --resume")
-
-
 class NonFiniteLossError(SeqaeError):
     """Training produced a NaN or infinite loss or gradient; weights were restored."""
 
@@ -201,18 +162,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-def weights_finite(model: keras.Model) -> bool:
-    return all(np.isfinite(w).all() for w in model.get_weights())
-
-
-def weights_sha256(model: keras.Model) -> str:
-    """A digest of every weight's bytes, to check that workers ended with the same model."""
-    digest = hashlib.sha256()
-    for weights in model.get_weights():
-        digest.update(np.ascontiguousarray(weights).tobytes())
-    return digest.hexdigest()
-
-
 class Trainer:
     """Trains a :class:`SentenceAutoencoder` and keeps its checkpoints in ``model_dir``.
 
@@ -221,7 +170,8 @@ class Trainer:
     autoencoder : the model to train (built under ``strategy.scope()``).
     config : optimisation settings.
     model_dir : ``RUN/models/NAME``.
-    strategy : a ``tf.distribute`` strategy; the default (single-device) one when None.
+    strategy : the backend's distribution (a ``tf.distribute`` strategy on TensorFlow; None on
+        JAX); the default (single-device) one when None.
     bucketing : how training and validation batches are grouped by length; None pads every
         batch to ``seq_len`` (the fixed-width batches of earlier versions).
 
@@ -233,14 +183,16 @@ class Trainer:
     """
 
     def __init__(self, autoencoder: SentenceAutoencoder, config: TrainConfig, model_dir: Path,
-                 strategy: tf.distribute.Strategy | None = None,
+                 strategy=None,
                  bucketing: Bucketing | None = Bucketing()):
         self.autoencoder = autoencoder
         self.config = config
         self.model_dir = Path(model_dir)
-        self.strategy = strategy or tf.distribute.get_strategy()
+        self.backend = current_backend()
+        self.strategy = strategy or self.backend.default_strategy()
+        self.replicas = self.backend.replicas(self.strategy)
         self.bucketing = bucketing
-        self.is_chief = is_chief(self.strategy)
+        self.is_chief = self.backend.is_chief(self.strategy)
 
     # -- checkpoints -----------------------------------------------------------------------
     @property
@@ -267,7 +219,7 @@ class Trainer:
                 os.replace(checkpoint, self.last_path)
                 checkpoint = self.last_path
         try:
-            with self.strategy.scope():
+            with self.backend.scope(self.strategy):
                 model = keras.saving.load_model(checkpoint, safe_mode=True)
         except Exception as exc:  # Keras raises many types for a broken zip or config.
             raise SeqaeError(f"cannot load checkpoint {checkpoint}: {exc}") from None
@@ -308,44 +260,13 @@ class Trainer:
                                                "train": asdict(self.config)})
 
     # -- the step --------------------------------------------------------------------------
-    def _make_train_step(self, optimizer: keras.optimizers.Optimizer, ids_spec=IDS_SPEC,
+    def _make_train_step(self, optimizer: keras.optimizers.Optimizer, batches: Iterator | None = None,
                          jit_compile: bool | None = None):
-        """The step, one graph per batch width, traced for batches of ``ids_spec`` (the
-        distributed iterator's ``element_spec``); ``jit_compile``: compiled by XLA."""
-        ae, clipnorm = self.autoencoder, self.config.clipnorm
-        model, n_replicas = ae.model, self.strategy.num_replicas_in_sync
-
-        def replica_step(ids, stop, width):
-            ids = tf.ensure_shape(ids, (None, width))
-            ctx = tf.distribute.get_replica_context()
-            mask = tf.cast(ids != PAD_ID, tf.float32)
-            # One all-reduce carries the global token count and any replica's stop request.
-            n_tokens, stop = tf.unstack(ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                                                       tf.stack([tf.reduce_sum(mask), stop])))
-            with tf.GradientTape() as tape:
-                outputs = ae(ids, training=True)
-                loss = tf.reduce_sum(ae.token_loss(ids, outputs) * mask) / n_tokens
-            grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                                   tape.gradient(loss, model.trainable_variables))
-            norm = tf.linalg.global_norm(grads)
-            if clipnorm:
-                grads, _ = tf.clip_by_global_norm(grads, clipnorm, use_norm=norm)
-            if n_replicas > 1:
-                # Keras optimizers sum gradients over replicas themselves: give each its share.
-                grads = [_scale(g, 1.0 / n_replicas) for g in grads]
-            optimizer.apply(grads, model.trainable_variables)
-            return loss, norm, n_tokens, stop
-
-        def train_step(ids, stop, width):
-            """One global batch ``width`` tokens wide; ``stop`` is 1.0 when this process was
-            interrupted. Returns the token-mean loss, the gradient norm, the global token count
-            and the summed stops."""
-            loss, *same_everywhere = self.strategy.run(replica_step, args=(ids, stop, width))
-            reduce = self.strategy.reduce
-            return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                    *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
-
-        return per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32)), jit_compile)
+        """The backend's compiled step for the batches of ``batches`` (the iterator of
+        :meth:`_batches`); ``jit_compile``: XLA on TensorFlow (JAX always compiles)."""
+        return self.backend.make_train_step(
+            self.autoencoder, optimizer, self.config.clipnorm, self.strategy, batches,
+            rows=self.config.batch_size, jit_compile=jit_compile)
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
@@ -361,17 +282,18 @@ class Trainer:
             self.history_ = []
             state = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "wait": 0,
                      "nan_events": 0, "stopped": None, "last_sha256": None}
-            with self.strategy.scope():
-                ae.model.compile(optimizer=cfg.make_optimizer(self.strategy.num_replicas_in_sync))
+            with self.backend.scope(self.strategy):
+                ae.model.compile(optimizer=cfg.make_optimizer(self.replicas))
         model, optimizer = ae.model, ae.model.optimizer
         # Resuming keeps the optimizer's moments but takes the learning rate asked for now (the
         # usual remedy after a non-finite loss), scaled for the replicas of this run.
-        optimizer.learning_rate.assign(cfg.learning_rate(self.strategy.num_replicas_in_sync))
+        optimizer.learning_rate.assign(cfg.learning_rate(self.replicas))
         if not optimizer.built:
-            with self.strategy.scope():
+            with self.backend.scope(self.strategy):
                 optimizer.build(model.trainable_variables)
-        self._eval_step = per_width(functools.partial(_eval_loss, ae), (IDS_SPEC,))
-        self._from_chief = _chief_broadcast(self.strategy)
+        self._eval_step = self.backend.compile_forward(ae, functools.partial(_masked_loss, ae),
+                                                       rows=EVAL_BATCH)
+        self._from_chief = self.backend.chief_broadcast(self.strategy)
         self._stop_requested = False
         train = self._encode(train_path, cfg.max_sentences, cfg.seed)
         if len(train) == 0:
@@ -380,14 +302,13 @@ class Trainer:
         steps = math.ceil(len(train) / cfg.batch_size)
         log.info("training %s: %d sentences, %d steps/epoch, %s parameters, %d replica(s)",
                  self.model_dir.name, len(train), steps, f"{model.count_params():,}",
-                 self.strategy.num_replicas_in_sync)
+                 self.replicas)
 
         first = state["epoch"] + 1
         if first <= cfg.epochs and state["stopped"] != "early-stop":
             skip = state.get("partial", {}).get("step", 0)
-            batches = iter(self.strategy.experimental_distribute_dataset(
-                self._batches(train, first, skip)))
-            train_step = self._make_train_step(optimizer, batches.element_spec)
+            batches = self._batches(train, first, skip)
+            train_step = self._make_train_step(optimizer, batches)
         with _deferred_sigint() as interrupted:
             for epoch in range(first, cfg.epochs + 1):
                 if state["stopped"] == "early-stop":
@@ -412,23 +333,16 @@ class Trainer:
         return plan_epoch(train.lengths, self.config.batch_size, self.autoencoder.config.seq_len,
                           seed=epoch_seed(self.config.seed, epoch), bucketing=self.bucketing)
 
-    def _batches(self, train: EncodedSentences, first_epoch: int, skip: int) -> tf.data.Dataset:
+    def _batches(self, train: EncodedSentences, first_epoch: int, skip: int) -> Iterator:
         """The batches of every epoch from ``first_epoch`` on, one epoch after the other, less
-        the ``skip`` already trained, read through a single distributed iterator: deleting one
-        stalls for seconds under ``MirroredStrategy`` (about 10 s on 2 CPU cores), which an
-        iterator per epoch paid every epoch."""
+        the ``skip`` already trained, through a single iterator of the backend."""
 
         def generate():
             for epoch in range(first_epoch, self.config.epochs + 1):
                 plan = self._plan(train, epoch)
                 yield from batch_ids(train, plan[skip if epoch == first_epoch else 0 :])
 
-        batches = tf.data.Dataset.from_generator(
-            generate, output_signature=tf.TensorSpec((None, None), tf.int32))
-        # Every worker generates every global batch and keeps its slice of it.
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+        return self.backend.distribute_batches(self.strategy, generate)
 
     def _run_epoch(self, epoch: int, state: dict, train_step, batches: Iterator,
                    train: EncodedSentences, val: EncodedSentences, steps: int,
@@ -446,8 +360,7 @@ class Trainer:
                    total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="batch", leave=False, disable=None if self.is_chief else True)
         for step, ids in enumerate(bar, done["step"] + 1):
-            stop = tf.constant(float(interrupted()))
-            loss, norm, n_tokens, stops = (float(t) for t in train_step(ids, stop))
+            loss, norm, n_tokens, stops = (float(t) for t in train_step(ids, float(interrupted())))
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 bar.close()
                 self._non_finite(state, epoch, step, good_weights, started)
@@ -519,10 +432,10 @@ class Trainer:
         plan = plan_epoch(sentences.lengths, EVAL_BATCH, ae.config.seq_len,
                           bucketing=self.bucketing)
         for ids in batch_ids(sentences, plan):
-            outputs, batch_loss = self._eval_step(tf.constant(ids))
+            outputs, token_loss = self._eval_step(ids)
             mask = ids != PAD_ID
-            predicted = ae.decode(outputs.numpy())[0][..., 0]
-            loss_sum += float(batch_loss)
+            predicted = ae.decode(outputs)[0][..., 0]
+            loss_sum += float(token_loss.sum(dtype=np.float64))
             correct += int(((predicted == ids) & mask & (ids != UNK_ID)).sum())
             tokens += int(mask.sum())
         if tokens == 0:
@@ -530,63 +443,12 @@ class Trainer:
         return loss_sum / tokens, correct / tokens
 
 
-def _eval_loss(ae: SentenceAutoencoder, ids: tf.Tensor, width: int):
-    """Outputs and the summed loss over real tokens of one batch ``width`` tokens wide."""
-    ids = tf.ensure_shape(ids, (None, width))
-    outputs = ae(ids)
-    mask = tf.cast(ids != PAD_ID, tf.float32)
-    return outputs, tf.reduce_sum(ae.token_loss(ids, outputs) * mask)
-
-
-def _chief_broadcast(strategy: tf.distribute.Strategy):
-    """A function that returns, on every worker, the figures the chief passed to it (None
-    travels as NaN), through one all-reduce in which only replica 0, the chief's, counts."""
-
-    def replica_values(values):
-        ctx = tf.distribute.get_replica_context()
-        mine = tf.where(tf.equal(ctx.replica_id_in_sync_group, 0), values, tf.zeros_like(values))
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, mine)
-
-    @tf.function
-    def all_reduce(values):
-        return strategy.experimental_local_results(strategy.run(replica_values, args=(values,)))[0]
-
-    def broadcast(figures: tuple[float | None, ...]) -> tuple[float | None, ...]:
-        values = tf.constant([math.nan if f is None else f for f in figures], tf.float64)
-        return tuple(None if math.isnan(v) else float(v) for v in all_reduce(values).numpy())
-
-    return broadcast
-
-
-def _scale(grad, factor: float):
-    # The one-hot projection's gradient is sparse (IndexedSlices): scale its values only.
-    if isinstance(grad, tf.IndexedSlices):
-        return tf.IndexedSlices(grad.values * factor, grad.indices, grad.dense_shape)
-    return grad * factor
+def _masked_loss(ae: SentenceAutoencoder, ids, outputs) -> tuple:
+    """The loss at each real token of an id batch, 0 at padding: shape (batch, width)."""
+    return (ae.token_loss(ids, outputs) * ops.cast(ids != PAD_ID, "float32"),)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def write_history(path: Path, rows: list[dict]) -> None:
-    with atomic_open(path, newline="") as handle:
-        writer = csv.DictWriter(handle, HISTORY_FIELDS)
-        writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-
-
-def read_history(path: Path) -> list[dict]:
-    """Rows of ``history.csv`` with numbers parsed (empty cells become None)."""
-    if not Path(path).exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(handle)]
-
-
-def _parse(key: str, value: str):
-    if key == "status":
-        return value
-    if value == "":
-        return None
-    return int(value) if key in ("epoch", "sentences") else float(value)

@@ -39,6 +39,7 @@ BENCHMARKS = {
     "xla": "benchmarks.bench_xla",
     "bucketing": "benchmarks.bench_bucketing",
     "codes": "benchmarks.bench_codes",
+    "backends": "benchmarks.bench_backends",
 }
 METHOD = [
     "Every benchmark alternates its contenders (A B A B ...) over several rounds and reports "

@@ -53,7 +53,9 @@ class TrainSpec:
     sentences : sentences per epoch.
     dim : word-vector width (also the one-hot kind's input projection width).
     seq_len, latent, batch_size : as in :class:`autoencoder.AutoencoderConfig` / ``TrainConfig``.
-    jit_compile : compile the whole train step with XLA (one device only).
+    jit_compile : compile the whole train step with XLA (one device only; TensorFlow: the JAX
+        backend always compiles it).
+    backend : the Keras backend the worker process runs on (``tensorflow`` or ``jax``).
     bucket : batches grouped by length and padded to one of a few widths (the Trainer's default);
         False pads every batch to ``seq_len``.
     """
@@ -68,6 +70,7 @@ class TrainSpec:
     seed: int = 0
     jit_compile: bool = False
     bucket: bool = True
+    backend: str = "tensorflow"
 
     @property
     def label(self) -> str:
@@ -207,9 +210,11 @@ class _Session:
     """The model, optimizer, traced step and input of one worker (lives in the child)."""
 
     def __init__(self, spec: TrainSpec, train_path: Path):
-        # TensorFlow is imported here, in the child, after quieting its C++ start-up logs.
+        # Keras is imported here, in the child, on the spec's backend, after quieting
+        # TensorFlow's C++ start-up logs.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import tensorflow as tf
+        os.environ["KERAS_BACKEND"] = spec.backend
+        import keras
 
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
         from autoencoder.batches import Bucketing, batch_ids, padding_share
@@ -237,10 +242,10 @@ class _Session:
         self._trainer = trainer = Trainer(autoencoder, train_config, model_dir=train_path.parent / "unused",
                                           bucketing=Bucketing() if spec.bucket else None)
         self._step = trainer._make_train_step(optimizer, jit_compile=spec.jit_compile or None)
-        self._no_stop = tf.constant(0.0)  # the step's interrupt flag, as Trainer.fit passes it
+        self._to_tensor = keras.ops.convert_to_tensor
         self._sentences = trainer._encode(train_path, None, spec.seed)
         # Streamed epochs come from Trainer.fit's own iterator over every epoch's batches.
-        self._stream = iter(trainer._batches(self._sentences, first_epoch=1, skip=0))
+        self._stream = trainer._batches(self._sentences, first_epoch=1, skip=0)
         self._steps, self._streamed = math.ceil(spec.sentences / spec.batch_size), 0
         self._memory_batches: list | None = None
         self.epochs = 0
@@ -267,18 +272,17 @@ class _Session:
         """Run the step on every batch, reading each result back as ``Trainer.fit`` does."""
         sentences = 0
         for ids in batches:
-            loss, norm, _, _ = (float(t) for t in self._step(ids, self._no_stop))
+            loss, norm, _, _ = (float(t) for t in self._step(ids, 0.0))  # 0.0: no Ctrl-C
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}")
             sentences += int(ids.shape[0])
         return sentences
 
     def epoch(self, source: str) -> dict:
-        import tensorflow as tf
-
         plan = self._trainer._plan(self._sentences, 1)
         if source == "memory" and self._memory_batches is None:
-            self._memory_batches = [tf.constant(ids) for ids in self._batch_ids(self._sentences, plan)]
+            self._memory_batches = [self._to_tensor(ids)
+                                    for ids in self._batch_ids(self._sentences, plan)]
         self.epochs += 1
         if source == "stream":
             self._streamed += 1

@@ -1,21 +1,31 @@
-"""Stage one of seqae: corpus ingestion, tokenization, splits, statistics and word2vec vectors."""
+"""Stage one of seqae: corpus ingestion, tokenization, splits, statistics and word2vec vectors.
 
-from embeddings.corpus import Document, read_corpus
-from embeddings.evaluate import evaluate_vectors, format_evaluation
-from embeddings.io import SeqaeError
-from embeddings.prepare import SPLITS, CorpusConfig, PreparedCorpus, load_corpus, prepare_corpus
-from embeddings.stage import EmbedResult, load_embeddings, run_embed
-from embeddings.stats import ONE_HOT_CAP, ONE_HOT_WORDS, format_stats
-from embeddings.tokenize import TokenizeConfig, Tokenizer, tokenize_documents, train_punkt
-from embeddings.word2vec import (
-    EpochLogger, Word2VecConfig, export_word2vec, load_vectors, save_vectors, train_word2vec,
-)
+Names are re-exported lazily (PEP 562), so that ``from embeddings.io import SeqaeError`` costs
+neither gensim nor nltk.
+"""
 
-__all__ = [
-    "SPLITS", "ONE_HOT_CAP", "ONE_HOT_WORDS",
-    "CorpusConfig", "Document", "EmbedResult", "EpochLogger", "PreparedCorpus", "SeqaeError",
-    "TokenizeConfig", "Tokenizer", "Word2VecConfig",
-    "evaluate_vectors", "export_word2vec", "format_evaluation", "format_stats", "load_corpus",
-    "load_embeddings", "load_vectors", "prepare_corpus", "read_corpus", "run_embed", "save_vectors",
-    "tokenize_documents", "train_punkt", "train_word2vec",
-]
+import importlib
+
+_EXPORTS = {
+    "embeddings.corpus": ("Document", "read_corpus"),
+    "embeddings.evaluate": ("evaluate_vectors", "format_evaluation"),
+    "embeddings.io": ("SeqaeError",),
+    "embeddings.prepare": ("SPLITS", "CorpusConfig", "PreparedCorpus", "load_corpus", "prepare_corpus"),
+    "embeddings.stage": ("EmbedResult", "load_embeddings", "run_embed"),
+    "embeddings.stats": ("ONE_HOT_CAP", "ONE_HOT_WORDS", "format_stats"),
+    "embeddings.tokenize": ("TokenizeConfig", "Tokenizer", "tokenize_documents", "train_punkt"),
+    "embeddings.word2vec": ("EpochLogger", "Word2VecConfig", "export_word2vec", "load_vectors",
+                            "save_vectors", "train_word2vec"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'embeddings' has no attribute {name!r}")
+    return getattr(importlib.import_module(_MODULE_OF[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

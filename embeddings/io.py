@@ -148,7 +148,8 @@ def options_digest(options: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-_LIBRARIES = ("seqae", "gensim", "tensorflow", "keras", "numpy", "nltk", "scikit-learn", "click")
+_LIBRARIES = ("seqae", "gensim", "tensorflow", "jax", "keras", "numpy", "nltk", "scikit-learn",
+              "click")
 
 
 def library_versions() -> dict[str, str]:

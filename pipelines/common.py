@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import click
 
+from autoencoder.backends import BACKENDS, requested_backend, select_backend
 from embeddings.io import SeqaeError, library_versions, read_json, run_lock, write_json
 from embeddings.rundir import check_model_name, check_run_dir
 
@@ -155,6 +156,12 @@ class FiniteFloatRange(click.FloatRange):
         return value
 
 
+backend_option = click.option(
+    # Eager and applied at once: KERAS_BACKEND must be set before anything imports Keras.
+    "--backend", type=click.Choice(BACKENDS), default=requested_backend, is_eager=True,
+    expose_value=False, callback=_library_check(select_backend),
+    help="Keras backend  [default: KERAS_BACKEND, else tensorflow]",
+)
 seed_option = click.option(
     "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
     help="Random seed for splits, sampling and initialisation.",

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from embeddings.rundir import check_model_name
-from pipelines.common import record_config, run_option, seed_option, verbosity
+from pipelines.common import backend_option, record_config, run_option, seed_option, verbosity
 
 
 def compare_options(func):
@@ -26,9 +26,10 @@ def run_compare(run_dir: Path, models: list[str] | None, split: str, eval_senten
                 seed: int) -> None:
     """Score, write RUN/compare/ and print the table (shared by ``compare`` and ``run``)."""
     from autoencoder import compare_models, format_table, write_report
+    from autoencoder.backends import current_name
 
     report = compare_models(run_dir, models, split=split, max_sentences=eval_sentences, seed=seed)
-    record_config(run_dir, "compare", {"models": models, "split": split,
+    record_config(run_dir, "compare", {"backend": current_name(), "models": models, "split": split,
                                        "eval_sentences": eval_sentences, "seed": seed})
     out = write_report(report, run_dir)
     click.echo(format_table(report))
@@ -43,6 +44,7 @@ def run_compare(run_dir: Path, models: list[str] | None, split: str, eval_senten
               help="Comma-separated model names  [default: every model in RUN/models]")
 @compare_options
 @seed_option
+@backend_option
 @verbosity
 def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int | None,
             seed: int) -> None:

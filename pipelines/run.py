@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from pipelines.common import force_option, option_names, run_option, seed_option, verbosity
+from pipelines.common import (
+    backend_option, force_option, option_names, run_option, seed_option, verbosity,
+)
 from pipelines.compare import compare_options, run_compare
 from pipelines.embed import embed_options, run_embed_stage
 from pipelines.train import autoencoder_options, make_configs, training_options
@@ -31,6 +33,7 @@ MODELS = (("embedding", "cosine"), ("onehot", "ce"))
 @compare_options
 @force_option
 @seed_option
+@backend_option
 @verbosity
 def run(run_dir: Path, force: bool, seed: int, **options) -> None:
     """Run everything: embed, train the embedding model and the one-hot baseline, compare.

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from autoencoder.backends import STRATEGIES, requested_backend
 from pipelines.common import (
-    FiniteFloatRange, force_option, lock_run, model_name_option, model_option, read_run_option,
-    record_config, require_run_dir, seed_option, verbosity, verbosity_flags,
+    FiniteFloatRange, backend_option, force_option, lock_run, model_name_option, model_option,
+    read_run_option, record_config, require_run_dir, seed_option, verbosity, verbosity_flags,
 )
 
 AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
@@ -61,10 +62,11 @@ def training_options(func):
 def distribute_options(func):
     """Where ``train-ae`` runs: one device, mirrored local devices, or a cluster of workers."""
     for option in reversed([
-        click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker"]),
+        click.option("--strategy", type=click.Choice(STRATEGIES),
                      default="default", show_default=True,
-                     help="tf.distribute strategy: one device; MirroredStrategy over local GPUs "
-                          "(or --replicas logical CPUs); MultiWorkerMirroredStrategy from TF_CONFIG."),
+                     help="tf.distribute strategy (tensorflow backend): one device; "
+                          "MirroredStrategy over local GPUs (or --replicas logical CPUs); "
+                          "MultiWorkerMirroredStrategy from TF_CONFIG."),
         click.option("--replicas", type=click.IntRange(1, 64), default=None,
                      help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
         click.option("--scale-lr", is_flag=True,
@@ -101,6 +103,7 @@ def make_configs(kind, loss, seed, **options):
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of --name.")
 @force_option
 @seed_option
+@backend_option
 @verbosity
 def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resume: bool,
              force: bool, seed: int, strategy: str, replicas: int | None,
@@ -118,29 +121,34 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     Several devices or hosts: --batch-size stays the global batch. With --strategy
     multi-worker, start the same command on every host, each with its TF_CONFIG; the
     chief (worker 0) writes the run directory, which the others read. --cluster-demo N
-    runs such a cluster of N processes on this machine.
+    runs such a cluster of N processes on this machine. Distribution is TensorFlow's
+    (tf.distribute): --backend jax trains on one device, and checkpoints of either backend
+    resume under the other.
     """
     if cluster_demo:
         if strategy not in ("default", "multi-worker") or replicas:
             raise click.UsageError("--cluster-demo runs --strategy multi-worker workers")
+        if requested_backend() != "tensorflow":
+            raise click.UsageError("--cluster-demo needs --backend tensorflow (tf.distribute)")
         from pipelines.cluster import run_cluster_demo
 
         return run_cluster_demo(cluster_demo, ["train-ae", *_forwarded_options()])
     from autoencoder import train_autoencoder
-    from autoencoder.distribute import is_chief, make_strategy
+    from autoencoder.backends import current, current_name
 
     ae_config, train_config = make_configs(kind, loss, seed, **options)
-    require_run_dir(run_dir)  # before starting TensorFlow's runtime
+    require_run_dir(run_dir)  # before starting the backend's runtime
     name = name or ae_config.default_name
-    distribution = make_strategy(strategy, replicas)  # before any other TensorFlow op
-    chief = is_chief(distribution)
+    backend = current()
+    distribution = backend.make_strategy(strategy, replicas)  # before any other TensorFlow op
+    chief = backend.is_chief(distribution)
     with lock_run(run_dir) if chief else contextlib.nullcontext():
         def record():  # once every check passed: a refused command records nothing
             if chief:
                 record_config(run_dir, f"train-ae:{name}",
                               {**ae_config.to_dict(), **train_config.__dict__,
-                               "strategy": strategy,
-                               "replicas": distribution.num_replicas_in_sync})
+                               "backend": current_name(), "strategy": strategy,
+                               "replicas": backend.replicas(distribution)})
 
         trainer = train_autoencoder(run_dir, ae_config, train_config, name=name, resume=resume,
                                     force=force, strategy=distribution, on_start=record)
@@ -174,6 +182,7 @@ def _forwarded_options() -> list[str]:
 @click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Neighbours to show per position.")
 @click.argument("sentence")
+@backend_option
 @verbosity
 def reconstruct(run_dir: Path, name: str | None, top_k: int, sentence: str) -> None:
     """Autoencode SENTENCE with a trained model and print what comes back.

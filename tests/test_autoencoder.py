@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+from keras import ops
 
-tf = pytest.importorskip("tensorflow")
-
-from autoencoder import (  # noqa: E402
+from autoencoder import (
     PAD_ID, UNK_ID, AutoencoderConfig, NearestNeighbourDecoder, NonFiniteLossError,
     SentenceAutoencoder, TrainConfig, Trainer, Vocabulary,
 )
-from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch  # noqa: E402
-from autoencoder.data import EncodedSentences, count_lines, sample_mask  # noqa: E402
-from autoencoder.train import read_history  # noqa: E402
-from embeddings.io import SeqaeError, read_json  # noqa: E402
+from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch
+from autoencoder.checkpoints import read_history
+from autoencoder.data import EncodedSentences, count_lines, sample_mask
+from embeddings.io import SeqaeError, read_json
 
 WORDS = [f"w{i}" for i in range(40)]
 DIM, SEQ_LEN, LATENT = 16, 8, 8
@@ -46,6 +46,25 @@ def make_ae(vectors, kind="embedding", loss=None, seed=0):
     return SentenceAutoencoder(config, vocab, vectors, seed=seed)
 
 
+def loss_and_grads(loss_fn, variables):
+    """``loss_fn()`` and its gradients with respect to ``variables``, on the running backend."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def stateless(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return loss_fn()
+
+        loss, grads = jax.value_and_grad(stateless)([v.value for v in variables])
+    else:
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, variables)
+    return float(loss), [ops.convert_to_numpy(ops.convert_to_tensor(g)) for g in grads]
+
+
 def fit(ae, splits, model_dir, resume=False, **options):
     config = TrainConfig(**{"epochs": 2, "batch_size": 32, "lr": 1e-2, **options})
     return Trainer(ae, config, model_dir).fit(splits / "train.txt", splits / "val.txt",
@@ -55,12 +74,13 @@ def fit(ae, splits, model_dir, resume=False, **options):
 @pytest.mark.parametrize("kind", ["embedding", "onehot"])
 def test_output_shapes(vectors, kind):
     ae = make_ae(vectors, kind)
-    ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0], [5, 1, 0, 0, 0, 0, 0, 0]], dtype=tf.int32)
+    ids = ops.convert_to_tensor(np.array([[2, 3, 4, 0, 0, 0, 0, 0], [5, 1, 0, 0, 0, 0, 0, 0]],
+                                         dtype=np.int32))
     outputs = ae.model(ae.inputs(ids))
     width = DIM if kind == "embedding" else 20
     assert outputs.shape == (2, SEQ_LEN, width)
     assert ae.token_loss(ids, outputs).shape == (2, SEQ_LEN)
-    top, scores = ae.decode(outputs.numpy(), k=3)
+    top, scores = ae.decode(ops.convert_to_numpy(outputs), k=3)
     assert top.shape == scores.shape == (2, SEQ_LEN, 3)
     assert (np.diff(scores, axis=-1) <= 1e-6).all()
 
@@ -68,18 +88,19 @@ def test_output_shapes(vectors, kind):
 def test_loss_ignores_padding_positions(vectors):
     """Whatever the model writes at padded positions changes neither loss nor gradients."""
     ae = make_ae(vectors)
-    ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0]], dtype=tf.int32)
-    mask = tf.cast(ids != PAD_ID, tf.float32)
-    base = tf.Variable(tf.random.normal((1, SEQ_LEN, DIM), seed=1))
-    noise = tf.concat([tf.zeros((1, 3, DIM)), 100 * tf.random.normal((1, 5, DIM), seed=2)], 1)
+    ids = ops.convert_to_tensor(np.array([[2, 3, 4, 0, 0, 0, 0, 0]], dtype=np.int32))
+    mask = ops.cast(ids != PAD_ID, "float32")
+    rng = np.random.default_rng(1)
+    base = keras.Variable(rng.standard_normal((1, SEQ_LEN, DIM)).astype(np.float32))
+    noise = np.concatenate([np.zeros((1, 3, DIM)), 100 * rng.standard_normal((1, 5, DIM))], 1)
 
     def loss_and_grad(outputs_offset):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(ae.token_loss(ids, base + outputs_offset) * mask) / tf.reduce_sum(mask)
-        return loss.numpy(), tape.gradient(loss, base).numpy()
+        loss, (grad,) = loss_and_grads(
+            lambda: ops.sum(ae.token_loss(ids, base + outputs_offset) * mask) / ops.sum(mask), [base])
+        return loss, grad
 
     loss_a, grad_a = loss_and_grad(0.0)
-    loss_b, grad_b = loss_and_grad(noise)
+    loss_b, grad_b = loss_and_grad(noise.astype(np.float32))
     assert loss_a == pytest.approx(loss_b)
     np.testing.assert_allclose(grad_a, grad_b)
     assert np.all(grad_a[0, 3:] == 0)
@@ -90,11 +111,12 @@ def test_encoder_ignores_padding(vectors, kind):
     """The sentence code of a padded sentence equals the code of the bare sentence."""
     ae = make_ae(vectors, kind)
     encoder = ae.model.get_layer("encoder")
-    ids = tf.constant([[2, 3, 4, 5, 0, 0, 0, 0]], dtype=tf.int32)
+    ids = ops.convert_to_tensor(np.array([[2, 3, 4, 5, 0, 0, 0, 0]], dtype=np.int32))
     front = ae.model.layers[1]  # Masking (embedding kind) or the one-hot projection
     padded = encoder(front(ae.inputs(ids)), mask=ids != PAD_ID)
     bare = encoder(front(ae.inputs(ids[:, :4])))
-    np.testing.assert_allclose(padded.numpy(), bare.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ops.convert_to_numpy(padded), ops.convert_to_numpy(bare),
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_nearest_neighbour_matches_brute_force():
@@ -170,23 +192,24 @@ def test_bucketed_batch_equals_the_same_sentences_at_full_width(vectors, splits,
     plan = plan_epoch(sentences.lengths, 16, SEQ_LEN, seed=0, bucketing=Bucketing(multiple=2))
     batch, ids = min(zip(plan, batch_ids(sentences, plan)), key=lambda pair: pair[0].width)
     assert batch.width < SEQ_LEN and ids.shape == (16, batch.width)
-    narrow, full = tf.constant(ids), tf.constant(np.asarray(sentences.ids[batch.rows]))
-    mask = tf.cast(full != PAD_ID, tf.float32)
+    narrow = ops.convert_to_tensor(ids)
+    full = ops.convert_to_tensor(np.asarray(sentences.ids[batch.rows]))
+    mask = ops.cast(full != PAD_ID, "float32")
 
-    def loss_and_grads(x):
-        with tf.GradientTape() as tape:
-            outputs = ae(x)
-            loss = tf.reduce_sum(ae.token_loss(x, outputs) * mask[:, : x.shape[1]])
-        return outputs.numpy(), loss.numpy(), tape.gradient(loss, ae.model.trainable_variables)
+    def outputs_loss_and_grads(x):
+        loss, grads = loss_and_grads(
+            lambda: ops.sum(ae.token_loss(x, ae(x)) * mask[:, : x.shape[1]]),
+            ae.model.trainable_variables)
+        return ops.convert_to_numpy(ae(x)), loss, grads
 
-    (out_n, loss_n, grads_n), (out_f, loss_f, grads_f) = loss_and_grads(narrow), loss_and_grads(full)
+    (out_n, loss_n, grads_n), (out_f, loss_f, grads_f) = (outputs_loss_and_grads(narrow),
+                                                          outputs_loss_and_grads(full))
     assert out_f.shape[1] == SEQ_LEN
     real = ids != PAD_ID
     np.testing.assert_allclose(out_n[real], out_f[:, : batch.width][real], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loss_n, loss_f, rtol=1e-5)
     for g_n, g_f in zip(grads_n, grads_f):
-        np.testing.assert_allclose(tf.convert_to_tensor(g_n).numpy(),
-                                   tf.convert_to_tensor(g_f).numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(g_n, g_f, rtol=1e-4, atol=1e-6)
     assert ae.at_width(batch.width) is ae.at_width(batch.width)
     assert len(ae.model.weights) == len(ae.at_width(batch.width).weights)
 
@@ -223,8 +246,6 @@ def test_resume_refuses_a_corrupt_checkpoint(vectors, splits, tmp_path):
 
 
 def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits, tmp_path):
-    import keras
-
     ae = make_ae(vectors, loss="mse")
     fit(ae, splits, tmp_path / "m", epochs=1, optimizer="sgd", lr=1e-3)
     with pytest.raises(NonFiniteLossError, match="lower --lr"):

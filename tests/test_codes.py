@@ -37,9 +37,9 @@ def encoded(trained_run, tmp_path):
     source = tmp_path / "in.txt"
     source.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
     result = invoke("encode", "--run", trained_run, "--model", "embedding-cosine", source,
-                    tmp_path / "out" / "codes.npy")
+                    tmp_path / "codes.npy")
     assert result.exit_code == 0, result.output
-    return trained_run, tmp_path / "out" / "codes.npy", result
+    return trained_run, tmp_path / "codes.npy", result
 
 
 def test_encode_writes_aligned_codes_and_sentences(encoded):

@@ -19,8 +19,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
+
 from autoencoder.distribute import ClusterRole
-from autoencoder.train import TrainConfig, read_history
+from autoencoder.checkpoints import read_history
+from autoencoder.train import TrainConfig
 from embeddings.io import SeqaeError
 from pipelines.cli import main
 from pipelines.cluster import free_ports, tf_config

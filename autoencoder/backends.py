@@ -1,0 +1,87 @@
+"""Which Keras backend trains and runs the models, and the one module specific to each.
+
+Everything else (model, losses, training loop, checkpoints, evaluation) is written against
+``keras`` and ``keras.ops`` and runs on any of :data:`BACKENDS`. What cannot be, the compiled
+train and forward steps and the distribution over devices, lives in ``autoencoder.backend_NAME``,
+which every backend module provides with the same functions:
+
+``default_strategy()``
+    the single-device distribution (a ``tf.distribute`` strategy; None on JAX).
+``make_strategy(name, replicas)``
+    the distribution called ``name`` (one of :data:`STRATEGIES`), or a
+    :class:`SeqaeError` where the backend has none.
+``replicas(strategy)``, ``scope(strategy)``, ``is_chief(strategy)``
+    replicas in sync; the context in which variables are created; whether this process writes
+    the run directory.
+``distribute_batches(strategy, generate)``
+    an iterator over the (batch, width) int32 id batches ``generate()`` yields, as the step
+    takes them.
+``make_train_step(ae, optimizer, clipnorm, strategy, batches, rows, jit_compile)``
+    ``step(ids, stop) -> (loss, grad_norm, n_tokens, stops)``: one optimizer step on a global
+    batch of at most ``rows`` sentences, its token-mean loss, and the sum of the processes' stop
+    flags (``stop`` is 1.0 when this one was interrupted).
+``compile_forward(ae, extra, rows)``
+    ``forward(ids) -> (outputs, *extra(ids, outputs))`` as NumPy arrays, for id batches of at
+    most ``rows`` sentences; ``extra`` is written with ``keras.ops``.
+``chief_broadcast(strategy)``
+    ``broadcast(figures)``: the chief's figures on every worker.
+
+The backend is Keras's own: the ``KERAS_BACKEND`` variable, read once when Keras is first
+imported. :func:`select_backend` sets it; the command line calls it before importing Keras.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from types import ModuleType
+
+from embeddings.io import SeqaeError
+
+BACKENDS = ("tensorflow", "jax")
+DEFAULT_BACKEND = "tensorflow"
+# Distributions by name; the jax backend has only the first (see its make_strategy).
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+def requested_backend() -> str:
+    """The backend ``KERAS_BACKEND`` names, else :data:`DEFAULT_BACKEND`."""
+    return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
+
+
+def select_backend(name: str) -> str:
+    """Make ``name`` the Keras backend of this process (before Keras is imported) and return it.
+
+    Raises :class:`SeqaeError` for an unknown name, or when Keras already runs another backend
+    in this process (a process has one backend; start a new one).
+    """
+    if name not in BACKENDS:
+        raise SeqaeError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    if "keras" in sys.modules:
+        running = sys.modules["keras"].backend.backend()
+        if running != name:
+            raise SeqaeError(f"--backend {name}: Keras already runs on {running} in this "
+                             "process; start a new process (or set KERAS_BACKEND)")
+    os.environ["KERAS_BACKEND"] = name
+    return name
+
+
+def current_name() -> str:
+    """The backend Keras runs on (imports Keras)."""
+    import keras
+
+    name = keras.backend.backend()
+    if name not in BACKENDS:
+        raise SeqaeError(f"seqae runs on the {' or '.join(BACKENDS)} backend of Keras, "
+                         f"not {name}: set KERAS_BACKEND")
+    return name
+
+
+def current() -> ModuleType:
+    """The backend-specific module of the backend Keras runs on."""
+    name = current_name()
+    try:
+        return importlib.import_module(f"autoencoder.backend_{name}")
+    except ImportError as exc:
+        raise SeqaeError(f"the {name} backend cannot start: {exc}") from None

@@ -1,0 +1,95 @@
+"""A model folder's checkpoint and history files: ``last.keras``, ``history.csv``, ``state.json``.
+
+``state.json`` is written last after each epoch: it is the commit point that ``--resume``
+trusts, naming the sha256 of the ``last.keras`` it goes with.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embeddings.io import SeqaeError, atomic_open, read_json, sha256_file
+
+if TYPE_CHECKING:
+    import keras
+
+HISTORY_FIELDS = (
+    "epoch", "train_loss", "val_loss", "val_token_accuracy", "grad_norm", "wall_s",
+    "sentences", "sentences_per_s", "padding_share", "peak_rss_mb", "status",
+)
+# What the manifest covers; state.json is not listed, it is the commit point written after it.
+MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png")
+
+
+# ``last.keras`` as committed by ``state.json``, kept aside while its successor is saved.
+PREVIOUS_CHECKPOINT = ".last.keras.previous"
+_STATE_KEYS = {"epoch": int, "best_val_loss": (float, int, type(None)),
+               "best_epoch": (int, type(None)), "wait": int, "nan_events": int,
+               "stopped": (str, type(None)), "last_sha256": (str, type(None))}
+
+
+def resume_point(model_dir: Path) -> tuple[dict, Path]:
+    """``state.json`` and the checkpoint it commits, checked without writing anything.
+
+    The checkpoint is ``last.keras``, or its predecessor kept aside when a kill came between
+    renaming a new ``last.keras`` into place and committing it. Raises :class:`SeqaeError`
+    when there is nothing to resume, ``state.json`` is damaged, or no file matches its sha256.
+    """
+    model_dir = Path(model_dir)
+    state_path, last = model_dir / "state.json", model_dir / "last.keras"
+    if not state_path.is_file() or not last.is_file():
+        raise SeqaeError(f"nothing to resume in {model_dir}: no checkpoint yet")
+    state = read_json(state_path)
+    bad = [key for key, kind in _STATE_KEYS.items()
+           if not isinstance(state, dict) or not isinstance(state.get(key, ...), kind)
+           or isinstance(state.get(key), bool)]
+    if bad or state["epoch"] < 0:
+        raise SeqaeError(f"damaged {state_path} ({', '.join(bad) or 'epoch'}); "
+                         "train again without --resume (--force)")
+    if sha256_file(last) == state["last_sha256"]:
+        return state, last
+    previous = model_dir / PREVIOUS_CHECKPOINT
+    if previous.is_file() and sha256_file(previous) == state["last_sha256"]:
+        return state, previous
+    raise SeqaeError(f"checkpoint {last} does not match state.json (corrupt, truncated or "
+                     "replaced); train again without --resume")
+
+
+def weights_finite(model: keras.Model) -> bool:
+    return all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def weights_sha256(model: keras.Model) -> str:
+    """A digest of every weight's bytes, to check that workers ended with the same model."""
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    with atomic_open(path, newline="") as handle:
+        writer = csv.DictWriter(handle, HISTORY_FIELDS)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+
+
+def read_history(path: Path) -> list[dict]:
+    """Rows of ``history.csv`` with numbers parsed (empty cells become None)."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _parse(key: str, value: str):
+    if key == "status":
+        return value
+    if value == "":
+        return None
+    return int(value) if key in ("epoch", "sentences") else float(value)

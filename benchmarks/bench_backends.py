@@ -1,0 +1,63 @@
+"""Benchmark 9: Keras backends. The Trainer's own step on TensorFlow and on JAX, on the CPU.
+
+Each kind at V = 20,000 trains in two processes, one per backend, alternating epoch by epoch on
+the same pre-built batches (the step alone is timed). A ratio above 1 means JAX is faster. The
+TensorFlow step is seqae's default ``tf.function`` (no XLA; see the XLA benchmark); the JAX step
+is always compiled whole by XLA (``jax.jit``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from autoencoder.backends import BACKENDS
+from benchmarks.report import Section
+from benchmarks.timing import alternate, median_of
+from benchmarks.training_worker import ModelShape, TrainingWorker, write_zipf_sentences
+
+
+@dataclass(frozen=True)
+class Settings(ModelShape):
+    """``vocab_size`` V for both kinds, ``sentences`` per timed epoch, the model shape."""
+
+    vocab_size: int = 20_000
+    sentences: int = 512
+
+
+FULL = Settings()
+QUICK = Settings(sentences=128, dim=512, seq_len=20, latent=128, batch_size=32, repeats=2)
+
+
+def run(settings: Settings, workdir: Path) -> Section:
+    """Sentences/s per kind on each backend, their ratio, and each backend's warm-up time."""
+    path = write_zipf_sentences(Path(workdir) / "backends.txt", settings.vocab_size,
+                                settings.sentences)
+    section = Section(f"Keras backends on the train step (CPU), V = {settings.vocab_size:,}",
+                      ["kind", "tensorflow sent/s", "jax sent/s", "jax/tensorflow",
+                       "warm-up s (tensorflow / jax)"])
+    ratios = []
+    for kind in ("embedding", "onehot"):
+        base = settings.train_spec(kind, settings.vocab_size, settings.sentences)
+        with contextlib.ExitStack() as stack:
+            workers = {name: stack.enter_context(TrainingWorker(replace(base, backend=name), path))
+                       for name in BACKENDS}
+            startup = {name: worker.wait() for name, worker in workers.items()}
+            samples = alternate({name: (lambda w=worker: w.epoch("memory"))
+                                 for name, worker in workers.items()}, settings.repeats)
+        speed = {name: median_of(samples[name], "sentences_per_s") for name in BACKENDS}
+        ratios.append(speed["jax"] / speed["tensorflow"])
+        section.rows.append([kind, f"{speed['tensorflow']:.1f}", f"{speed['jax']:.1f}",
+                             f"{ratios[-1]:.2f}x",
+                             f"{startup['tensorflow']['warmup_s']:.1f} / "
+                             f"{startup['jax']['warmup_s']:.1f}"])
+    section.notes += [
+        f"{settings.sentences} synthetic sentences per epoch; {base.shape_note()}; "
+        f"{settings.repeats} epochs per backend, alternating, median. Both run the same Keras "
+        "layers, loss, clipping and Adam; JAX pads a short batch to the batch size (one "
+        "compiled program per width).",
+        f"jax/tensorflow: {min(ratios):.2f}-{max(ratios):.2f}x on this CPU; GPU figures come "
+        "from benchmarks/gpu.sh.",
+    ]
+    return section

@@ -1,0 +1,122 @@
+"""Backend neutrality: no eager TensorFlow or JAX, and the same commands on either backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoencoder.checkpoints import read_history
+from embeddings.io import read_json
+from tests.conftest import write_tiny_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+                          timeout=600, **kwargs)
+
+
+def test_imports_and_help_start_neither_tensorflow_nor_jax():
+    done = _python(
+        "import sys\n"
+        "from embeddings.io import SeqaeError\n"
+        "assert 'gensim' not in sys.modules and 'nltk' not in sys.modules, 'embeddings.io'\n"
+        "import embeddings, autoencoder, pipelines\n"
+        "from pipelines.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('tensorflow', 'jax', 'keras') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "train-ae" in done.stdout
+
+
+def _has_jax() -> bool:
+    return _python("import jax").returncode == 0
+
+
+needs_jax = pytest.mark.skipif(not _has_jax(), reason="jax is not installed")
+TINY_EMBED = ["--vector-size", "16", "--min-count", "1", "--epochs", "2", "--workers", "1"]
+TINY_AE = ["--seq-len", "8", "--latent", "8", "--batch-size", "32", "--val-sentences", "20", "-q"]
+
+
+def _pipe(*args, backend: str, no_tensorflow: Path | None = None) -> subprocess.CompletedProcess:
+    """``pipe ARGS`` in a fresh process on ``backend``; with ``no_tensorflow``, a folder whose
+    ``tensorflow`` package fails to import comes first on the path."""
+    path = os.pathsep.join(str(p) for p in (no_tensorflow, REPO) if p)
+    return subprocess.run([sys.executable, "-m", "pipelines", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": backend,
+                               "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@needs_jax
+def test_embed_train_and_compare_without_tensorflow(tmp_path):
+    blocker = tmp_path / "blocker" / "tensorflow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('no TensorFlow on this machine')\n")
+    run = tmp_path / "run"
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    for args in (["embed", "--run", run, "--corpus", corpus, *TINY_EMBED],
+                 ["train-ae", "--run", run, "--backend", "jax", "--epochs", "1", *TINY_AE],
+                 ["compare", "--run", run]):
+        done = _pipe(*args, backend="jax", no_tensorflow=blocker.parent)
+        assert done.returncode == 0, done.stderr
+    assert "embedding-cosine" in done.stdout
+    assert read_json(run / "models" / "embedding-cosine" / "config.json")["backend"] == "jax"
+    refused = _pipe("train-ae", "--run", run, "--strategy", "mirrored", "--name", "m",
+                    backend="jax", no_tensorflow=blocker.parent)
+    assert refused.returncode != 0
+    assert [line for line in refused.stderr.splitlines() if line.startswith("Error")] == [
+        "Error: --strategy mirrored needs --backend tensorflow (tf.distribute); the jax backend "
+        "trains on one device"]
+
+
+@pytest.mark.slow  # six fresh processes, each starting a backend
+@needs_jax
+@pytest.mark.parametrize("first, then", [("tensorflow", "jax"), ("jax", "tensorflow")])
+def test_a_model_resumes_and_decodes_under_the_other_backend(tiny_run, first, then):
+    import keras
+
+    model = tiny_run / "models" / "embedding-cosine"
+    done = _pipe("train-ae", "--run", tiny_run, "--epochs", "1", *TINY_AE, backend=first)
+    assert done.returncode == 0, done.stderr
+    steps = int(keras.saving.load_model(model / "last.keras").optimizer.iterations.numpy())
+    done = _pipe("train-ae", "--run", tiny_run, "--epochs", "2", "--resume", *TINY_AE, backend=then)
+    assert done.returncode == 0, done.stderr
+    history = read_history(model / "history.csv")
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert read_json(model / "state.json")["epoch"] == 2
+    # The optimizer state came along: its step counter went on from the first backend's.
+    assert int(keras.saving.load_model(model / "last.keras").optimizer.iterations.numpy()) == 2 * steps
+    done = _pipe("reconstruct", "--run", tiny_run, "the cat sees the house", backend=then)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("model:  embedding-cosine")
+
+
+@needs_jax
+def test_gpu_script_runs_at_a_tiny_size_on_the_cpu(tmp_path):
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    (tmp_path / "no_wheels").mkdir()
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu.sh"), str(corpus)], capture_output=True,
+        text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "SEQAE_SIZE": "tiny", "SEQAE_WORK": str(tmp_path / "work"),
+             "SEQAE_WHEELS": str(tmp_path / "no_wheels"), "PYTHON": sys.executable,
+             "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0, done.stderr
+    figures = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    assert figures["epochs"].startswith("2 ")
+    assert float(figures["sentences/s"]) > 0
+    assert 0 <= float(figures["padding share"]) < 1
+    assert 0 <= float(figures["validation token accuracy"]) <= 1
+    assert "(cpu)" in figures["device"]
