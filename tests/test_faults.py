@@ -334,7 +334,7 @@ def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path
 
     whole = fit(make_ae(vectors), splits, tmp_path / "whole", epochs=3)
     calls = []
-    real = Trainer._write_manifest
+    real = Trainer.write_manifest
 
     def crash_on_second_epoch(self):
         calls.append(1)
@@ -342,7 +342,7 @@ def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path
             raise _Crash
         real(self)
 
-    monkeypatch.setattr(Trainer, "_write_manifest", crash_on_second_epoch)
+    monkeypatch.setattr(Trainer, "write_manifest", crash_on_second_epoch)
     with pytest.raises(_Crash):
         fit(make_ae(vectors), splits, tmp_path / "m", epochs=3)
     monkeypatch.undo()
