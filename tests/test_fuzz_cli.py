@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 from tests.test_cli_train import invoke
 from tests.test_data_safety import snapshot, unchanged_but_lock
 
+# Each example runs a command in process (many train a model): minutes, so with the slow tests.
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
