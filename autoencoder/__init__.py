@@ -4,7 +4,7 @@ Names are re-exported lazily (PEP 562): importing the package starts no Keras, s
 line can choose the Keras backend (``--backend``) before Keras is first imported.
 """
 
-import importlib
+from embeddings.lazy import lazy_exports
 
 _EXPORTS = {
     "autoencoder.artifacts": ("load_autoencoder",),
@@ -17,15 +17,4 @@ _EXPORTS = {
     "autoencoder.vocab": ("PAD_ID", "UNK_ID", "Vocabulary"),
     "embeddings.rundir": ("list_models",),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'autoencoder' has no attribute {name!r}")
-    return getattr(importlib.import_module(_MODULE_OF[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -4,7 +4,7 @@ Names are re-exported lazily (PEP 562), so that ``from embeddings.io import Seqa
 neither gensim nor nltk.
 """
 
-import importlib
+from embeddings.lazy import lazy_exports
 
 _EXPORTS = {
     "embeddings.corpus": ("Document", "read_corpus"),
@@ -17,15 +17,4 @@ _EXPORTS = {
     "embeddings.word2vec": ("EpochLogger", "Word2VecConfig", "export_word2vec", "load_vectors",
                             "save_vectors", "train_word2vec"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'embeddings' has no attribute {name!r}")
-    return getattr(importlib.import_module(_MODULE_OF[name]), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
