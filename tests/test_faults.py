@@ -123,20 +123,35 @@ def embed_reference(tmp_path_factory):
     return corpus, reference
 
 
+def staged(run: Path, rel: str) -> Path | None:
+    """``rel`` inside the run's hidden staging folder (where embed writes before it commits)."""
+    return next(run.glob(f".staging-*/{rel}"), None)
+
+
+def staged_exists(run: Path, rel: str):
+    return lambda: staged(run, rel) is not None
+
+
+def staged_temp(run: Path, rel: str, name: str, min_size: int = 0):
+    def ready():
+        folder = staged(run, rel)
+        return folder is not None and hidden_temp(folder, name, min_size)()
+    return ready
+
+
 EMBED_POINTS = {
-    # Punkt is trained and the split files are open: tokenizing has just begun.
-    "tokenizing-start": lambda run: exists(run / "corpus"),
+    # Punkt is trained and the staged split files are open: tokenizing has just begun.
+    "tokenizing-start": lambda run: staged_exists(run, "corpus"),
     # train.txt's temp file has data: in the middle of tokenizing and writing.
-    "tokenizing-mid": lambda run: hidden_temp(run / "corpus", "train.txt", min_size=64 << 10),
-    # The corpus is committed: word2vec is building its vocabulary or training.
-    "word2vec": lambda run: exists(run / "corpus" / "meta.json"),
-    # vocab.tsv of the vectors is written: saving the vectors or evaluating them.
-    "saving-vectors": lambda run: exists(run / "embeddings" / "vocab.tsv"),
+    "tokenizing-mid": lambda run: staged_temp(run, "corpus", "train.txt", min_size=64 << 10),
+    # The staged corpus is complete: word2vec is building its vocabulary or training.
+    "word2vec": lambda run: staged_exists(run, "corpus/meta.json"),
+    # vocab.tsv of the staged vectors is written: saving the vectors or evaluating them.
+    "saving-vectors": lambda run: staged_exists(run, "embeddings/vocab.tsv"),
 }
-EMBED_NOT_YET = {  # the commit marker that must still be absent when the kill lands
-    "tokenizing-start": "corpus/meta.json", "tokenizing-mid": "corpus/meta.json",
-    "word2vec": "embeddings/meta.json", "saving-vectors": "embeddings/meta.json",
-}
+# The commit marker that must still be absent when the kill lands: the staged folders are
+# swapped into the run only at the very end.
+EMBED_NOT_YET = dict.fromkeys(EMBED_POINTS, "embeddings/meta.json")
 
 
 @pytest.mark.parametrize("point", EMBED_POINTS)
@@ -166,6 +181,7 @@ def test_embed_killed_then_rerun_equals_an_uninterrupted_run(embed_reference, tm
     for stage in ("corpus", "embeddings"):
         verify_manifest(run / stage)
         assert set(final_files(run / stage)) == set(final_files(reference / stage))
+    assert not list(run.glob(".staging-*"))  # what the kill left was cleared by the rerun
 
 
 # -- pipe train-ae --------------------------------------------------------------------------------
