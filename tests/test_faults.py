@@ -280,7 +280,7 @@ def test_train_killed_then_resume_equals_an_uninterrupted_run(train_run, tmp_pat
 
 # -- pipe compare ---------------------------------------------------------------------------------
 
-COMPARE_FILES = {"report.md", "report.json", "loss.png", "accuracy_by_length.png"}
+COMPARE_FILES = {"report.md", "report.json", "loss.png", "accuracy_by_length.png", "manifest.json"}
 TIMINGS = {"eval_tokens_per_s"}
 
 
