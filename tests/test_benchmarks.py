@@ -41,6 +41,7 @@ def test_benchmarks_run_at_toy_sizes_and_decoder_equals_brute_force(tmp_path):
         assert section.title in format_text(section) and section.title in format_markdown(section)
 
 
+@pytest.mark.slow  # trains a model and encodes in several processes: about a minute
 def test_codes_benchmark_runs_at_toy_size(tmp_path):
     from benchmarks import bench_codes
 

@@ -160,6 +160,7 @@ def test_mirrored_batches_of_one_sentence_leave_a_replica_empty(run):
     assert_same_history(run / "models" / "mirrored-one", run / "models" / "single-one", 2)
 
 
+@pytest.mark.slow  # a cluster of worker processes: about a minute or more
 def test_two_workers_agree_match_one_and_only_the_chief_writes(run, tmp_path):
     """Worker 1 reads its own copy of the run directory, so that what it writes would show."""
     copy = tmp_path / "worker1-run"
@@ -187,6 +188,7 @@ def test_two_workers_agree_match_one_and_only_the_chief_writes(run, tmp_path):
     assert_same_history(chief_model, run / "models" / "reference", 2)
 
 
+@pytest.mark.slow  # a cluster of worker processes: about a minute or more
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
 def test_checkpoints_resume_on_another_number_of_workers(run, first, then):
     """One epoch on ``first`` workers, the second on ``then``: the same as 2 epochs on one."""
@@ -206,6 +208,7 @@ def test_checkpoints_resume_on_another_number_of_workers(run, first, then):
     assert_same_history(run / "models" / name, run / "models" / "reference", 2)
 
 
+@pytest.mark.slow  # a cluster of worker processes: about a minute or more
 def test_ctrl_c_stops_a_cluster_at_one_step_and_resumes_on_one_worker(run):
     """SIGINT to ``--cluster-demo 2`` mid-epoch: both workers stop after the same step, the
     chief saves a mid-epoch checkpoint, and one worker finishes the run as if uninterrupted."""
