@@ -9,28 +9,21 @@ is always compiled whole by XLA (``jax.jit``).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from autoencoder.backends import BACKENDS
+from benchmarks import bench_xla
 from benchmarks.report import Section
 from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import ModelShape, TrainingWorker, write_zipf_sentences
+from benchmarks.training_worker import TrainingWorker, write_zipf_sentences
 
 
-@dataclass(frozen=True)
-class Settings(ModelShape):
-    """``vocab_size`` V for both kinds, ``sentences`` per timed epoch, the model shape."""
-
-    vocab_size: int = 20_000
-    sentences: int = 512
+# The same train-step sizes as the XLA benchmark: both time one step against another.
+FULL, QUICK = bench_xla.FULL, bench_xla.QUICK
 
 
-FULL = Settings()
-QUICK = Settings(sentences=128, dim=512, seq_len=20, latent=128, batch_size=32, repeats=2)
-
-
-def run(settings: Settings, workdir: Path) -> Section:
+def run(settings: bench_xla.Settings, workdir: Path) -> Section:
     """Sentences/s per kind on each backend, their ratio, and each backend's warm-up time."""
     path = write_zipf_sentences(Path(workdir) / "backends.txt", settings.vocab_size,
                                 settings.sentences)
