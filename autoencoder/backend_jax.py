@@ -62,9 +62,11 @@ def distribute_batches(strategy: None, generate: Callable[[], Iterator[np.ndarra
 
 def make_train_step(ae: SentenceAutoencoder, optimizer: keras.optimizers.Optimizer,
                     clipnorm: float, strategy: None = None, batches: Iterator | None = None,
-                    rows: int | None = None, jit_compile: bool | None = None) -> Callable:
+                    rows: int | None = None, jit_compile: bool | None = None,
+                    per_tensor: bool = False) -> Callable:
     """``step(ids, stop)``: the token-mean loss of a (batch <= ``rows``, width) id batch, its
-    gradient clipped to the global norm ``clipnorm`` (0: not clipped), one optimizer update.
+    gradient clipped to the global norm ``clipnorm`` (0: not clipped; ``per_tensor``: each
+    gradient to its own norm), one optimizer update.
     Made once the model and the optimizer are final (it holds their variables)."""
     trainable = ae.model.trainable_variables
     frozen = ae.model.non_trainable_variables + ae.lookup_variables
@@ -82,7 +84,10 @@ def make_train_step(ae: SentenceAutoencoder, optimizer: keras.optimizers.Optimiz
         (loss, n_tokens), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             train_values, frozen_values, ids)
         norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
-        if clipnorm:  # as tf.clip_by_global_norm
+        if clipnorm and per_tensor:  # as tf.clip_by_norm
+            grads = [g * (clipnorm / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(g))), clipnorm))
+                     for g in grads]
+        elif clipnorm:  # as tf.clip_by_global_norm
             grads = [g * (clipnorm / jnp.maximum(norm, clipnorm)) for g in grads]
         train_values, optimizer_values = optimizer.stateless_apply(
             optimizer_values, grads, train_values)

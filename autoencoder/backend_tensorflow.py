@@ -71,10 +71,12 @@ def distribute_batches(strategy: tf.distribute.Strategy,
 
 def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
                     strategy: tf.distribute.Strategy, batches: Iterator | None = None,
-                    rows: int | None = None, jit_compile: bool | None = None) -> Callable:
+                    rows: int | None = None, jit_compile: bool | None = None,
+                    per_tensor: bool = False) -> Callable:
     """The step, one graph per batch width, traced for the batches of the distributed iterator
     ``batches`` (its ``element_spec``; plain tensors when None); ``jit_compile``: compiled by
-    XLA. ``rows`` is not needed: the batch size stays unknown in the graph."""
+    XLA. ``rows`` is not needed: the batch size stays unknown in the graph. ``per_tensor``
+    clips each gradient to ``clipnorm`` on its own instead of their global norm."""
     model, n_replicas = ae.model, strategy.num_replicas_in_sync
     ids_spec = IDS_SPEC if batches is None else batches.element_spec
 
@@ -91,7 +93,9 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                tape.gradient(loss, model.trainable_variables))
         norm = tf.linalg.global_norm(grads)
-        if clipnorm:
+        if clipnorm and per_tensor:
+            grads = [tf.clip_by_norm(g, clipnorm) for g in grads]
+        elif clipnorm:
             grads, _ = tf.clip_by_global_norm(grads, clipnorm, use_norm=norm)
         if n_replicas > 1:
             # Keras optimizers sum gradients over replicas themselves: give each its share.

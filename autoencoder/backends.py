@@ -16,10 +16,12 @@ which every backend module provides with the same functions:
 ``distribute_batches(strategy, generate)``
     an iterator over the (batch, width) int32 id batches ``generate()`` yields, as the step
     takes them.
-``make_train_step(ae, optimizer, clipnorm, strategy, batches, rows, jit_compile)``
+``make_train_step(ae, optimizer, clipnorm, strategy, batches, rows, jit_compile, per_tensor)``
     ``step(ids, stop) -> (loss, grad_norm, n_tokens, stops)``: one optimizer step on a global
-    batch of at most ``rows`` sentences, its token-mean loss, and the sum of the processes' stop
-    flags (``stop`` is 1.0 when this one was interrupted).
+    batch of at most ``rows`` sentences (gradients clipped to the global norm ``clipnorm``, or
+    each to its own with ``per_tensor``), its token-mean loss, the global gradient norm
+    before clipping, and the sum of the processes' stop flags (``stop`` is 1.0 when this one
+    was interrupted).
 ``compile_forward(ae, extra, rows)``
     ``forward(ids) -> (outputs, *extra(ids, outputs))`` as NumPy arrays, for id batches of at
     most ``rows`` sentences; ``extra`` is written with ``keras.ops``.

@@ -51,6 +51,7 @@ class _Tally:
     top5_correct: int = 0
     references: list = field(default_factory=list)
     hypotheses: list = field(default_factory=list)
+    output_counts: np.ndarray | None = None  # how often each id is the output at real tokens
 
 
 def score_autoencoder(
@@ -76,7 +77,7 @@ def score_autoencoder(
     k = 5 if ae.config.kind == "embedding" else 1
     step = current_backend().compile_forward(ae, functools.partial(_cosine, ae), rows=EVAL_BATCH)
     wanted = set(sample_rows)
-    tally, samples = _Tally(), {}
+    tally, samples = _Tally(output_counts=np.zeros(len(ae.vocab), np.int64)), {}
     started = time.perf_counter()
     sentences = EncodedSentences.encode(path, ae.vocab, seq_len, keep=keep)
     plan = plan_epoch(sentences.lengths, EVAL_BATCH, seq_len, bucketing=bucketing)
@@ -91,6 +92,7 @@ def score_autoencoder(
         lengths = real.sum(axis=1)
         full_lengths = np.array([len(tokens) for tokens in lines])
 
+        tally.output_counts += np.bincount(predicted[real], minlength=len(ae.vocab))
         tally.tokens += int(real.sum())
         tally.correct += int(right.sum())
         tally.covered += int((real & (ids != UNK_ID)).sum())
@@ -117,7 +119,12 @@ def score_autoencoder(
             tally.hypotheses.append(list(hypothesis[i, : len(reference)]))
             if row in wanted:
                 samples[int(row)] = tally.hypotheses[-1]
-    return _finish(tally, time.perf_counter() - started, ae.config.kind), samples
+    metrics = _finish(tally, time.perf_counter() - started, ae.config.kind)
+    # A collapsed model writes a few words everywhere: how many distinct, and the commonest.
+    top = int(tally.output_counts.argmax())
+    metrics.update(distinct_outputs=int((tally.output_counts > 0).sum()), top_output=words[top],
+                   top_output_share=_share(int(tally.output_counts[top]), tally.tokens))
+    return metrics, samples
 
 
 def _cosine(ae: SentenceAutoencoder, ids, outputs) -> tuple:

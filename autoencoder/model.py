@@ -5,9 +5,13 @@ Two kinds share every layer but the ends, so their comparison is fair:
 * ``embedding``: reads the frozen, unit-normalised word2vec vectors of the tokens and writes one
   ``dim``-vector per position (linear output), trained with a cosine or MSE loss and decoded to
   words by nearest-neighbour search.
-* ``onehot``: the classic baseline over a capped vocabulary. Its input is the one-hot row times a
-  trainable (cap x dim) matrix, computed as a lookup; its output a softmax over the cap, trained with
-  sparse categorical cross-entropy and decoded by argmax.
+* ``onehot``: the baseline done right, over a capped vocabulary. Its input is the one-hot row
+  times a trainable (cap x dim) matrix, computed as a lookup; its output a softmax over the cap,
+  trained with sparse categorical cross-entropy and decoded by argmax.
+* ``classic``: the seed's model exactly as written, kept to show why it fails: one-hot rows into
+  the encoder, ``LSTM(cap)`` as decoder and output (tanh, no softmax, no Dense head), trained
+  with Keras's ``categorical_crossentropy``, which divides the outputs by their sum (it expects
+  probabilities) and clips the quotient to [1e-7, 1 - 1e-7]; decoded by argmax.
 
 Only Keras built-in layers are used, so saved models load with ``safe_mode=True`` and no custom
 objects. The saved model is ``seq_len`` wide; :meth:`SentenceAutoencoder.at_width` runs the very
@@ -27,8 +31,8 @@ from autoencoder.decode import NearestNeighbourDecoder, top_k
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 from embeddings.io import SeqaeError
 
-KINDS = ("embedding", "onehot")
-LOSSES = {"embedding": ("cosine", "mse"), "onehot": ("ce",)}
+KINDS = ("embedding", "onehot", "classic")
+LOSSES = {"embedding": ("cosine", "mse"), "onehot": ("ce",), "classic": ("ce",)}
 # The UNK input/target vector: a fixed random unit vector, far from every real word in high dims.
 UNK_VECTOR_SEED = 20_000
 
@@ -39,12 +43,13 @@ class AutoencoderConfig:
 
     Parameters
     ----------
-    kind : ``embedding`` (word2vec in, vectors out) or ``onehot`` (capped baseline).
-    loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) for onehot.
+    kind : ``embedding`` (word2vec in, vectors out), ``onehot`` (capped baseline, softmax) or
+        ``classic`` (the seed's capped model: tanh ``LSTM(cap)`` output).
+    loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) otherwise.
     seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
-    vocab_cap : onehot vocabulary size including PAD and UNK (1,998 words + 2 by default);
-        None for the embedding kind, whose vocabulary is the word2vec one.
+    vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
+        default); None for the embedding kind, whose vocabulary is the word2vec one.
     center : embedding kind: subtract the mean word vector before normalising. word2vec vectors
         share a common direction (on small corpora random pairs have cosine ~0.9), which lets a
         cosine loss be low while every output decodes to the same few words; centring removes it
@@ -73,7 +78,7 @@ class AutoencoderConfig:
             object.__setattr__(self, "vocab_cap", None)
         else:
             object.__setattr__(self, "center", None)
-        if self.kind == "onehot" and (self.vocab_cap is None or self.vocab_cap < 3):
+        if self.kind != "embedding" and (self.vocab_cap is None or self.vocab_cap < 3):
             raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
                              f"got {self.vocab_cap}")
 
@@ -108,23 +113,32 @@ def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:
 def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.Model:
     """The Keras model; input (batch, seq_len) ids for onehot or (batch, seq_len, dim) vectors.
 
-    Output: (batch, seq_len, dim) linear vectors (embedding) or (batch, seq_len, vocab_size)
-    probabilities (onehot).
+    Output: (batch, seq_len, dim) linear vectors (embedding), (batch, seq_len, vocab_size)
+    probabilities (onehot) or tanh activations in [-1, 1] (classic).
     """
     seq_len, latent = config.seq_len, config.latent
     if config.kind == "embedding":
         inputs = keras.Input((seq_len, dim), name="vectors")
         # PAD rows are exactly zero; no real word vector is, since all are unit length.
         x = keras.layers.Masking(0.0, name="mask")(inputs)
-        head = keras.layers.Dense(dim, name="vector")
     else:
         inputs = keras.Input((seq_len,), dtype="int32", name="ids")
-        x = keras.layers.Embedding(vocab_size, dim, mask_zero=True, name="onehot_projection")(inputs)
-        head = keras.layers.Dense(vocab_size, activation="softmax", name="softmax")
+        # classic: the one-hot rows themselves (a frozen identity lookup, as the seed fed them).
+        projection = (dict(output_dim=dim) if config.kind == "onehot" else
+                      dict(output_dim=vocab_size, embeddings_initializer="identity",
+                           trainable=False))
+        x = keras.layers.Embedding(vocab_size, mask_zero=True, name="onehot_projection",
+                                   **projection)(inputs)
     code = keras.layers.Bidirectional(keras.layers.LSTM(latent), merge_mode="sum", name="encoder")(x)
     x = keras.layers.RepeatVector(seq_len, name="repeat")(code)
-    x = keras.layers.LSTM(latent, return_sequences=True, name="decoder")(x)
-    outputs = keras.layers.TimeDistributed(head, name="output")(x)
+    if config.kind == "classic":
+        x = keras.layers.LSTM(vocab_size, return_sequences=True, name="decoder")(x)
+        outputs = keras.layers.Identity(name="output")(x)  # the LSTM's tanh is the output
+    else:
+        x = keras.layers.LSTM(latent, return_sequences=True, name="decoder")(x)
+        head = (keras.layers.Dense(dim, name="vector") if config.kind == "embedding" else
+                keras.layers.Dense(vocab_size, activation="softmax", name="softmax"))
+        outputs = keras.layers.TimeDistributed(head, name="output")(x)
     return keras.Model(inputs, outputs, name=f"seqae_{config.kind}")
 
 
@@ -269,6 +283,9 @@ class SentenceAutoencoder:
         """Per-position loss, shape (batch, width); padding positions are the caller's to mask."""
         if self.config.kind == "onehot":
             return keras.losses.sparse_categorical_crossentropy(ids, outputs)
+        if self.config.kind == "classic":  # Keras's own, as the seed compiled it
+            return keras.losses.categorical_crossentropy(
+                ops.one_hot(ids, len(self.vocab)), outputs)
         targets = self.inputs(ids)
         if self.config.loss == "mse":
             return ops.mean(ops.square(outputs - targets), axis=-1)
@@ -278,7 +295,8 @@ class SentenceAutoencoder:
         """Top-``k`` ids and scores per position: shapes (batch, seq_len, k).
 
         Embedding kind: cosine nearest neighbours over the vocabulary (PAD and UNK excluded).
-        Onehot kind: the ``k`` most probable ids (UNK included: the baseline may say "unknown").
+        Onehot and classic kinds: the ``k`` highest outputs (UNK included: the baseline may say
+        "unknown").
         """
         flat = outputs.reshape(-1, outputs.shape[-1])
         if self.config.kind == "embedding":

@@ -46,6 +46,59 @@ def plot_accuracy_by_length(accuracies: Mapping[str, Mapping[str, float | None]]
     _save(fig, path)
 
 
+def training_time(history: Sequence[dict]) -> list[tuple[float, dict]]:
+    """The finished epochs of a history with the training time (seconds, validation not
+    counted) at the end of each."""
+    elapsed, points = 0.0, []
+    for row in history:
+        if row.get("status") == "ok":
+            elapsed += row["wall_s"]
+            points.append((elapsed, row))
+    return points
+
+
+def text_curves(histories: Mapping[str, Sequence[dict]], width: int = 40) -> str:
+    """Validation token accuracy against training time as text, one bar per epoch and model
+    (``width`` characters for the best accuracy shown): the curve a terminal can print."""
+    rows = [(name, t, r["val_token_accuracy"]) for name, history in histories.items()
+            for t, r in training_time(history) if r.get("val_token_accuracy") is not None]
+    if not rows:
+        return "no validation accuracy recorded"
+    top = max(acc for _, _, acc in rows) or 1.0
+    label = max(len(name) for name, _, _ in rows)
+    lines = ["validation token accuracy against training time"]
+    previous = None
+    for name, t, acc in rows:
+        shown = name if name != previous else ""
+        previous = name
+        lines.append(f"  {shown:<{label}} {t:6.0f} s {acc:6.1%} {'#' * round(width * acc / top)}")
+    return "\n".join(lines)
+
+
+def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
+    """Validation token accuracy and validation loss against training time, one line per
+    model. Losses of different kinds differ in scale, so the loss axis is logarithmic and each
+    model's loss is divided by its value after the first epoch (1.0 = where it started)."""
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, history in histories.items():
+        points = [(t, r) for t, r in training_time(history) if r.get("val_loss") is not None]
+        if not points:
+            continue
+        times = [t for t, _ in points]
+        line, = acc_ax.plot(times, [r["val_token_accuracy"] for _, r in points], "o-",
+                            markersize=3, label=name)
+        first = points[0][1]["val_loss"] or 1.0
+        loss_ax.plot(times, [r["val_loss"] / first for _, r in points], "o-", markersize=3,
+                     color=line.get_color(), label=name)
+    acc_ax.set(xlabel="training time (s)", ylabel="validation token accuracy", ylim=(0, None))
+    loss_ax.set(xlabel="training time (s)", ylabel="validation loss / loss after epoch 1",
+                yscale="log")
+    for ax in (acc_ax, loss_ax):
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=8)
+    _save(fig, path)
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path, suffix=".tmp.png") as tmp:

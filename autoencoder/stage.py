@@ -240,4 +240,4 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     if (saved["autoencoder"] != config.to_dict() or saved["train"] != asdict(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
         return "stale"
-    return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"
+    return "finished" if state["stopped"] in ("epochs", "early-stop", "time") else "partial"

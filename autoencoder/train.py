@@ -23,6 +23,7 @@ point that ``resume`` trusts); see :mod:`autoencoder.checkpoints`.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import itertools
@@ -58,6 +59,11 @@ from embeddings.io import SeqaeError, atomic_path, read_json, sha256_file, write
 log = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adam", "sgd")
+# Global: one norm over all gradients (tf.clip_by_global_norm, Keras's ``global_clipnorm``);
+# tensor: each gradient tensor on its own (Keras's ``clipnorm``, what the seed's SGD used).
+CLIP_SCOPES = ("global", "tensor")
+# Steps whose loss and gradient norm a non-finite event keeps, to show what led to it.
+STEPS_BEFORE_NON_FINITE = 20
 
 
 @dataclass(frozen=True)
@@ -70,14 +76,19 @@ class TrainConfig:
     batch_size : global batch size in sentences (split across replicas).
     optimizer : ``adam`` or ``sgd`` (with ``momentum`` and ``nesterov``).
     lr : learning rate.
-    clipnorm : clip the global gradient norm to this value (Keras's ``global_clipnorm``);
-        0 disables clipping.
+    clipnorm : clip the gradient norm to this value; 0 disables clipping.
+    clip_scope : ``global`` (one norm over every gradient, Keras's ``global_clipnorm``) or
+        ``tensor`` (each weight's gradient on its own, Keras's ``clipnorm``).
     patience : stop after this many epochs without a lower validation loss; 0 never stops early.
     scale_lr : multiply ``lr`` by the number of replicas in sync (the linear scaling rule of
         Goyal et al. 2017, for a global batch that grows with the replicas).
     seed : shuffling and sampling seed.
     max_sentences : train on a seeded subsample of this many sentences (None: all).
     val_sentences : validate on a seeded subsample of this many sentences (None: all).
+    max_time : stop once training has run this many seconds in all (validation and
+        checkpoints not counted; a resumed run counts its earlier epochs): the epoch in
+        progress ends at the step that crosses it, is validated and checkpointed. None: no
+        limit. One process only (the clocks of several workers would disagree).
     """
 
     epochs: int = 20
@@ -92,6 +103,8 @@ class TrainConfig:
     seed: int = 0
     max_sentences: int | None = None
     val_sentences: int | None = 1000
+    clip_scope: str = "global"
+    max_time: float | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -105,6 +118,10 @@ class TrainConfig:
             raise SeqaeError("--clipnorm and --momentum must be finite numbers")
         if self.clipnorm < 0 or self.momentum < 0 or self.patience < 0:
             raise SeqaeError("--clipnorm, --momentum and --patience must not be negative")
+        if self.clip_scope not in CLIP_SCOPES:
+            raise SeqaeError(f"--clip-scope must be one of {', '.join(CLIP_SCOPES)}")
+        if self.max_time is not None and not (self.max_time > 0 and math.isfinite(self.max_time)):
+            raise SeqaeError(f"--max-time must be a positive number of seconds, got {self.max_time}")
         if self.nesterov and self.optimizer != "sgd":
             raise SeqaeError("--nesterov applies to --optimizer sgd only")
 
@@ -266,7 +283,8 @@ class Trainer:
         :meth:`_batches`); ``jit_compile``: XLA on TensorFlow (JAX always compiles)."""
         return self.backend.make_train_step(
             self.autoencoder, optimizer, self.config.clipnorm, self.strategy, batches,
-            rows=self.config.batch_size, jit_compile=jit_compile)
+            rows=self.config.batch_size, jit_compile=jit_compile,
+            per_tensor=self.config.clip_scope == "tensor")
 
     # -- the loop --------------------------------------------------------------------------
     def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
@@ -313,6 +331,9 @@ class Trainer:
             for epoch in range(first, cfg.epochs + 1):
                 if state["stopped"] == "early-stop":
                     break
+                if self._time_left() <= 0:
+                    state["stopped"] = "time"
+                    break
                 self._run_epoch(epoch, state, train_step, batches, train, val, steps, interrupted)
                 if self._stop_requested:
                     raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
@@ -344,18 +365,31 @@ class Trainer:
 
         return self.backend.distribute_batches(self.strategy, generate)
 
+    def _time_left(self) -> float:
+        """Seconds of ``max_time`` not yet spent by the finished epochs (inf without a limit)."""
+        if self.config.max_time is None:
+            return math.inf
+        spent = sum(row["wall_s"] for row in self.history_ if row.get("status") == "ok")
+        return self.config.max_time - spent
+
     def _run_epoch(self, epoch: int, state: dict, train_step, batches: Iterator,
                    train: EncodedSentences, val: EncodedSentences, steps: int,
                    interrupted: Callable[[], bool]) -> None:
         """One pass over the training sentences (``steps`` batches from ``batches``), validation,
         checkpoint; Ctrl-C between steps saves a mid-epoch checkpoint from which ``--resume``
-        replays the rest of the epoch."""
+        replays the rest of the epoch. When ``max_time`` runs out, the epoch ends at that step
+        (its other batches are not trained) and is validated and checkpointed as a whole one."""
         cfg, model = self.config, self.autoencoder.model
         good_weights = model.get_weights()
+        state["stopped"] = None  # a resumed model goes on past the limit it stopped at
         done = state.pop("partial", None) or {"step": 0, "loss_sum": 0.0, "tokens": 0.0,
                                                "norm_sum": 0.0, "wall_s": 0.0}
         started = time.perf_counter() - done["wall_s"]
+        deadline = time.perf_counter() + self._time_left() - done["wall_s"]
         loss_sum, tokens, norm_sum = done["loss_sum"], done["tokens"], done["norm_sum"]
+        step = done["step"]
+        recent = collections.deque(maxlen=STEPS_BEFORE_NON_FINITE)
+        out_of_time = False
         bar = tqdm(itertools.islice(batches, steps - done["step"]),
                    total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="batch", leave=False, disable=None if self.is_chief else True)
@@ -363,9 +397,17 @@ class Trainer:
             loss, norm, n_tokens, stops = (float(t) for t in train_step(ids, float(interrupted())))
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 bar.close()
-                self._non_finite(state, epoch, step, good_weights, started)
+                self._non_finite(state, epoch, step, good_weights, started,
+                                 {"loss": loss, "grad_norm": norm, "before": list(recent)})
+            recent.append({"step": step, "loss": loss, "grad_norm": norm})
             loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if time.perf_counter() >= deadline:
+                bar.close()
+                out_of_time = True
+                log.info("--max-time %gs reached after step %d of epoch %d", cfg.max_time,
+                         step, epoch)
+                break
             self._stop_requested = stops > 0
             if self._stop_requested and step < steps:
                 bar.close()
@@ -376,6 +418,8 @@ class Trainer:
                     f"interrupted in epoch {epoch} after step {step} of {steps}; checkpoint saved: "
                     "rerun the same command with --resume to continue")
         wall = time.perf_counter() - started
+        plan = self._plan(train, epoch)
+        sentences = sum(len(batch.rows) for batch in plan[:step])  # fewer if out of time
         val_loss, val_acc = self._from_chief(
             self.evaluate(val) if self.is_chief else (None, None))
         train_loss = loss_sum / tokens
@@ -387,9 +431,9 @@ class Trainer:
             state["wait"] += 1
         self.history_.append({
             "epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-            "val_token_accuracy": val_acc, "grad_norm": norm_sum / steps, "wall_s": wall,
-            "sentences": len(train), "sentences_per_s": len(train) / wall,
-            "padding_share": padding_share(self._plan(train, epoch), train.lengths),
+            "val_token_accuracy": val_acc, "grad_norm": norm_sum / step, "wall_s": wall,
+            "sentences": sentences, "sentences_per_s": sentences / wall,
+            "padding_share": padding_share(plan, train.lengths),
             "peak_rss_mb": peak_rss_mb(), "status": "ok",
         })
         state["epoch"] = epoch
@@ -397,13 +441,17 @@ class Trainer:
             state["stopped"] = "early-stop"
         elif epoch == cfg.epochs:
             state["stopped"] = "epochs"
+        elif out_of_time:
+            state["stopped"] = "time"
         self._save_epoch(state, improved)
         log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
-                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / steps, len(train) / wall,
+                 train_loss, _fmt(val_loss), _fmt(val_acc), norm_sum / step, sentences / wall,
                  "  (best)" if improved else "")
 
-    def _non_finite(self, state: dict, epoch: int, step: int, good_weights: list, started: float):
-        """Restore the epoch's starting weights, record the event, and raise."""
+    def _non_finite(self, state: dict, epoch: int, step: int, good_weights: list, started: float,
+                    event: dict):
+        """Restore the epoch's starting weights, record the event (``event``: the step's loss
+        and gradient norm, and those of the steps ``before`` it) in ``state.json``, and raise."""
         self.autoencoder.model.set_weights(good_weights)
         state["nan_events"] += 1
         cfg = self.config
@@ -422,7 +470,8 @@ class Trainer:
         self.write_manifest()  # history.csv changed
         state_path = self.model_dir / "state.json"
         on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
-        write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite"))
+        write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite",
+                                    non_finite={"epoch": epoch, "step": step, **event}))
         raise error
 
     def evaluate(self, sentences: EncodedSentences) -> tuple[float | None, float | None]:

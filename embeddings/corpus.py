@@ -4,8 +4,13 @@ Sources (the ``source`` argument of :func:`read_corpus`):
 
 ``"default"``
     gensim's bundled Lee background corpus (``lee_background.cor``), one document per line.
+``"wiki"``
+    gensim's bundled excerpt of the English Wikipedia (106 articles, about 480k words), one
+    document per article, markup stripped by :mod:`gensim.corpora.wikicorpus`.
 ``"20news"``
     20 Newsgroups from scikit-learn's local cache (never downloaded here).
+a MediaWiki XML dump (``.xml.bz2``)
+    read as ``"wiki"`` is.
 a ``20news-bydate`` archive (``.tar.gz``) or its extracted folder
     read member by member, without extracting to disk.
 any other folder
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 REMOVABLE = ("headers", "footers", "quotes")
 """Parts of a newsgroup post that ``remove`` may strip, in scikit-learn's order."""
 
+WIKI_EXCERPT = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 BYDATE_SPLITS = {"20news-bydate-train": "train", "20news-bydate-test": "test"}
 NEWSGROUP_KINDS = ("20news", "20news-archive", "20news-folder")
 
@@ -55,7 +61,8 @@ class Document:
 class Source:
     """A resolved corpus source: its ``kind`` and the file or folder it reads."""
 
-    kind: str  # "default", "20news", "20news-archive", "20news-folder", "text-folder", "text-file"
+    # "default", "wiki", "20news", "20news-archive", "20news-folder", "text-folder", "text-file"
+    kind: str
     path: Path
 
     def describe(self) -> dict:
@@ -77,6 +84,10 @@ def resolve_source(source: str) -> Source:
         from gensim.test.utils import datapath
 
         return Source("default", Path(datapath("lee_background.cor")))
+    if source == "wiki":
+        from gensim.test.utils import datapath
+
+        return Source("wiki", Path(datapath(WIKI_EXCERPT)))
     if source == "20news":
         from sklearn.datasets import get_data_home
         # Private helpers, but the only way to name the file fetch_20newsgroups reads without loading it.
@@ -102,6 +113,8 @@ def resolve_source(source: str) -> Source:
         if path.name in BYDATE_SPLITS or any((path / name).is_dir() for name in BYDATE_SPLITS):
             return Source("20news-folder", path)
         return Source("text-folder", path)
+    if path.name.endswith(".xml.bz2"):
+        return Source("wiki", path)
     if tarfile.is_tarfile(path):
         return Source("20news-archive", path)
     return Source("text-file", path)
@@ -203,6 +216,23 @@ def _read_default(path: Path, decode: _Decoder) -> Iterator[Document]:
         yield Document(f"{path.name}:{number}", line)
 
 
+def _read_wiki_dump(path: Path, decode: _Decoder) -> Iterator[Document]:
+    import bz2
+
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    try:
+        with bz2.open(path) as dump:
+            for title, markup, _ in extract_pages(dump):
+                if markup.lstrip().lower().startswith("#redirect"):
+                    continue
+                # filter_wiki keeps the quote marks of bold and italic text.
+                text = filter_wiki(markup).replace("'''", "").replace("''", "")
+                yield Document(f"{path.name}:{title}", text)
+    except (OSError, EOFError, ValueError, SyntaxError) as exc:  # bz2, and expat's ParseError
+        raise SeqaeError(f"cannot read MediaWiki dump {path}: {exc}") from None
+
+
 def _read_text_file(path: Path, decode: _Decoder) -> Iterator[Document]:
     yield Document(path.name, decode(path.read_bytes(), str(path)))
 
@@ -299,6 +329,7 @@ def _walk_files(root: Path, keep: Callable[[str], bool]) -> list[tuple[Path, str
 
 _READERS: dict[str, Callable[[Path, _Decoder], Iterator[Document]]] = {
     "default": _read_default,
+    "wiki": _read_wiki_dump,
     "20news": _read_sklearn_cache,
     "20news-archive": _read_bydate_archive,
     "20news-folder": _read_bydate_folder,

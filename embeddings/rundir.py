@@ -3,7 +3,7 @@
 Every stage writes below one run directory (``--run``)::
 
     RUN/config.json  RUN/.lock
-    RUN/corpus/  RUN/embeddings/  RUN/models/NAME/  RUN/compare/
+    RUN/corpus/  RUN/embeddings/  RUN/models/NAME/  RUN/compare/  RUN/study/
 
 A model name becomes a folder under ``RUN/models``, so it must be one path component of safe
 characters: never ``.``, ``..``, a path, or anything a shell or file system would read otherwise.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embeddings.io import MANIFEST, SeqaeError, read_json, resolve_path
 
-STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare")
+STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare", "study")
 RUN_FILES = ("config.json", ".lock")
 MODELS = "models"
 # A letter or digit first (no hidden names, no options), then letters, digits, '.', '_', '-'.
@@ -83,8 +83,8 @@ def is_seqae_model(folder: Path) -> bool:
 
 
 def is_seqae_stage(folder: Path) -> bool:
-    """Whether ``folder`` (``RUN/corpus``, ``RUN/embeddings``, ``RUN/compare``) is one seqae
-    wrote: a real folder holding seqae's manifest (or, for a comparison written before
+    """Whether ``folder`` (``RUN/corpus``, ``RUN/embeddings``, ``RUN/compare``, ``RUN/study``) is
+    one seqae wrote: a real folder holding seqae's manifest (or, for a comparison written before
     manifests, its ``report.json``), or an empty one. Only such a folder is ever replaced or
     written into."""
     folder = Path(folder)

@@ -36,6 +36,7 @@ def main() -> None:
       train-ae   train an LSTM autoencoder (embedding kind or one-hot baseline)
       compare    score every trained model on held-out sentences
       run        all of the above, end to end
+      study      every model of the question, at equal time and converged
 
     \b
     Using a trained model:
@@ -51,10 +52,11 @@ def _register() -> None:
     from pipelines.compare import compare
     from pipelines.embed import embed, export
     from pipelines.run import run
+    from pipelines.study import study
     from pipelines.train import reconstruct, train_ae
 
     for command in (embed, export, train_ae, reconstruct, encode, neighbours, interpolate, compare,
-                    run):
+                    run, study):
         main.add_command(command)
 
 

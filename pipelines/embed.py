@@ -55,8 +55,10 @@ def embed_options(epochs_flag: str = "--epochs"):
     to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
     options = [
         click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
-                     help="'default' (gensim's Lee corpus), '20news' (scikit-learn's cache), a "
-                          "20news-bydate .tar.gz or folder, a folder of .txt files, or one text file."),
+                     help="'default' (gensim's Lee corpus), 'wiki' (gensim's Wikipedia "
+                          "excerpt), '20news' (scikit-learn's cache), a 20news-bydate .tar.gz "
+                          "or folder, a MediaWiki .xml.bz2 dump, a folder of .txt files, or one "
+                          "text file."),
         click.option("--remove", type=_RemoveList(), default=None,
                      help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or "
                           "'none'. Default: all for 20 Newsgroups, none otherwise."),

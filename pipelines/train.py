@@ -47,13 +47,21 @@ def training_options(func):
                      show_default=True, help="SGD momentum."),
         click.option("--nesterov", is_flag=True, help="Nesterov momentum (SGD)."),
         click.option("--clipnorm", type=FiniteFloatRange(0), default=1.0, show_default=True,
-                     help="Clip the global gradient norm; 0 disables."),
+                     help="Clip the gradient norm; 0 disables."),
+        click.option("--clip-scope", type=click.Choice(["global", "tensor"]), default="global",
+                     show_default=True,
+                     help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
+                          "weight's gradient on its own (Keras's clipnorm)."),
         click.option("--patience", type=click.IntRange(0), default=3, show_default=True,
                      help="Early stopping: epochs without a lower validation loss; 0 never."),
         click.option("--max-sentences", type=click.IntRange(1), default=None,
                      help="Train on a seeded subsample of this many sentences."),
         click.option("--val-sentences", type=click.IntRange(1), default=1000, show_default=True,
                      help="Validate each epoch on a seeded subsample of this many sentences."),
+        click.option("--max-time", type=FiniteFloatRange(0, min_open=True), default=None,
+                     metavar="SECONDS",
+                     help="Stop after this much training time (validation not counted); the "
+                          "epoch in progress ends there.  [default: no limit]"),
     ]):
         func = option(func)
     return func
@@ -91,10 +99,13 @@ def make_configs(kind, loss, seed, **options):
 
 @click.command("train-ae")
 @read_run_option
-@click.option("--kind", type=click.Choice(["embedding", "onehot"]), default="embedding",
-              show_default=True, help="Word2vec vectors in and out, or the capped one-hot baseline.")
+@click.option("--kind", type=click.Choice(["embedding", "onehot", "classic"]),
+              default="embedding", show_default=True,
+              help="Word2vec vectors in and out; the capped one-hot baseline (softmax); or the "
+                   "classic Keras model (tanh LSTM(cap) output, no softmax), kept to show why "
+                   "it fails.")
 @click.option("--loss", type=click.Choice(["cosine", "mse", "ce"]), default=None,
-              help="cosine or mse (embedding), ce (onehot)  [default: cosine / ce]")
+              help="cosine or mse (embedding), ce (onehot, classic)  [default: cosine / ce]")
 @model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "
                                   "[default: KIND-LOSS]")
 @autoencoder_options
@@ -112,10 +123,12 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
 
     \b
     The embedding kind reads frozen word2vec vectors and writes vectors (cosine or MSE loss),
-    decoded to words by nearest neighbour; the onehot kind is the classic capped-vocabulary
-    baseline with a softmax. Both share the encoder (bidirectional LSTM, directions summed),
-    RepeatVector and decoder LSTM. Artifacts go to RUN/models/NAME: config.json, vocab.txt,
-    best.keras, last.keras, history.csv, loss.png, state.json.
+    decoded to words by nearest neighbour; the onehot kind is the capped-vocabulary baseline
+    with a softmax. Both share the encoder (bidirectional LSTM, directions summed),
+    RepeatVector and decoder LSTM. The classic kind is the Keras model that blows up (one-hot
+    in, tanh LSTM(cap) out, categorical cross-entropy): a NaN stops it with the event (step,
+    loss and gradient norms before it) in state.json. Artifacts go to RUN/models/NAME:
+    config.json, vocab.txt, best.keras, last.keras, history.csv, loss.png, state.json.
 
     \b
     Several devices or hosts: --batch-size stays the global batch. With --strategy
@@ -130,6 +143,10 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
             raise click.UsageError("--cluster-demo runs --strategy multi-worker workers")
         if requested_backend() != "tensorflow":
             raise click.UsageError("--cluster-demo needs --backend tensorflow (tf.distribute)")
+    if (cluster_demo or strategy == "multi-worker") and options["max_time"] is not None:
+        raise click.UsageError("--max-time is measured by one process; it does not apply to "
+                               "--strategy multi-worker")
+    if cluster_demo:
         from pipelines.cluster import run_cluster_demo
 
         return run_cluster_demo(cluster_demo, ["train-ae", *_forwarded_options()])

@@ -71,7 +71,7 @@ def fit(ae, splits, model_dir, resume=False, **options):
                                               resume=resume)
 
 
-@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+@pytest.mark.parametrize("kind", ["embedding", "onehot", "classic"])
 def test_output_shapes(vectors, kind):
     ae = make_ae(vectors, kind)
     ids = ops.convert_to_tensor(np.array([[2, 3, 4, 0, 0, 0, 0, 0], [5, 1, 0, 0, 0, 0, 0, 0]],
@@ -83,6 +83,24 @@ def test_output_shapes(vectors, kind):
     top, scores = ae.decode(ops.convert_to_numpy(outputs), k=3)
     assert top.shape == scores.shape == (2, SEQ_LEN, 3)
     assert (np.diff(scores, axis=-1) <= 1e-6).all()
+
+
+def test_classic_model_is_the_seed_keras_model(vectors):
+    """One-hot rows in (a frozen identity lookup), tanh LSTM(cap) out with no head, and Keras's
+    categorical cross-entropy, which divides the outputs by their sum."""
+    ae = make_ae(vectors, "classic")
+    projection = ae.model.get_layer("onehot_projection")
+    assert not projection.trainable
+    np.testing.assert_array_equal(ops.convert_to_numpy(projection.embeddings), np.eye(20))
+    decoder = ae.model.get_layer("decoder")
+    assert decoder.units == 20 and decoder.activation is keras.activations.tanh
+    assert ae.model.get_layer("output").count_params() == 0
+    ids = ops.convert_to_tensor(np.array([[2, 3, 4, 0, 0, 0, 0, 0]], dtype=np.int32))
+    outputs = ops.convert_to_numpy(ae.model(ids))
+    assert np.abs(outputs).max() <= 1.0 and (outputs < 0).any()
+    expected = -np.log(np.clip(outputs[0, 0, 2] / outputs[0, 0].sum(), 1e-7, 1 - 1e-7))
+    loss = ops.convert_to_numpy(ae.token_loss(ids, ops.convert_to_tensor(outputs)))
+    assert loss[0, 0] == pytest.approx(expected, rel=1e-5)
 
 
 def test_loss_ignores_padding_positions(vectors):
@@ -184,7 +202,7 @@ def test_epoch_plans_bucket_by_length_and_replay_from_the_seed():
                           np.argsort(lengths[:128], kind="stable"))
 
 
-@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+@pytest.mark.parametrize("kind", ["embedding", "onehot", "classic"])
 def test_bucketed_batch_equals_the_same_sentences_at_full_width(vectors, splits, kind):
     """Outputs, loss and gradients at real tokens do not depend on the batch's width."""
     ae = make_ae(vectors, kind)
@@ -245,6 +263,38 @@ def test_resume_refuses_a_corrupt_checkpoint(vectors, splits, tmp_path):
         fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, resume=True)
 
 
+def test_max_time_ends_the_epoch_at_that_step_and_resume_goes_on(vectors, splits, tmp_path):
+    timed = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, max_time=1e-6)
+    assert timed.state_["stopped"] == "time" and timed.state_["epoch"] == 1
+    (row,) = read_history(tmp_path / "m" / "history.csv")
+    # One step (a batch of at most 32 sentences), then validated.
+    assert 0 < row["sentences"] <= 32 and row["val_loss"] is not None
+    resumed = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, resume=True)
+    assert resumed.state_["stopped"] == "epochs"
+    assert [r["sentences"] for r in resumed.history_] == [row["sentences"], 200, 200]
+    again = fit(make_ae(vectors), splits, tmp_path / "again", epochs=3, max_time=1e-6)
+    for x, y in zip(timed.autoencoder.model.get_weights(), again.autoencoder.model.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("scope", ["global", "tensor"])
+def test_clip_scope_clips_the_global_norm_or_each_gradient(vectors, splits, tmp_path, scope):
+    """With plain SGD at lr 1 an update is minus the clipped gradient: its global norm is the
+    clip norm (global) or each weight's is (tensor). (The embedding kind: a one-hot lookup's
+    gradient is sparse, and its rows are clipped before duplicates are summed.)"""
+    ae = make_ae(vectors)
+    before = ae.model.get_weights()
+    fit(ae, splits, tmp_path / scope, epochs=1, batch_size=200, optimizer="sgd", lr=1.0,
+        clipnorm=1e-4, clip_scope=scope, val_sentences=1)
+    norms = [np.linalg.norm(a - b) for a, b in zip(ae.model.get_weights(), before)]
+    changed = [n for n in norms if n > 0]
+    assert len(changed) > 3
+    if scope == "global":
+        assert np.sqrt(np.sum(np.square(norms))) == pytest.approx(1e-4, rel=1e-2)
+    else:
+        np.testing.assert_allclose(changed, 1e-4, rtol=1e-2)
+
+
 def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits, tmp_path):
     ae = make_ae(vectors, loss="mse")
     fit(ae, splits, tmp_path / "m", epochs=1, optimizer="sgd", lr=1e-3)
@@ -253,6 +303,11 @@ def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits
             resume=True)
     state = read_json(tmp_path / "m" / "state.json")
     assert state["nan_events"] == 1 and state["stopped"] == "non-finite"
+    event = state["non_finite"]  # where it happened, and the finite steps that led to it
+    assert event["epoch"] == state["epoch"] + 1 and event["step"] >= 1
+    assert not (np.isfinite(event["loss"]) and np.isfinite(event["grad_norm"]))
+    assert [b["step"] for b in event["before"]] == list(range(1, event["step"]))[-20:]
+    assert all(np.isfinite(b["loss"]) for b in event["before"])
     history = read_history(tmp_path / "m" / "history.csv")
     assert history[-1]["status"].startswith("non-finite")
     assert [row["epoch"] for row in history[:-1]] == list(range(1, state["epoch"] + 1))

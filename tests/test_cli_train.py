@@ -177,6 +177,19 @@ def test_20news_sample_end_to_end(tmp_path):
     assert report["sentences"] == 300
 
 
+@pytest.mark.slow
+def test_run_defaults_learn_to_reconstruct(tmp_path):
+    """The main job as a new user runs it: ``pipe run`` with its defaults (gensim's Wikipedia
+    excerpt) ends with an embedding model that reconstructs held-out text, above the baseline."""
+    result = invoke("run", "--run", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r" / "compare" / "report.json").read_text())
+    embedding, onehot = report["models"]["embedding-cosine"], report["models"]["onehot-ce"]
+    assert embedding["token_accuracy"] >= 0.15
+    assert embedding["token_accuracy"] > onehot["token_accuracy"]
+    assert "validation token accuracy against training time" in result.output
+
+
 def test_sigkill_mid_training_then_resume(tiny_run):
     """A training process killed with SIGKILL resumes from its last finished epoch."""
     import os

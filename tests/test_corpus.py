@@ -29,6 +29,19 @@ def test_default_is_gensim_lee_corpus_one_document_per_line():
     assert report["remove"] == []
 
 
+def test_wiki_is_gensim_wikipedia_excerpt_one_document_per_article(tmp_path):
+    docs, report = read_corpus("wiki")
+    assert report["kind"] == "wiki" and report["documents"] == len(docs) > 100
+    assert docs[0].doc_id.endswith(":Anarchism")
+    text = " ".join(doc.text for doc in docs)
+    assert len(text.split()) > 400_000
+    assert "'''" not in text and "[[" not in text and "#REDIRECT" not in text
+    broken = tmp_path / "dump.xml.bz2"
+    broken.write_bytes(b"not bzip2")
+    with pytest.raises(SeqaeError, match="cannot read MediaWiki dump"):
+        read_corpus(str(broken))
+
+
 def test_text_folder_reads_txt_files_recursively_sorted(tiny_text_corpus):
     (tiny_text_corpus / "notes.md").write_text("not a txt file")
     docs, report = read_corpus(str(tiny_text_corpus))

@@ -1,0 +1,200 @@
+"""The study: every model of the question trained on one run, at an equal wall-clock budget and
+to convergence, scored by :func:`compare_models` on the same held-out sentences.
+
+The models (:data:`STUDY_MODELS`) are the proposal (embedding input and output, cosine and MSE
+losses), the one-hot baseline done right (softmax and cross-entropy over a capped vocabulary,
+and over the whole word2vec vocabulary), the seed's own model exactly as written (``classic``:
+tanh ``LSTM(cap)`` output, Keras's ``categorical_crossentropy``, Nesterov SGD), and the three
+optimizers the question tried, on embedding-cosine.
+
+Each model is trained in two phases on the same checkpoint: first until ``budget_s`` seconds of
+training (:attr:`TrainConfig.max_time`), then scored; then resumed until early stopping (or
+``max_time_s``), and scored again. Progress is kept in ``RUN/study/progress.json`` after every
+phase, so an interrupted study resumes where it stopped. A model that produces a non-finite
+loss is stopped by the trainer's guard; the study records the event and goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from autoencoder.checkpoints import read_history
+from autoencoder.compare import compare_models
+from autoencoder.plots import plot_study
+from autoencoder.stage import model_status, train_autoencoder
+from autoencoder.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
+from autoencoder.train import NonFiniteLossError
+from embeddings import load_embeddings
+from embeddings.io import atomic_open, library_versions, read_json, write_json, write_manifest
+from embeddings.rundir import check_replaceable, model_dir
+
+log = logging.getLogger(__name__)
+
+STUDY_DIR = "study"
+STUDY_FILES = ("progress.json", "report.json", "report.md", "curves.png", "optimizers.png")
+
+
+def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
+              command: str | None = None) -> dict:
+    """Train and score every model of ``config`` on the run's corpus and vectors; write
+    ``RUN/study/`` and return the report (see :func:`write_study`).
+
+    A study of the same configuration already in ``RUN/study/progress.json`` is continued
+    (finished phases are not redone, an interrupted model resumes) unless ``force``.
+    ``command`` is the command line recorded in the report.
+    """
+    run_dir = Path(run_dir)
+    check_replaceable(run_dir, (STUDY_DIR,))
+    out = run_dir / STUDY_DIR
+    progress = _load_progress(out, config, force)
+    full_cap = len(load_embeddings(run_dir).index_to_key) + 2
+    chosen = [m for m in STUDY_MODELS if m.name in config.models]
+    for model in chosen:
+        record = progress["models"].setdefault(model.name, {})
+        for phase in PHASES:
+            if phase in record or record.get("non_finite"):
+                continue
+            started = time.perf_counter()
+            _train_phase(run_dir, config, model, full_cap, phase, fresh=force and phase == "budget")
+            state = read_json(model_dir(run_dir, model.name) / "state.json")
+            if state.get("non_finite"):
+                record["non_finite"] = state["non_finite"]
+            record[phase] = _score(run_dir, model.name, config)
+            record[f"{phase}_wall_s"] = time.perf_counter() - started  # training and scoring
+            _save_progress(out, progress)
+    report = study_report(run_dir, config, progress, chosen, command)
+    write_study(report, run_dir)
+    return report
+
+
+def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, full_cap: int,
+                 phase: str, fresh: bool) -> None:
+    """Train ``model`` through ``phase``: the budget phase starts from scratch (or resumes an
+    interrupted one), the convergence phase resumes the budget phase's checkpoint."""
+    ae, train = config.configs(model, full_cap, phase)
+    status = "absent" if fresh else model_status(run_dir, model.name, ae, train)
+    if status == "finished":
+        return
+    resume = status == "partial" or phase == "converged"
+    log.info("study: %s, %s phase (%s)", model.name, phase,
+             "resuming" if resume else "training from scratch")
+    try:
+        train_autoencoder(run_dir, ae, train, name=model.name, resume=resume, force=not resume)
+    except NonFiniteLossError as exc:
+        log.warning("study: %s stopped: %s", model.name, exc)
+
+
+def _score(run_dir: Path, name: str, config: StudyConfig) -> dict | None:
+    """``compare``'s figures for model ``name`` on the test split (None before a first
+    checkpoint), with its reconstructions of the sample sentences."""
+    report = compare_models(run_dir, [name], split="test", max_sentences=config.eval_sentences,
+                            seed=config.seed)
+    if name not in report["models"]:
+        return None
+    figures = report["models"][name]
+    figures.pop("accuracy_by_length", None)
+    figures["samples"] = [{"original": s["original"], "reconstruction": s[name]}
+                          for s in report["samples"]]
+    figures["test_sentences"] = report["sentences"]
+    return figures
+
+
+def _load_progress(out: Path, config: StudyConfig, force: bool) -> dict:
+    path = out / "progress.json"
+    if not force and path.exists():
+        progress = read_json(path)
+        if isinstance(progress, dict) and progress.get("config") == config.to_dict():
+            return progress
+        log.info("study: options changed since %s; starting over", path)
+    return {"config": config.to_dict(), "models": {}}
+
+
+def _save_progress(out: Path, progress: dict) -> None:
+    write_json(out / "progress.json", progress)
+    _write_manifest(out)
+
+
+def _write_manifest(out: Path) -> None:
+    write_manifest(out, tuple(f for f in STUDY_FILES if (out / f).exists()), {"stage": "study"})
+
+
+def hardware() -> dict:
+    """What the study ran on: machine, cores and the backend's devices."""
+    from autoencoder.backends import current_name
+
+    backend = current_name()
+    if backend == "jax":
+        import jax
+
+        devices = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
+    else:
+        import tensorflow as tf
+
+        devices = [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()]
+    return {"machine": platform.machine(), "processor": _cpu_name(),
+            "system": platform.system(), "cpu_count": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else None, "backend": backend, "devices": devices}
+
+
+def _cpu_name() -> str | None:
+    """The CPU's model name (Linux's /proc/cpuinfo; ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def study_report(run_dir: Path, config: StudyConfig, progress: dict,
+                 models: list[StudyModel], command: str | None = None) -> dict:
+    """The study's figures: per model its description, settings, scores at the budget and at
+    convergence, training history and any non-finite event."""
+    entries = {}
+    for model in models:
+        folder = model_dir(run_dir, model.name)
+        record = progress["models"].get(model.name, {})
+        state = read_json(folder / "state.json") if (folder / "state.json").exists() else {}
+        entries[model.name] = {
+            "description": model.description, "group": model.group,
+            "settings": {f.name: getattr(model, f.name) for f in fields(model)
+                         if f.name not in ("name", "description", "group")},
+            **{phase: record.get(phase) for phase in PHASES},
+            "non_finite": record.get("non_finite"), "stopped": state.get("stopped"),
+            "epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
+            "history": read_history(folder / "history.csv"),
+        }
+    wall = sum(record.get(f"{phase}_wall_s", 0.0) for record in progress["models"].values()
+               for phase in PHASES)
+    return {"run": str(run_dir), "command": command,
+            "study_wall_s": wall,
+            "config": config.to_dict(), "hardware": hardware(), "versions": library_versions(),
+            "corpus": read_json(run_dir / "config.json").get("stages", {}).get("embed"),
+            "models": entries}
+
+
+def write_study(report: dict, run_dir: Path) -> Path:
+    """Write ``RUN/study/``: report.json, report.md, curves.png (accuracy and loss against
+    training time, every model) and optimizers.png (the optimizer question)."""
+    from autoencoder.study_report import markdown
+
+    out = Path(run_dir) / STUDY_DIR
+    write_json(out / "report.json", report)
+    histories = {name: entry["history"] for name, entry in report["models"].items()}
+    plot_study(histories, out / "curves.png")
+    optimizers = {n: h for n, h in histories.items()
+                  if report["models"][n]["group"] == "optimizers" or n == "embedding-cosine"}
+    plot_study(optimizers, out / "optimizers.png")
+    with atomic_open(out / "report.md") as handle:
+        handle.write(markdown(report))
+    _write_manifest(out)
+    return out
+

@@ -1,0 +1,112 @@
+"""``pipe study`` end to end at a tiny size, and the reading of its curves."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autoencoder.study_config import MODEL_NAMES, StudyConfig
+from autoencoder.study_report import plateau_then_drop
+from embeddings.io import SeqaeError
+from tests.test_cli_train import assert_clean_error, invoke
+
+TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "--workers", "1",
+              "--seq-len", "8", "--latent", "8", "--batch-size", "32", "--budget", "0.01",
+              "--epochs", "2", "--patience", "1", "--val-sentences", "20",
+              "--eval-sentences", "10"]
+# Enough for every section of the report; the slow test trains all of MODEL_NAMES.
+SOME_MODELS = ("embedding-cosine", "onehot-full", "classic-seed", "opt-sgd-nesterov")
+
+
+def tiny_study(root, models):
+    from tests.conftest import write_tiny_corpus
+
+    corpus = write_tiny_corpus(root / "corpus")
+    args = ["study", "--run", root / "run", "--corpus", corpus, *TINY_STUDY,
+            "--models", ",".join(models)]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return root / "run", args, result.output
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    return tiny_study(tmp_path_factory.mktemp("study"), SOME_MODELS)
+
+
+@pytest.mark.slow
+def test_study_of_every_model(tmp_path):
+    run, _, output = tiny_study(tmp_path, MODEL_NAMES)
+    check_study(run, output, MODEL_NAMES)
+
+
+def test_study_trains_and_scores_every_model_twice(study_run):
+    check_study(study_run[0], study_run[2], SOME_MODELS)
+
+
+def check_study(run, output, models):
+    report = json.loads((run / "study" / "report.json").read_text())
+    assert list(report["models"]) == list(models)
+    for name, entry in report["models"].items():
+        if entry["non_finite"]:  # the seed's model may blow up even at this size
+            assert name == "classic-seed"
+            continue
+        budget, converged = entry["budget"], entry["converged"]
+        assert 0 <= budget["token_accuracy"] <= 1 and 0 <= converged["token_accuracy"] <= 1
+        assert budget["test_sentences"] == converged["test_sentences"] == 10
+        assert entry["stopped"] in ("early-stop", "epochs")
+        assert entry["epochs"] >= 2  # the budget's cut epoch, then at least one more
+        assert entry["history"][0]["sentences"] < entry["history"][-1]["sentences"]
+        assert name in output
+    vocab_sizes = {n: e["converged"]["vocab_size"] for n, e in report["models"].items()
+                   if e["converged"]}
+    assert vocab_sizes["onehot-full"] == vocab_sizes["embedding-cosine"]  # the whole vocabulary
+    assert report["hardware"]["backend"] in ("tensorflow", "jax")
+    assert report["config"]["budget_s"] == 0.01
+    markdown = (run / "study" / "report.md").read_text()
+    for heading in ("At an equal training time (0.01 s each)", "At convergence", "The seed's model",
+                    "Which optimizer", "Reading the curves"):
+        assert heading in markdown
+    assert (run / "study" / "curves.png").stat().st_size > 0
+    assert (run / "study" / "optimizers.png").stat().st_size > 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["stages"]["study"]["models"] == list(models)
+
+
+def test_study_rerun_reuses_every_finished_phase(study_run):
+    run, args, _ = study_run
+    histories = {p: p.read_bytes() for p in (run / "models").glob("*/history.csv")}
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert {p: p.read_bytes() for p in histories} == histories
+
+
+def test_study_refuses_bad_options_before_writing(tmp_path):
+    run = tmp_path / "run"
+    assert_clean_error(invoke("study", "--run", run, "--models", "embedding-cosine,bogus"),
+                       "bogus")
+    assert_clean_error(invoke("study", "--run", run, "--budget", "10", "--max-time", "5"),
+                       "--max-time")
+    assert not run.exists()
+
+
+def test_study_config_checks_its_models():
+    with pytest.raises(SeqaeError, match="bogus"):
+        StudyConfig(models=("bogus",))
+
+
+def _history(losses, accuracies=None):
+    accuracies = accuracies or [0.1] * len(losses)
+    return [{"status": "ok", "wall_s": 10.0, "val_loss": loss, "val_token_accuracy": acc}
+            for loss, acc in zip(losses, accuracies)]
+
+
+def test_plateau_then_drop_is_found_and_only_then():
+    found = plateau_then_drop(_history([1.0, 0.8, 0.795, 0.79, 0.787, 0.6],
+                                       [0.0, 0.05, 0.05, 0.05, 0.06, 0.2]))
+    assert found["epochs"] == 3 and found["fall"] == pytest.approx(1 - 0.6 / 0.787)
+    assert (found["from_s"], found["to_s"]) == (20.0, 50.0)
+    assert (found["accuracy_before"], found["accuracy_after"]) == (0.06, 0.2)
+    assert plateau_then_drop(_history([1.0, 0.8, 0.6, 0.45, 0.35])) is None  # steady fall
+    assert plateau_then_drop(_history([1.0, 0.99, 0.985, 0.98])) is None  # plateau only
