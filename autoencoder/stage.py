@@ -15,7 +15,7 @@ import numpy as np
 
 from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_fingerprint
 from autoencoder.backends import current as current_backend
-from autoencoder.checkpoints import resume_point
+from autoencoder.checkpoints import read_history, resume_point
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.train import TrainConfig, Trainer
 from autoencoder.vocab import UNK_ID, Vocabulary
@@ -237,7 +237,17 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
         return "absent"
     saved, state = read_json(folder / "config.json"), read_json(folder / "state.json")
     kv = load_embeddings(run_dir)
-    if (saved["autoencoder"] != config.to_dict() or saved["train"] != asdict(train)
+    try:  # settings added since the model was saved take their defaults
+        saved_train = asdict(TrainConfig(**saved["train"]))
+    except (TypeError, SeqaeError):
+        return "stale"
+    if (saved["autoencoder"] != config.to_dict() or saved_train != asdict(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
         return "stale"
-    return "finished" if state["stopped"] in ("epochs", "early-stop", "time") else "partial"
+    if not _has_checkpoint(folder):
+        return "stale"  # stopped (a NaN, a kill) before its first checkpoint: nothing to resume
+    if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one
+        spent = sum(row["wall_s"] for row in read_history(folder / "history.csv")
+                    if row["status"] == "ok")
+        return "finished" if train.max_time is not None and spent >= train.max_time else "partial"
+    return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"

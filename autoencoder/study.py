@@ -30,7 +30,9 @@ from autoencoder.stage import model_status, train_autoencoder
 from autoencoder.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from autoencoder.train import NonFiniteLossError
 from embeddings import load_embeddings
-from embeddings.io import atomic_open, library_versions, read_json, write_json, write_manifest
+from embeddings.io import (
+    atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest,
+)
 from embeddings.rundir import check_replaceable, model_dir
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,13 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
             if phase in record or record.get("non_finite"):
                 continue
             started = time.perf_counter()
-            _train_phase(run_dir, config, model, full_cap, phase, fresh=force and phase == "budget")
-            state = read_json(model_dir(run_dir, model.name) / "state.json")
-            if state.get("non_finite"):
-                record["non_finite"] = state["non_finite"]
-            record[phase] = _score(run_dir, model.name, config)
-            record[f"{phase}_wall_s"] = time.perf_counter() - started  # training and scoring
+            event, scoreable = _train_phase(run_dir, config, model, full_cap, phase,
+                                            fresh=force and phase == "budget")
+            if event is not None:
+                record["non_finite"] = event
+            record[phase] = _score(run_dir, model.name, config) if scoreable else None
+            # Training and scoring, in the process that finished the phase.
+            record[f"{phase}_wall_s"] = time.perf_counter() - started
             _save_progress(out, progress)
     report = study_report(run_dir, config, progress, chosen, command)
     write_study(report, run_dir)
@@ -73,13 +76,18 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
 
 
 def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, full_cap: int,
-                 phase: str, fresh: bool) -> None:
+                 phase: str, fresh: bool) -> tuple[dict | None, bool]:
     """Train ``model`` through ``phase``: the budget phase starts from scratch (or resumes an
-    interrupted one), the convergence phase resumes the budget phase's checkpoint."""
+    interrupted one), the convergence phase resumes the budget phase's checkpoint.
+
+    Returns the non-finite event that stopped it (None if none), and whether the model folder
+    holds a checkpoint of this study to score: a blow-up in the first epoch of a model trained
+    from scratch leaves none (and a model it replaced is put back, not to be scored).
+    """
     ae, train = config.configs(model, full_cap, phase)
     status = "absent" if fresh else model_status(run_dir, model.name, ae, train)
     if status == "finished":
-        return
+        return None, True
     resume = status == "partial" or phase == "converged"
     log.info("study: %s, %s phase (%s)", model.name, phase,
              "resuming" if resume else "training from scratch")
@@ -87,15 +95,15 @@ def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, full_cap
         train_autoencoder(run_dir, ae, train, name=model.name, resume=resume, force=not resume)
     except NonFiniteLossError as exc:
         log.warning("study: %s stopped: %s", model.name, exc)
+        return exc.event, resume or exc.event["epoch"] > 1
+    return None, True
 
 
-def _score(run_dir: Path, name: str, config: StudyConfig) -> dict | None:
-    """``compare``'s figures for model ``name`` on the test split (None before a first
-    checkpoint), with its reconstructions of the sample sentences."""
+def _score(run_dir: Path, name: str, config: StudyConfig) -> dict:
+    """``compare``'s figures for model ``name`` on the test split, with its reconstructions of
+    the sample sentences."""
     report = compare_models(run_dir, [name], split="test", max_sentences=config.eval_sentences,
                             seed=config.seed)
-    if name not in report["models"]:
-        return None
     figures = report["models"][name]
     figures.pop("accuracy_by_length", None)
     figures["samples"] = [{"original": s["original"], "reconstruction": s[name]}
@@ -105,13 +113,18 @@ def _score(run_dir: Path, name: str, config: StudyConfig) -> dict | None:
 
 
 def _load_progress(out: Path, config: StudyConfig, force: bool) -> dict:
+    """The recorded phases of an earlier study with these options (``--models`` may differ:
+    each model's phases are its own), or a fresh record."""
     path = out / "progress.json"
+    fresh = {"config": config.to_dict(), "models": {}}
     if not force and path.exists():
         progress = read_json(path)
-        if isinstance(progress, dict) and progress.get("config") == config.to_dict():
-            return progress
+        same = {**config.to_dict(), "models": None}
+        if (isinstance(progress, dict) and isinstance(progress.get("config"), dict)
+                and {**progress["config"], "models": None} == same):
+            return {**progress, "config": config.to_dict()}
         log.info("study: options changed since %s; starting over", path)
-    return {"config": config.to_dict(), "models": {}}
+    return fresh
 
 
 def _save_progress(out: Path, progress: dict) -> None:
@@ -136,22 +149,10 @@ def hardware() -> dict:
         import tensorflow as tf
 
         devices = [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()]
-    return {"machine": platform.machine(), "processor": _cpu_name(),
+    return {"machine": platform.machine(), "processor": cpu_model(),
             "system": platform.system(), "cpu_count": os.cpu_count(),
             "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else None, "backend": backend, "devices": devices}
-
-
-def _cpu_name() -> str | None:
-    """The CPU's model name (Linux's /proc/cpuinfo; ``platform.processor()`` elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def study_report(run_dir: Path, config: StudyConfig, progress: dict,

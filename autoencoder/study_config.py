@@ -67,8 +67,8 @@ class StudyConfig:
     seq_len, latent : the architecture (tokens per sentence; LSTM units).
     batch_size : sentences per step, 64 as in the question, for every model.
     budget_s : the equal wall-clock budget, seconds of training per model.
-    max_time_s : a cap on the training time of the convergence phase (None: early stopping
-        and ``epochs`` only).
+    max_time_s : a cap on a model's total training time, the budget phase's included (None:
+        early stopping and ``epochs`` only).
     epochs, patience : the convergence phase ends after ``epochs`` epochs or ``patience``
         epochs without a lower validation loss.
     max_sentences : train on a seeded subsample of this many sentences (None: all).

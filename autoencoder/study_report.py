@@ -86,15 +86,16 @@ def _seed_section(entry: dict) -> list[str]:
         before = event.get("before") or []
         lines.append(
             f"**It blew up at epoch {event['epoch']}, step {event['step']}**: loss "
-            f"{event['loss']:.4g}, gradient norm {event['grad_norm']:.4g}. The trainer's NaN "
-            "guard restored the epoch's starting weights and stopped it; the study went on.")
+            f"{_number(event['loss'])}, gradient norm {_number(event['grad_norm'])}. The "
+            "trainer's NaN guard restored the epoch's starting weights and stopped it; the study "
+            "went on.")
         if before:
             lines += ["", "The steps before it (loss, global gradient norm before clipping):", "",
                       "| step | loss | gradient norm |", "|---|---|---|"]
-            lines += [f"| {b['step']} | {b['loss']:.4g} | {b['grad_norm']:.4g} |"
+            lines += [f"| {b['step']} | {_number(b['loss'])} | {_number(b['grad_norm'])} |"
                       for b in before[-8:]]
     else:
-        lines.append(f"It produced no non-finite step in {entry['epochs']} epochs (each "
+        lines.append(f"It produced no non-finite step in {entry['epochs'] or 0} epochs (each "
                      "gradient is clipped to norm 1, which keeps a huge but finite gradient "
                      "finite).")
     figures = entry["converged"] or entry["budget"]
@@ -119,6 +120,11 @@ def _seed_section(entry: dict) -> list[str]:
     return lines
 
 
+def _number(value) -> str:
+    """A recorded loss or norm: a float, or ``nan``/``inf`` kept as text."""
+    return value if isinstance(value, str) else f"{value:.4g}"
+
+
 def _optimizer_section(models: dict) -> list[str]:
     lines = ["The question's three optimizers on embedding-cosine, batch 64, same data and "
              "epochs; `embedding-cosine` is seqae's default (Adam 0.001, global clipnorm 1.0).",
@@ -128,7 +134,7 @@ def _optimizer_section(models: dict) -> list[str]:
         lines.append(f"| {name} | {_optimizer(entry['settings'])} | "
                      f"{_cell(entry['budget'], 'token_accuracy', '{:.1%}')} | "
                      f"{_cell(entry['converged'], 'token_accuracy', '{:.1%}')} | "
-                     f"{entry['epochs']} | {entry['stopped'] or '-'} |")
+                     f"{entry['epochs'] or 0} | {entry['stopped'] or '-'} |")
     scored = {n: (e["converged"] or e["budget"] or {}).get("token_accuracy")
               for n, e in models.items()}
     scored = {n: a for n, a in scored.items() if a is not None}

@@ -138,7 +138,15 @@ class TrainConfig:
 
 
 class NonFiniteLossError(SeqaeError):
-    """Training produced a NaN or infinite loss or gradient; weights were restored."""
+    """Training produced a NaN or infinite loss or gradient; weights were restored.
+
+    ``event``: where (``epoch``, ``step``), the step's ``loss`` and ``grad_norm`` (non-finite
+    values as the strings ``nan``/``inf``, which JSON can hold), and the steps ``before`` it.
+    """
+
+    def __init__(self, message: str, event: dict | None = None):
+        super().__init__(message)
+        self.event = event
 
 
 class TrainingInterrupted(SeqaeError):
@@ -402,13 +410,13 @@ class Trainer:
             recent.append({"step": step, "loss": loss, "grad_norm": norm})
             loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            self._stop_requested = stops > 0  # a Ctrl-C at the last step stops after the epoch
             if time.perf_counter() >= deadline:
                 bar.close()
                 out_of_time = True
                 log.info("--max-time %gs reached after step %d of epoch %d", cfg.max_time,
                          step, epoch)
                 break
-            self._stop_requested = stops > 0
             if self._stop_requested and step < steps:
                 bar.close()
                 state["partial"] = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
@@ -418,6 +426,7 @@ class Trainer:
                     f"interrupted in epoch {epoch} after step {step} of {steps}; checkpoint saved: "
                     "rerun the same command with --resume to continue")
         wall = time.perf_counter() - started
+        out_of_time = out_of_time or time.perf_counter() >= deadline  # spent on the last step
         plan = self._plan(train, epoch)
         sentences = sum(len(batch.rows) for batch in plan[:step])  # fewer if out of time
         val_loss, val_acc = self._from_chief(
@@ -455,11 +464,14 @@ class Trainer:
         self.autoencoder.model.set_weights(good_weights)
         state["nan_events"] += 1
         cfg = self.config
+        event = {"epoch": epoch, "step": step, **{k: v if math.isfinite(v) else str(v)
+                                                   for k, v in event.items() if k != "before"},
+                 "before": event["before"]}
         error = NonFiniteLossError(
             f"non-finite loss at epoch {epoch}, step {step} ({cfg.optimizer}, lr {cfg.lr:g}, "
             f"clipnorm {cfg.clipnorm:g}): the learning rate is too high for this model; lower "
-            f"--lr (try {cfg.lr / 10:g}) or set --clipnorm 1.0. Checkpoints hold the last good epoch."
-        )
+            f"--lr (try {cfg.lr / 10:g}) or set --clipnorm 1.0. Checkpoints hold the last good epoch.",
+            event)
         if not self.is_chief:
             raise error
         self.history_.append({
@@ -471,7 +483,7 @@ class Trainer:
         state_path = self.model_dir / "state.json"
         on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
         write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite",
-                                    non_finite={"epoch": epoch, "step": step, **event}))
+                                    non_finite=event))
         raise error
 
     def evaluate(self, sentences: EncodedSentences) -> tuple[float | None, float | None]:

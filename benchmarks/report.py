@@ -11,6 +11,8 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_info
 
+from embeddings.io import cpu_model
+
 
 @dataclass(frozen=True)
 class Target:
@@ -76,7 +78,7 @@ def machine_description() -> dict[str, str]:
             f"{pool.get('architecture')})"
             for pool in threadpool_info() if pool.get("user_api") == "blas"]
     return {
-        "CPU": _cpu_model(),
+        "CPU": cpu_model() or "unknown",
         "cores": f"{psutil.cpu_count(logical=False)} physical, {os.cpu_count()} logical",
         "RAM": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()} ({platform.machine()})",
@@ -88,14 +90,3 @@ def machine_description() -> dict[str, str]:
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages: other users' work competes for the same cores."""
     return " / ".join(f"{load:.2f}" for load in os.getloadavg())
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"

@@ -223,7 +223,7 @@ def _read_wiki_dump(path: Path, decode: _Decoder) -> Iterator[Document]:
 
     try:
         with bz2.open(path) as dump:
-            for title, markup, _ in extract_pages(dump):
+            for title, markup, _ in extract_pages(dump, filter_namespaces=("0",)):  # articles
                 if markup.lstrip().lower().startswith("#redirect"):
                     continue
                 # filter_wiki keeps the quote marks of bold and italic text.

@@ -87,7 +87,9 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
     (tables, the seed model's failure, the optimizer answer, the curves read in plain
     words), report.json (every figure, the command, hardware and versions), curves.png and
     optimizers.png (accuracy and loss against training time). Rerunning the same command
-    continues an interrupted study; --force starts it over. Defaults are the reference
+    continues an interrupted study (--models may change: each model's phases are kept);
+    --force starts it over, the embedding included. Training time counts compiling the
+    step for each batch width, as the user's clock does. Defaults are the reference
     setup (2000-d vectors, seq-len 50, latent 256, 70 s per model), sized for a GPU.
     """
     from autoencoder.backends import current_name

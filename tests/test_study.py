@@ -110,3 +110,34 @@ def test_plateau_then_drop_is_found_and_only_then():
     assert (found["accuracy_before"], found["accuracy_after"]) == (0.06, 0.2)
     assert plateau_then_drop(_history([1.0, 0.8, 0.6, 0.45, 0.35])) is None  # steady fall
     assert plateau_then_drop(_history([1.0, 0.99, 0.985, 0.98])) is None  # plateau only
+
+
+def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):
+    """A model stopped by --max-time is finished for that budget; once a longer one has been
+    asked for (a convergence phase killed before its first checkpoint), it is to be resumed."""
+    from autoencoder import AutoencoderConfig, TrainConfig, model_status, train_autoencoder
+    from embeddings.io import read_json, write_json
+
+    ae = AutoencoderConfig(seq_len=8, latent=8)
+    timed = TrainConfig(epochs=3, batch_size=32, val_sentences=20, max_time=1e-6)
+    assert train_autoencoder(tiny_run, ae, timed, name="m").state_["stopped"] == "time"
+    assert model_status(tiny_run, "m", ae, timed) == "finished"
+    config_path = tiny_run / "models" / "m" / "config.json"
+    config = read_json(config_path)
+    write_json(config_path, {**config, "train": {**config["train"], "max_time": None}})
+    untimed = TrainConfig(epochs=3, batch_size=32, val_sentences=20)
+    assert model_status(tiny_run, "m", ae, untimed) == "partial"
+    del config["train"]["clip_scope"], config["train"]["max_time"]  # saved by an older seqae
+    write_json(config_path, config)
+    assert model_status(tiny_run, "m", ae, untimed) == "partial"
+
+
+def test_text_curves_print_accuracy_against_cumulative_training_time():
+    from autoencoder.plots import text_curves
+
+    history = _history([0.9, 0.8], [0.05, 0.2]) + [{"status": "non-finite at step 3",
+                                                    "wall_s": 5.0}]
+    lines = text_curves({"a": history, "b": history[:1]}, width=20).splitlines()
+    assert lines[1].split()[:3] == ["a", "10", "s"] and lines[1].endswith(" " + "#" * 5)
+    assert lines[2].split()[:3] == ["20", "s", "20.0%"] and lines[2].endswith(" " + "#" * 20)
+    assert lines[3].split()[0] == "b" and len(lines) == 4
