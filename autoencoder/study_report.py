@@ -43,7 +43,8 @@ def markdown(report: dict) -> str:
         *_table(models, "converged", stopped=True), "",
     ]
     if "classic-seed" in models:
-        parts += ["## The seed's model", "", *_seed_section(models["classic-seed"]), ""]
+        parts += ["## The seed's model", "",
+                  *_seed_section(models["classic-seed"], config["batch_size"]), ""]
     optimizers = {n: e for n, e in models.items()
                   if e["group"] == "optimizers" or n == "embedding-cosine"}
     if len(optimizers) > 1:
@@ -79,8 +80,8 @@ def _table(models: dict, phase: str, stopped: bool = False) -> list[str]:
     return lines
 
 
-def _seed_section(entry: dict) -> list[str]:
-    lines = [f"{entry['description']}.", ""]
+def _seed_section(entry: dict, batch_size: int) -> list[str]:
+    lines = [f"{entry['description'][0].upper()}{entry['description'][1:]}.", ""]
     event = entry["non_finite"]
     if event:
         before = event.get("before") or []
@@ -95,13 +96,18 @@ def _seed_section(entry: dict) -> list[str]:
             lines += [f"| {b['step']} | {_number(b['loss'])} | {_number(b['grad_norm'])} |"
                       for b in before[-8:]]
     else:
-        lines.append(f"It produced no non-finite step in {entry['epochs'] or 0} epochs (each "
-                     "gradient is clipped to norm 1, which keeps a huge but finite gradient "
-                     "finite).")
+        points = training_time(entry["history"])
+        steps = sum(-(-r["sentences"] // batch_size) for _, r in points)
+        accuracies = ", ".join(f"{r['val_token_accuracy']:.1%}" for _, r in points
+                               if r.get("val_token_accuracy") is not None)
+        lines.append(f"It produced no non-finite step in {steps} steps ({entry['epochs'] or 0} "
+                     "epochs; each gradient is clipped to norm 1, which keeps a huge but finite "
+                     f"gradient finite). Validation token accuracy at each epoch: "
+                     f"{accuracies or 'none'}.")
     figures = entry["converged"] or entry["budget"]
     if figures:
         lines += ["", f"Scored at its best checkpoint: {figures['token_accuracy']:.1%} token "
-                      f"accuracy. It writes {figures['distinct_outputs']:,} distinct words over "
+                      f"accuracy. It writes {figures['distinct_outputs']:,} distinct word(s) over "
                       f"{figures['tokens']:,} test tokens; its commonest output, "
                       f"`{figures['top_output']}`, fills {figures['top_output_share']:.0%} of "
                       "the positions.", "", "What it writes:", ""]

@@ -305,7 +305,9 @@ def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits
     assert state["nan_events"] == 1 and state["stopped"] == "non-finite"
     event = state["non_finite"]  # where it happened, and the finite steps that led to it
     assert event["epoch"] == state["epoch"] + 1 and event["step"] >= 1
-    assert not (np.isfinite(event["loss"]) and np.isfinite(event["grad_norm"]))
+    # Non-finite values are kept as text, so state.json stays standard JSON.
+    non_finite = [v for v in (event["loss"], event["grad_norm"]) if isinstance(v, str)]
+    assert non_finite and set(non_finite) <= {"nan", "inf", "-inf"}
     assert [b["step"] for b in event["before"]] == list(range(1, event["step"]))[-20:]
     assert all(np.isfinite(b["loss"]) for b in event["before"])
     history = read_history(tmp_path / "m" / "history.csv")

@@ -25,7 +25,10 @@ BAD = [
         ("--lr", "-1"), ("--lr", "inf"), ("--lr", "nan"), ("--momentum", "1"),
         ("--momentum", "-0.1"), ("--clipnorm", "-1"), ("--patience", "-1"),
         ("--max-sentences", "0"), ("--val-sentences", "0"), ("--seed", "-1"),
+        ("--max-time", "0"), ("--max-time", "inf"), ("--clip-scope", "layer"),
     ]],
+    ("train-ae", ["--max-time", "10", "--strategy", "multi-worker"], "--max-time"),
+    ("train-ae", ["--loss", "mse", "--kind", "classic"], "--loss"),
     ("train-ae", ["--nesterov"], "--nesterov"),
     ("train-ae", ["--nesterov", "--optimizer", "adam"], "--nesterov"),
     ("train-ae", ["--loss", "ce", "--kind", "embedding"], "--loss"),
@@ -45,12 +48,18 @@ BAD = [
         ("--batch-size", "0"), ("--eval-sentences", "0"), ("--max-docs", "0"),
     ]],
     ("run", ["--nesterov"], "--nesterov"),
+    *[("study", [option, value], option) for option, value in [
+        ("--budget", "0"), ("--budget", "nan"), ("--max-time", "-1"), ("--patience", "0"),
+        ("--seq-len", "0"), ("--models", "onehot-ce"), ("--eval-sentences", "0"),
+    ]],
+    ("study", ["--budget", "100", "--max-time", "50"], "--max-time"),
 ]
 
 
 @pytest.mark.parametrize("command, args, fragment", BAD,
                          ids=[f"{c} {' '.join(a)}" for c, a, _ in BAD])
 def test_bad_option_is_one_error_line(tmp_path, command, args, fragment):
-    corpus = ["--corpus", str(tmp_path / "missing")] if command in ("embed", "run") else []
+    corpus = (["--corpus", str(tmp_path / "missing")] if command in ("embed", "run", "study")
+              else [])
     result = invoke(command, "--run", tmp_path / "run", *corpus, *args)
     assert_clean_error(result, fragment)
