@@ -117,12 +117,10 @@ def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.M
     probabilities (onehot) or tanh activations in [-1, 1] (classic).
     """
     seq_len, latent = config.seq_len, config.latent
-    # Layers are made in a fixed order (the head first): a seeded initialisation depends on it.
     if config.kind == "embedding":
         inputs = keras.Input((seq_len, dim), name="vectors")
         # PAD rows are exactly zero; no real word vector is, since all are unit length.
         x = keras.layers.Masking(0.0, name="mask")(inputs)
-        head = keras.layers.Dense(dim, name="vector")
     else:
         inputs = keras.Input((seq_len,), dtype="int32", name="ids")
         # classic: the one-hot rows themselves (a frozen identity lookup, as the seed fed them).
@@ -131,8 +129,6 @@ def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.M
                            trainable=False))
         x = keras.layers.Embedding(vocab_size, mask_zero=True, name="onehot_projection",
                                    **projection)(inputs)
-        head = (keras.layers.Dense(vocab_size, activation="softmax", name="softmax")
-                if config.kind == "onehot" else None)
     code = keras.layers.Bidirectional(keras.layers.LSTM(latent), merge_mode="sum", name="encoder")(x)
     x = keras.layers.RepeatVector(seq_len, name="repeat")(code)
     if config.kind == "classic":  # no head: the decoder's tanh is the output
@@ -140,6 +136,8 @@ def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.M
         outputs = keras.layers.Identity(name="output")(x)
     else:
         x = keras.layers.LSTM(latent, return_sequences=True, name="decoder")(x)
+        head = (keras.layers.Dense(dim, name="vector") if config.kind == "embedding" else
+                keras.layers.Dense(vocab_size, activation="softmax", name="softmax"))
         outputs = keras.layers.TimeDistributed(head, name="output")(x)
     return keras.Model(inputs, outputs, name=f"seqae_{config.kind}")
 

@@ -97,7 +97,7 @@ def test_force_through_a_symlinked_model_folder_is_refused(trained, tmp_path):
 
 # -- failures that must not break what was good ---------------------------------------------------
 
-NAN_GUARD = ["--optimizer", "sgd", "--lr", "1000", "--loss", "mse", "--clipnorm", "0"]
+NAN_GUARD = ["--optimizer", "sgd", "--lr", "1000000", "--loss", "mse", "--clipnorm", "0"]
 
 
 def test_a_forced_retrain_that_fails_first_keeps_the_old_model(trained):
