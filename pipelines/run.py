@@ -16,7 +16,7 @@ from pipelines.train import autoencoder_options, make_configs, training_options
 
 log = logging.getLogger("seqae")
 
-# Sized so that the whole run (gensim's Wikipedia excerpt, ~28,000 train sentences) takes under
+# Sized so that the whole run (gensim's Wikipedia excerpt, ~26,000 train sentences) takes under
 # five minutes on 2 cores and its models visibly learn (the README's "What pipe run uses by
 # default" says why each); every one can be overridden on the command line.
 RUN_DEFAULTS = {
