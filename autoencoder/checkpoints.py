@@ -79,6 +79,12 @@ def write_history(path: Path, rows: list[dict]) -> None:
         writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
 
 
+def training_seconds(history: list[dict]) -> float:
+    """Seconds of training in a history: its finished epochs' wall time (validation not
+    counted), what ``--max-time`` limits."""
+    return sum(row["wall_s"] for row in history if row.get("status") == "ok")
+
+
 def read_history(path: Path) -> list[dict]:
     """Rows of ``history.csv`` with numbers parsed (empty cells become None)."""
     if not Path(path).exists():

@@ -12,7 +12,7 @@ from autoencoder.data import count_lines, sample_mask
 from autoencoder.evaluate import score_autoencoder
 from autoencoder.plots import plot_accuracy_by_length, plot_losses
 from autoencoder.stage import vectors_file
-from autoencoder.checkpoints import read_history
+from autoencoder.checkpoints import read_history, training_seconds
 from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, atomic_open, read_json, write_json, write_manifest
@@ -39,7 +39,7 @@ def training_costs(model_dir: Path) -> dict:
     rows = [r for r in read_history(model_dir / "history.csv") if r["status"] == "ok"]
     state = read_json(model_dir / "state.json")
     return {
-        "train_wall_s": sum(r["wall_s"] for r in rows),
+        "train_wall_s": training_seconds(rows),
         "train_sentences_per_s": float(np.mean([r["sentences_per_s"] for r in rows])) if rows else None,
         "train_peak_rss_mb": max((r["peak_rss_mb"] for r in rows), default=None),
         "epochs": state["epoch"],

@@ -15,7 +15,7 @@ import numpy as np
 
 from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_fingerprint
 from autoencoder.backends import current as current_backend
-from autoencoder.checkpoints import read_history, resume_point
+from autoencoder.checkpoints import read_history, resume_point, training_seconds
 from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
 from autoencoder.train import TrainConfig, Trainer
 from autoencoder.vocab import UNK_ID, Vocabulary
@@ -247,7 +247,6 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     if not _has_checkpoint(folder):
         return "stale"  # stopped (a NaN, a kill) before its first checkpoint: nothing to resume
     if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one
-        spent = sum(row["wall_s"] for row in read_history(folder / "history.csv")
-                    if row["status"] == "ok")
+        spent = training_seconds(read_history(folder / "history.csv"))
         return "finished" if train.max_time is not None and spent >= train.max_time else "partial"
     return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"

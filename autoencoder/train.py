@@ -48,8 +48,8 @@ from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share,
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.backends import current as current_backend
 from autoencoder.checkpoints import (
-    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, resume_point, weights_finite, weights_sha256,
-    write_history,
+    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, resume_point, training_seconds,
+    weights_finite, weights_sha256, write_history,
 )
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
@@ -377,8 +377,7 @@ class Trainer:
         """Seconds of ``max_time`` not yet spent by the finished epochs (inf without a limit)."""
         if self.config.max_time is None:
             return math.inf
-        spent = sum(row["wall_s"] for row in self.history_ if row.get("status") == "ok")
-        return self.config.max_time - spent
+        return self.config.max_time - training_seconds(self.history_)
 
     def _run_epoch(self, epoch: int, state: dict, train_step, batches: Iterator,
                    train: EncodedSentences, val: EncodedSentences, steps: int,
