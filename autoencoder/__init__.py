@@ -11,9 +11,10 @@ _EXPORTS = {
     "autoencoder.batches": ("Bucketing",),
     "autoencoder.compare": ("compare_models", "format_table", "write_report"),
     "autoencoder.decode": ("NearestNeighbourDecoder",),
-    "autoencoder.model": ("AutoencoderConfig", "SentenceAutoencoder", "build_model"),
+    "autoencoder.config": ("AutoencoderConfig", "TrainConfig"),
+    "autoencoder.model": ("SentenceAutoencoder", "build_model"),
     "autoencoder.stage": ("model_status", "reconstruct_sentence", "train_autoencoder"),
-    "autoencoder.train": ("NonFiniteLossError", "TrainConfig", "Trainer"),
+    "autoencoder.train": ("NonFiniteLossError", "Trainer"),
     "autoencoder.vocab": ("PAD_ID", "UNK_ID", "Vocabulary"),
     "embeddings.rundir": ("list_models",),
 }

@@ -14,11 +14,10 @@ import keras
 import numpy as np
 
 from autoencoder.backends import current_name
-from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
+from autoencoder.config import AutoencoderConfig
+from autoencoder.model import SentenceAutoencoder
 from autoencoder.vocab import Vocabulary
-from embeddings.io import (
-    SeqaeError, library_versions, read_json, sha256_file, verify_manifest, write_json,
-)
+from embeddings.io import SeqaeError, library_versions, read_json, sha256_file, verify_manifest, write_json
 
 CHECKPOINTS = ("best", "last")
 

@@ -35,6 +35,7 @@ imported. :func:`select_backend` sets it; the command line calls it before impor
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from types import ModuleType
@@ -47,24 +48,44 @@ DEFAULT_BACKEND = "tensorflow"
 STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
+# What each backend needs installed, and how to get it (one line in an error).
+_INSTALL = {
+    "tensorflow": ("tensorflow", "pip install tensorflow (seqae's default dependency)"),
+    "jax": ("jax", "pip install 'seqae[jax]' (on a GPU: pip install 'jax[cuda12]')"),
+}
+
+
 def requested_backend() -> str:
     """The backend ``KERAS_BACKEND`` names, else :data:`DEFAULT_BACKEND`."""
     return os.environ.get("KERAS_BACKEND") or DEFAULT_BACKEND
 
 
-def select_backend(name: str) -> str:
+def check_installed(name: str) -> str:
+    """``name`` if its package can be imported (looked up, not imported), else
+    :class:`SeqaeError` naming the install command."""
+    module, install = _INSTALL[name]
+    if importlib.util.find_spec(module) is None:
+        raise SeqaeError(f"the {name} backend is not installed: {install}")
+    return name
+
+
+def select_backend(name: str, *, source: str = "--backend") -> str:
     """Make ``name`` the Keras backend of this process (before Keras is imported) and return it.
 
-    Raises :class:`SeqaeError` for an unknown name, or when Keras already runs another backend
-    in this process (a process has one backend; start a new one).
+    Raises :class:`SeqaeError` for an unknown name (``source`` says where it came from: the
+    option, or ``KERAS_BACKEND``), a backend whose package is not installed, or when Keras
+    already runs another backend in this process (a process has one backend; start a new one).
     """
     if name not in BACKENDS:
-        raise SeqaeError(f"--backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+        given = f"KERAS_BACKEND={name}" if source == "KERAS_BACKEND" else f"--backend {name}"
+        raise SeqaeError(f"{given}: seqae runs on {' or '.join(BACKENDS)}")
     if "keras" in sys.modules:
         running = sys.modules["keras"].backend.backend()
         if running != name:
             raise SeqaeError(f"--backend {name}: Keras already runs on {running} in this "
                              "process; start a new process (or set KERAS_BACKEND)")
+    else:
+        check_installed(name)
     os.environ["KERAS_BACKEND"] = name
     return name
 

@@ -12,8 +12,8 @@ Plain numpy; no deep-learning backend is needed to produce them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 

@@ -20,7 +20,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
 from autoencoder.data import ENCODE_CHUNK, EncodedSentences, line_tokens
@@ -30,10 +29,10 @@ from autoencoder.stage import load_run_model, sentence_ids, tokenize_sentence
 from autoencoder.vocab import UNK_ID
 from embeddings import load_corpus
 from embeddings.io import (
-    MANIFEST, SeqaeError, atomic_open, atomic_path, output_path, read_json, resolve_path, run_lock,
-    sha256_file,
-    verify_manifest, write_manifest,
+    MANIFEST, SeqaeError, atomic_open, atomic_path, check_input_file, output_path, read_json,
+    resolve_path, run_lock, sha256_file, verify_manifest, write_manifest,
 )
+from embeddings.progress import progress_bar
 from embeddings.rundir import model_dir, owned_by_run
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ def write_codes(ae: SentenceAutoencoder, sentences: EncodedSentences, path: Path
     span = bucketing.window * batch_size
     batches = itertools.groupby(zip(plan, batch_ids(sentences, plan)),
                                 key=lambda pair: int(pair[0].rows[0]) // span)
-    with tqdm(total=n, unit="sentence", desc="encoding", disable=None) as bar:
+    with progress_bar(total=n, unit="sentence", desc="encoding") as bar:
         for window, group in batches:
             start = window * span
             block = np.memmap(path, np.float32, "r+", offset=offset + start * latent * 4,
@@ -139,10 +138,8 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: 
         raise SeqaeError(f"{source} is the INPUT: writing {output} would overwrite it")
     if split is not None:
         source = load_corpus(run_dir).split_path(split)
-    elif Path(source).is_dir():
-        raise SeqaeError(f"cannot read {source}: it is a folder, not a file of sentences")
-    elif not Path(source).exists():
-        raise SeqaeError(f"no input file {source}")
+    else:
+        check_input_file(source)
     name, ae = load_run_model(run_dir, name)
     with output_path(tsv_path) as tsv_tmp:
         skipped = copy_sentences(source, tsv_tmp, tokenize=split is None)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from autoencoder.artifacts import load_autoencoder
+from autoencoder.checkpoints import read_history, training_seconds
 from autoencoder.data import count_lines, sample_mask
 from autoencoder.evaluate import score_autoencoder
 from autoencoder.plots import plot_accuracy_by_length, plot_losses
 from autoencoder.stage import vectors_file
-from autoencoder.checkpoints import read_history, training_seconds
 from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, atomic_open, read_json, write_json, write_manifest

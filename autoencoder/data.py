@@ -13,8 +13,8 @@ Plain numpy: producing batches (:mod:`autoencoder.batches`) needs no deep-learni
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class EncodedSentences:
 
     @classmethod
     def encode(cls, path: Path, vocab: Vocabulary, seq_len: int, *,
-               keep: np.ndarray | None = None, tmp_dir: Path | None = None) -> "EncodedSentences":
+               keep: np.ndarray | None = None, tmp_dir: Path | None = None) -> EncodedSentences:
         """Encode the non-empty lines of ``path`` (those of the ``keep`` mask over them, from
         :func:`sample_mask`; None keeps all) with ``vocab``.
 

@@ -6,7 +6,7 @@ Cosine similarity of every query against every candidate is one float32 GEMM per
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -52,7 +52,7 @@ class ClusterRole:
         return self.task_type == "worker" and self.index == 0 and not self.has_chief
 
     @classmethod
-    def from_env(cls, tf_config: str | None = None) -> "ClusterRole":
+    def from_env(cls, tf_config: str | None = None) -> ClusterRole:
         """The role that ``TF_CONFIG`` (the environment's by default) gives; raises
         :class:`SeqaeError` on a malformed value."""
         raw = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config

@@ -24,6 +24,7 @@ from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
 from autoencoder.data import EncodedSentences
 from autoencoder.model import SentenceAutoencoder, l2_normalize
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
+from embeddings.progress import progress_bar
 
 LENGTH_BUCKETS = ((1, 5), (6, 10), (11, 20), (21, 30), (31, 50), (51, None))
 
@@ -81,7 +82,8 @@ def score_autoencoder(
     started = time.perf_counter()
     sentences = EncodedSentences.encode(path, ae.vocab, seq_len, keep=keep)
     plan = plan_epoch(sentences.lengths, EVAL_BATCH, seq_len, bucketing=bucketing)
-    for batch, ids in zip(plan, batch_ids(sentences, plan)):
+    for batch, ids in progress_bar(zip(plan, batch_ids(sentences, plan)), total=len(plan),
+                                   desc="scoring", unit="batch", leave=False):
         outputs, cosine = step(ids)
         lines = sentences.tokens(batch.rows)
         cap_ids = np.stack([cap_vocab.encode(tokens, batch.width) for tokens in lines])

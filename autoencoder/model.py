@@ -21,73 +21,17 @@ tokens are those of the full width: the encoder is masked and the decoder is cau
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import keras
 import numpy as np
 from keras import ops
 
+from autoencoder.config import AutoencoderConfig
 from autoencoder.decode import NearestNeighbourDecoder, top_k
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 from embeddings.io import SeqaeError
 
-KINDS = ("embedding", "onehot", "classic")
-LOSSES = {"embedding": ("cosine", "mse"), "onehot": ("ce",), "classic": ("ce",)}
 # The UNK input/target vector: a fixed random unit vector, far from every real word in high dims.
 UNK_VECTOR_SEED = 20_000
-
-
-@dataclass(frozen=True)
-class AutoencoderConfig:
-    """Architecture of one autoencoder.
-
-    Parameters
-    ----------
-    kind : ``embedding`` (word2vec in, vectors out), ``onehot`` (capped baseline, softmax) or
-        ``classic`` (the seed's capped model: tanh ``LSTM(cap)`` output).
-    loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) otherwise.
-    seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
-    latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
-    vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
-        default); None for the embedding kind, whose vocabulary is the word2vec one.
-    center : embedding kind: subtract the mean word vector before normalising. word2vec vectors
-        share a common direction (on small corpora random pairs have cosine ~0.9), which lets a
-        cosine loss be low while every output decodes to the same few words; centring removes it
-        (Mu & Viswanath 2018, "All-but-the-top"). None for onehot.
-    """
-
-    kind: str = "embedding"
-    loss: str = "cosine"
-    seq_len: int = 50
-    latent: int = 256
-    vocab_cap: int | None = 2000
-    center: bool | None = True
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise SeqaeError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if self.loss not in LOSSES[self.kind]:
-            raise SeqaeError(f"--loss {self.loss} does not fit --kind {self.kind}; "
-                             f"use {' or '.join(LOSSES[self.kind])}")
-        if self.seq_len < 1:
-            raise SeqaeError(f"--seq-len must be at least 1, got {self.seq_len}")
-        if self.latent < 1:
-            raise SeqaeError(f"--latent must be at least 1, got {self.latent}")
-        # Options of the other kind are cleared, so they never tell two models apart.
-        if self.kind == "embedding":
-            object.__setattr__(self, "vocab_cap", None)
-        else:
-            object.__setattr__(self, "center", None)
-        if self.kind != "embedding" and (self.vocab_cap is None or self.vocab_cap < 3):
-            raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
-                             f"got {self.vocab_cap}")
-
-    @property
-    def default_name(self) -> str:
-        return f"{self.kind}-{self.loss}"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:

@@ -7,23 +7,22 @@ import functools
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_fingerprint
 from autoencoder.backends import current as current_backend
 from autoencoder.checkpoints import read_history, resume_point, training_seconds
-from autoencoder.model import AutoencoderConfig, SentenceAutoencoder
-from autoencoder.train import TrainConfig, Trainer
+from autoencoder.config import AutoencoderConfig, TrainConfig
+from autoencoder.model import SentenceAutoencoder
+from autoencoder.train import Trainer
 from autoencoder.vocab import UNK_ID, Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, read_json
-from embeddings.rundir import (
-    check_model_name, is_seqae_model, list_models, model_dir, models_root,
-)
+from embeddings.rundir import check_model_name, is_seqae_model, model_dir, models_root, resolve_model
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -166,12 +165,7 @@ def load_run_model(run_dir: Path, name: str | None = None) -> tuple[str, Sentenc
     """Model ``name`` of the run (default: the only model, else ``embedding-cosine``), loaded
     for inference from its best checkpoint; returns its name and the autoencoder."""
     run_dir = Path(run_dir)
-    names = list_models(run_dir)
-    if name is None:
-        name = names[0] if len(names) == 1 else "embedding-cosine"
-    if name not in names:
-        raise SeqaeError(f"no model named {name} in {models_root(run_dir)} "
-                         f"(have: {', '.join(names) or 'none'})")
+    name = resolve_model(run_dir, name)
     kv = load_embeddings(run_dir)
     ae, _ = load_autoencoder(model_dir(run_dir, name), vectors_file(run_dir), kv.vectors)
     return name, ae

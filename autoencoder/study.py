@@ -30,9 +30,7 @@ from autoencoder.stage import model_status, train_autoencoder
 from autoencoder.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from autoencoder.train import NonFiniteLossError
 from embeddings import load_embeddings
-from embeddings.io import (
-    atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest,
-)
+from embeddings.io import atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest
 from embeddings.rundir import check_replaceable, model_dir
 
 log = logging.getLogger(__name__)

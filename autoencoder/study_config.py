@@ -103,8 +103,7 @@ class StudyConfig:
         """The ``AutoencoderConfig`` and ``TrainConfig`` of ``model`` in ``phase``
         (``budget`` or ``converged``); ``full_cap`` is the vocabulary size (PAD and UNK
         included) of a model over the whole vocabulary."""
-        from autoencoder.model import AutoencoderConfig
-        from autoencoder.train import TrainConfig
+        from autoencoder.config import AutoencoderConfig, TrainConfig
 
         ae = AutoencoderConfig(kind=model.kind, loss=model.loss, seq_len=self.seq_len,
                                latent=self.latent, vocab_cap=model.vocab_cap or full_cap)

@@ -35,106 +35,32 @@ import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Iterator
 
 import keras
 import numpy as np
 from keras import ops
-from tqdm.auto import tqdm
 
-from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
-from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.backends import current as current_backend
+from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.checkpoints import (
-    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, resume_point, training_seconds,
-    weights_finite, weights_sha256, write_history,
+    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, resume_point, training_seconds, weights_finite,
+    weights_sha256, write_history,
 )
+from autoencoder.config import TrainConfig
+from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import SeqaeError, atomic_path, read_json, sha256_file, write_json, write_manifest
+from embeddings.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adam", "sgd")
-# Global: one norm over all gradients (tf.clip_by_global_norm, Keras's ``global_clipnorm``);
-# tensor: each gradient tensor on its own (Keras's ``clipnorm``, what the seed's SGD used).
-CLIP_SCOPES = ("global", "tensor")
 # Steps whose loss and gradient norm a non-finite event keeps, to show what led to it.
 STEPS_BEFORE_NON_FINITE = 20
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings.
-
-    Parameters
-    ----------
-    epochs : maximum number of passes over the training sentences.
-    batch_size : global batch size in sentences (split across replicas).
-    optimizer : ``adam`` or ``sgd`` (with ``momentum`` and ``nesterov``).
-    lr : learning rate.
-    clipnorm : clip the gradient norm to this value; 0 disables clipping.
-    clip_scope : ``global`` (one norm over every gradient, Keras's ``global_clipnorm``) or
-        ``tensor`` (each weight's gradient on its own, Keras's ``clipnorm``).
-    patience : stop after this many epochs without a lower validation loss; 0 never stops early.
-    scale_lr : multiply ``lr`` by the number of replicas in sync (the linear scaling rule of
-        Goyal et al. 2017, for a global batch that grows with the replicas).
-    seed : shuffling and sampling seed.
-    max_sentences : train on a seeded subsample of this many sentences (None: all).
-    val_sentences : validate on a seeded subsample of this many sentences (None: all).
-    max_time : stop once training has run this many seconds in all (validation and
-        checkpoints not counted; a resumed run counts its earlier epochs): the epoch in
-        progress ends at the step that crosses it, is validated and checkpointed. None: no
-        limit. One process only (the clocks of several workers would disagree).
-    """
-
-    epochs: int = 20
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    nesterov: bool = False
-    clipnorm: float = 1.0
-    patience: int = 3
-    scale_lr: bool = False
-    seed: int = 0
-    max_sentences: int | None = None
-    val_sentences: int | None = 1000
-    clip_scope: str = "global"
-    max_time: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise SeqaeError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise SeqaeError(f"--lr must be a positive number, got {self.lr}")
-        if not (math.isfinite(self.clipnorm) and math.isfinite(self.momentum)):
-            raise SeqaeError("--clipnorm and --momentum must be finite numbers")
-        if self.clipnorm < 0 or self.momentum < 0 or self.patience < 0:
-            raise SeqaeError("--clipnorm, --momentum and --patience must not be negative")
-        if self.clip_scope not in CLIP_SCOPES:
-            raise SeqaeError(f"--clip-scope must be one of {', '.join(CLIP_SCOPES)}")
-        if self.max_time is not None and not (self.max_time > 0 and math.isfinite(self.max_time)):
-            raise SeqaeError(f"--max-time must be a positive number of seconds, got {self.max_time}")
-        if self.nesterov and self.optimizer != "sgd":
-            raise SeqaeError("--nesterov applies to --optimizer sgd only")
-
-    def learning_rate(self, replicas: int = 1) -> float:
-        """The learning rate used with ``replicas`` replicas in sync."""
-        return float(self.lr * (replicas if self.scale_lr else 1))
-
-    def make_optimizer(self, replicas: int = 1) -> keras.optimizers.Optimizer:
-        lr = self.learning_rate(replicas)
-        if self.optimizer == "adam":
-            return keras.optimizers.Adam(learning_rate=lr)
-        return keras.optimizers.SGD(learning_rate=lr, momentum=self.momentum,
-                                    nesterov=self.nesterov)
 
 
 class NonFiniteLossError(SeqaeError):
@@ -295,7 +221,7 @@ class Trainer:
             per_tensor=self.config.clip_scope == "tensor")
 
     # -- the loop --------------------------------------------------------------------------
-    def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> "Trainer":
+    def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> Trainer:
         """Train until ``epochs``, early stopping or a non-finite loss (which raises)."""
         cfg, ae = self.config, self.autoencoder
         if self.is_chief:
@@ -397,9 +323,9 @@ class Trainer:
         step = done["step"]
         recent = collections.deque(maxlen=STEPS_BEFORE_NON_FINITE)
         out_of_time = False
-        bar = tqdm(itertools.islice(batches, steps - done["step"]),
-                   total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
-                   unit="batch", leave=False, disable=None if self.is_chief else True)
+        bar = progress_bar(itertools.islice(batches, steps - done["step"]),
+                           total=steps, initial=done["step"], desc=f"epoch {epoch}/{cfg.epochs}",
+                           unit="batch", leave=False, show=self.is_chief)
         for step, ids in enumerate(bar, done["step"] + 1):
             loss, norm, n_tokens, stops = (float(t) for t in train_step(ids, float(interrupted())))
             if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -491,7 +417,8 @@ class Trainer:
         ae, loss_sum, correct, tokens = self.autoencoder, 0.0, 0, 0
         plan = plan_epoch(sentences.lengths, EVAL_BATCH, ae.config.seq_len,
                           bucketing=self.bucketing)
-        for ids in batch_ids(sentences, plan):
+        for ids in progress_bar(batch_ids(sentences, plan), total=len(plan), desc="validation",
+                                unit="batch", leave=False):
             outputs, token_loss = self._eval_step(ids)
             mask = ids != PAD_ID
             predicted = ae.decode(outputs)[0][..., 0]

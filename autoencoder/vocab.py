@@ -6,8 +6,8 @@ Id 0 is padding (masked everywhere) and id 1 stands for any word outside the voc
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Vocabulary:
             raise SeqaeError("vocabulary has duplicate words")
 
     @classmethod
-    def capped(cls, counts: Sequence[tuple[str, int]], cap: int) -> "Vocabulary":
+    def capped(cls, counts: Sequence[tuple[str, int]], cap: int) -> Vocabulary:
         """The ``cap - 2`` most frequent words plus PAD and UNK (the classic one-hot baseline).
 
         A corpus with fewer words than the cap gets a smaller vocabulary, with a warning.
@@ -68,7 +68,7 @@ class Vocabulary:
             handle.writelines(f"{word}\n" for word in self.words)
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
+    def load(cls, path: Path) -> Vocabulary:
         try:
             words = Path(path).read_text(encoding="utf-8").split("\n")[:-1]
         except FileNotFoundError:

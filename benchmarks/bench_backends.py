@@ -3,7 +3,8 @@
 Each kind at V = 20,000 trains in two processes, one per backend, alternating epoch by epoch on
 the same pre-built batches (the step alone is timed). A ratio above 1 means JAX is faster. The
 TensorFlow step is seqae's default ``tf.function`` (no XLA; see the XLA benchmark); the JAX step
-is always compiled whole by XLA (``jax.jit``).
+is always compiled whole by XLA (``jax.jit``). ``--quick`` times the embedding kind only.
+Needs the ``jax`` extra (``REQUIRES``): without it the section is skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from benchmarks.report import Section
 from benchmarks.timing import alternate, median_of
 from benchmarks.training_worker import TrainingWorker, write_zipf_sentences
 
+# Optional packages, checked before this module is imported (a missing one skips the section).
+REQUIRES = ("jax",)  # the jax extra
 
 # The same train-step sizes as the XLA benchmark: both time one step against another.
 FULL, QUICK = bench_xla.FULL, bench_xla.QUICK
@@ -31,7 +34,7 @@ def run(settings: bench_xla.Settings, workdir: Path) -> Section:
                       ["kind", "tensorflow sent/s", "jax sent/s", "jax/tensorflow",
                        "warm-up s (tensorflow / jax)"])
     ratios = []
-    for kind in ("embedding", "onehot"):
+    for kind in settings.kinds:
         base = settings.train_spec(kind, settings.vocab_size, settings.sentences)
         with contextlib.ExitStack() as stack:
             workers = {name: stack.enter_context(TrainingWorker(replace(base, backend=name), path))
@@ -50,7 +53,7 @@ def run(settings: bench_xla.Settings, workdir: Path) -> Section:
         f"{settings.repeats} epochs per backend, alternating, median. Both run the same Keras "
         "layers, loss, clipping and Adam; JAX pads a short batch to the batch size (one "
         "compiled program per width).",
-        f"jax/tensorflow: {min(ratios):.2f}-{max(ratios):.2f}x on this CPU; GPU figures come "
+        f"jax/tensorflow: {bench_xla.ratio_range(ratios)} on this CPU; GPU figures come "
         "from benchmarks/gpu.sh.",
     ]
     return section

@@ -11,15 +11,17 @@ process that reports its own peak RSS.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report import Section, Target
-from benchmarks.timing import alternate, median, seconds
-from benchmarks.training_worker import write_zipf_sentences
+from benchmarks.timing import alternate, median, plural, seconds
+from benchmarks.training_worker import own_peak_rss_mb, write_zipf_sentences
+
+# Optional packages, checked before this module is imported (a missing one skips the section).
+REQUIRES: tuple[str, ...] = ()
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEED_TARGET = 5.0  # encode at least this many times faster per sentence than the loop
@@ -46,7 +48,7 @@ class Settings:
 
 FULL = Settings()
 QUICK = Settings(corpus_sentences=2000, vocab_size=2000, dim=32, seq_len=20, latent=64,
-                 train_sentences=500, sentences=2000, loop_sentences=10, repeats=2)
+                 train_sentences=500, sentences=1000, loop_sentences=10, repeats=1)
 
 
 def pipe(*args: object) -> None:
@@ -74,13 +76,21 @@ def make_run(settings: Settings, workdir: Path) -> Path:
     return run_dir
 
 
-def peak_rss_of_encode(run_dir: Path, source: Path, output: Path) -> float:
-    """Peak RSS in MiB of one ``pipe encode`` in a fresh process (its own ru_maxrss)."""
-    result = subprocess.run([sys.executable, "-m", "benchmarks.bench_codes", str(run_dir),
-                             str(source), str(output)], cwd=ROOT, capture_output=True, text=True)
-    if result.returncode:
-        raise RuntimeError(f"encode child failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.splitlines()[-1])["peak_rss_mb"]
+def peak_rss_of_encodes(run_dir: Path, jobs: list[tuple[Path, Path]]) -> list[float]:
+    """Peak RSS in MiB of one ``pipe encode`` per (source, output) of ``jobs``, each in a fresh
+    process, all started together: each reports its own peak (VmHWM), which the others
+    cannot inflate, and their start-ups overlap."""
+    children = [subprocess.Popen([sys.executable, "-m", "benchmarks.bench_codes", str(run_dir),
+                                  str(source), str(output)], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+                for source, output in jobs]
+    peaks = []
+    for child in children:
+        stdout, stderr = child.communicate()
+        if child.returncode:
+            raise RuntimeError(f"encode child failed: {stderr[-2000:]}")
+        peaks.append(json.loads(stdout.splitlines()[-1])["peak_rss_mb"])
+    return peaks
 
 
 def run(settings: Settings, workdir: Path) -> Section:
@@ -108,9 +118,11 @@ def run(settings: Settings, workdir: Path) -> Section:
     samples = alternate({label: lambda fn=fn: seconds(fn)
                          for label, (_, fn) in contenders.items()}, settings.repeats)
     rates = {label: size / median(samples[label]) for label, (size, _) in contenders.items()}
-    peaks = {f"encode ({label})": median([
-        peak_rss_of_encode(run_dir, inputs[size], workdir / f"codes-{size}.npy")
-        for _ in range(settings.repeats)]) for label, size in (("N", n), ("4N", 4 * n))}
+    sizes = {"encode (N)": n, "encode (4N)": 4 * n}
+    rounds = [peak_rss_of_encodes(run_dir, [(inputs[size], workdir / f"codes-{size}-{i}.npy")
+                                            for size in sizes.values()])
+              for i in range(settings.repeats)]  # N and 4N side by side, round by round
+    peaks = {label: median([peak[j] for peak in rounds]) for j, label in enumerate(sizes)}
     loop_rate = rates["reconstruct_sentence loop"]
     section = Section(
         f"Codes: pipe encode vs reconstruct_sentence per sentence (seq-len {settings.seq_len}, "
@@ -129,13 +141,14 @@ def run(settings: Settings, workdir: Path) -> Section:
                abs(growth) <= FLATNESS, f"4N is {growth:+.1%} vs N"),
     ]
     section.notes += [
-        f"{settings.repeats} rounds alternating the contenders, median. encode is encode_file: "
+        f"{plural(settings.repeats, 'round')} alternating the contenders, median. encode is "
+        "encode_file: "
         "model loading, tokenizing, tracing one predict step per batch shape and writing the "
         ".npy included, so its rate grows with N (compare N and 4N). The reconstruct loop loads "
         "the model for every sentence, as reconstruct_sentence does: that, not the forward "
         "pass, is most of its time; 'one sentence per call' is the batching gain alone.",
         f"Peak RSS: `pipe encode` in a fresh process per run ({settings.repeats} per size, "
-        "median), its ru_maxrss, TensorFlow's own footprint included.",
+        "median; N and 4N side by side), its VmHWM, TensorFlow's own footprint included.",
     ]
     return section
 
@@ -145,8 +158,7 @@ def _encode_child(run_dir: str, source: str, output: str) -> None:
     from pipelines.cli import main
 
     main(["encode", "--run", run_dir, "-q", source, output], standalone_mode=False)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"peak_rss_mb": peak_kib / 1024}))
+    print(json.dumps({"peak_rss_mb": own_peak_rss_mb()}))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from autoencoder.checkpoints import read_history
 from benchmarks.report import Section
-from benchmarks.timing import alternate, median
+from benchmarks.timing import alternate, median, plural
+
+# Optional packages, checked before this module is imported (a missing one skips the section).
+REQUIRES: tuple[str, ...] = ()
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +40,7 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(vector_size=64, seq_len=20, latent=32, sentences=600, repeats=2, workers=(0, 2))
+QUICK = Settings(vector_size=64, seq_len=20, latent=32, sentences=384, repeats=1, workers=(0, 2))
 
 
 def label(workers: int) -> str:
@@ -84,7 +87,8 @@ def run(settings: Settings, workdir: Path) -> Section:
     shown = " ".join(["pipe", "train-ae", *train_options(settings)])
     section.notes.append(
         f"`{shown}` on `pipe embed --corpus default --vector-size {settings.vector_size}`, "
-        f"{settings.repeats} rounds, median of the last epoch's sentences/s (chief's history). "
+        f"{plural(settings.repeats, 'round')}, median of the last epoch's sentences/s (chief's "
+        "history). "
         "Local workers share this machine's cores (cores / N threads each): on one machine the "
         "cluster shows the all-reduce overhead, not a speed-up; that comes from more hosts or GPUs.")
     return section

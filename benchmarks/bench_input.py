@@ -2,8 +2,9 @@
 
 One process trains the embedding kind alternately on the Trainer's own input (batches of the
 encoded ids, generated into one ``tf.data`` iterator over every epoch) and on the same epoch's
-batches pre-built in memory, and also runs the input alone (batches produced, no training). A streamed/in-memory ratio near 1 means the step, not the input, sets the pace; the
-pipeline-alone rate says how much headroom the input has.
+batches pre-built in memory, and also runs the input alone (batches produced, no training). A
+streamed/in-memory ratio near 1 means the step, not the input, sets the pace; the pipeline-alone
+rate says how much headroom the input has.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from benchmarks.timing import alternate, median_of
 from benchmarks.training_worker import (
     SOURCES, ModelShape, TrainingWorker, TrainSpec, write_zipf_sentences,
 )
+
+# Optional packages, checked before this module is imported (a missing one skips the section).
+REQUIRES: tuple[str, ...] = ()
 
 TOLERANCE = 0.10  # streamed epochs within 10% of in-memory ones count as compute-bound
 
@@ -33,7 +37,7 @@ class Settings(ModelShape):
 
 FULL = Settings()
 # The quick output-layer model: the smaller the step, the harder the pipeline must work to keep up.
-QUICK = Settings(sentences=256, seq_len=20, latent=128, batch_size=32, repeats=3)
+QUICK = Settings(sentences=256, seq_len=20, latent=128, batch_size=32, repeats=2)
 
 
 def run(settings: Settings, workdir: Path) -> Section:

@@ -23,6 +23,9 @@ from embeddings import (
 )
 from embeddings.prepare import split_documents
 
+# Optional packages, checked before this module is imported (a missing one skips the section).
+REQUIRES: tuple[str, ...] = ()
+
 ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "20news-bydate.tar.gz"
 
 
@@ -39,7 +42,7 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(max_docs=1000, repeats=2)
+QUICK = Settings(max_docs=500, repeats=2)
 
 
 def run(settings: Settings, workdir: Path) -> Section:

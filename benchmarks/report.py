@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import psutil
-from threadpoolctl import threadpool_info
 
 from embeddings.io import cpu_model
 
@@ -72,7 +70,15 @@ def format_markdown(section: Section) -> str:
 
 
 def machine_description() -> dict[str, str]:
-    """CPU model, core counts, RAM, BLAS (from threadpoolctl) and the current load average."""
+    """CPU model, core counts, RAM, BLAS (from threadpoolctl) and the current load average.
+
+    Needs the ``bench`` extra (psutil, threadpoolctl), imported here so that the rest of this
+    module (sections and their rendering) works without it; ``python -m benchmarks`` checks
+    for both before it starts.
+    """
+    import psutil
+    from threadpoolctl import threadpool_info
+
     blas = [f"{Path(pool['filepath']).name}: {pool.get('internal_api')} {pool.get('version')} "
             f"({pool.get('threading_layer')}, {pool.get('num_threads')} threads, "
             f"{pool.get('architecture')})"

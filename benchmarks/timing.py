@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Mapping, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -37,6 +38,11 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
 def seconds(fn: Callable[[], object]) -> float:
     """Wall-clock seconds (``time.perf_counter``) of one call of ``fn``."""
     return timed(fn)[1]
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 round``, ``2 rounds``: a count for a table note."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def median(values: list[float]) -> float:

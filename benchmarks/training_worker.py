@@ -5,9 +5,9 @@ drives it epoch by epoch over a pipe, so two contenders can alternate (A B A B .
 keeps its own peak RSS: nothing one allocates can inflate the other's figure.
 
 The step is the library's own (:class:`autoencoder.train.Trainer`'s) and the input the Trainer's
-own batches of a LineSentence file (length-bucketed unless the spec says otherwise); only ``Trainer.fit``'s per-epoch validation and
-checkpointing are left out, since a checkpoint of the 100k-word one-hot baseline is gigabytes of
-disk traffic that says nothing about training speed.
+own batches of a LineSentence file (length-bucketed unless the spec says otherwise); only
+``Trainer.fit``'s per-epoch validation and checkpointing are left out, since a checkpoint of the
+100k-word one-hot baseline is gigabytes of disk traffic that says nothing about training speed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import itertools
 import math
 import multiprocessing
 import os
+import resource
 import time
 import traceback
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class ModelShape:
     batch_size: int = 64
     repeats: int = 3
 
-    def train_spec(self, kind: str, vocab_size: int, sentences: int) -> "TrainSpec":
+    def train_spec(self, kind: str, vocab_size: int, sentences: int) -> TrainSpec:
         return TrainSpec(kind=kind, vocab_size=vocab_size, sentences=sentences, dim=self.dim,
                          seq_len=self.seq_len, latent=self.latent, batch_size=self.batch_size)
 
@@ -87,6 +88,24 @@ class TrainSpec:
         if self.shape() == reference:
             return self.shape()
         return f"{self.shape()} (shrunk from the reference {reference})"
+
+
+def own_peak_rss_mb() -> float:
+    """Peak resident memory of this process's own address space, in MiB.
+
+    ``VmHWM`` of /proc/self/status, which starts afresh at exec; ``ru_maxrss`` (the fallback
+    off Linux) does not: a child started by fork + exec (``subprocess``, multiprocessing's
+    spawn) inherits its parent's peak, so a parent bigger than the child (one that has loaded
+    TensorFlow and a model, as the benchmark runner has by then) hides the child's figure.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def synthetic_words(n: int) -> list[str]:
@@ -172,7 +191,7 @@ class TrainingWorker:
             self._process.join()
         self._conn.close()
 
-    def __enter__(self) -> "TrainingWorker":
+    def __enter__(self) -> TrainingWorker:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -218,10 +237,7 @@ class _Session:
 
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
         from autoencoder.batches import Bucketing, batch_ids, padding_share
-        from autoencoder.train import peak_rss_mb
-
         self._batch_ids, self._padding_share = batch_ids, padding_share
-        self._peak_rss_mb = peak_rss_mb
         self.spec = spec
         started = time.perf_counter()
         config = AutoencoderConfig(kind=spec.kind, loss="cosine" if spec.kind == "embedding" else "ce",
@@ -254,7 +270,7 @@ class _Session:
         started = time.perf_counter()
         self._train(self._warm_up_batches())
         self.ready = {"build_s": build_s, "warmup_s": time.perf_counter() - started,
-                      "peak_rss_mb": peak_rss_mb()}
+                      "peak_rss_mb": own_peak_rss_mb()}
 
     def _warm_up_batches(self) -> list:
         """One full batch of every width of epoch 1, then its short batch if any: every graph
@@ -300,4 +316,4 @@ class _Session:
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "sentences": sentences, "sentences_per_s": sentences / seconds,
                 "padding_share": self._padding_share(plan, self._sentences.lengths),
-                "peak_rss_mb": self._peak_rss_mb()}
+                "peak_rss_mb": own_peak_rss_mb()}

@@ -24,20 +24,21 @@ from __future__ import annotations
 import logging
 import os
 import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Iterator
 
 from embeddings.io import SeqaeError
+from embeddings.newsgroups import REMOVABLE, strip_newsgroup_parts
 
 log = logging.getLogger(__name__)
-
-REMOVABLE = ("headers", "footers", "quotes")
-"""Parts of a newsgroup post that ``remove`` may strip, in scikit-learn's order."""
 
 WIKI_EXCERPT = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 BYDATE_SPLITS = {"20news-bydate-train": "train", "20news-bydate-test": "test"}
 NEWSGROUP_KINDS = ("20news", "20news-archive", "20news-folder")
+# The file fetch_20newsgroups keeps in scikit-learn's data home (its name since scikit-learn 0.20),
+# named here so that resolving the source does not load it.
+SKLEARN_20NEWS_CACHE = "20news-bydate_py3.pkz"
 
 _BINARY_PROBE_BYTES = 1024
 
@@ -90,11 +91,8 @@ def resolve_source(source: str) -> Source:
         return Source("wiki", Path(datapath(WIKI_EXCERPT)))
     if source == "20news":
         from sklearn.datasets import get_data_home
-        # Private helpers, but the only way to name the file fetch_20newsgroups reads without loading it.
-        from sklearn.datasets._base import _pkl_filepath
-        from sklearn.datasets._twenty_newsgroups import CACHE_NAME
 
-        cache = Path(_pkl_filepath(get_data_home(), CACHE_NAME))
+        cache = Path(get_data_home()) / SKLEARN_20NEWS_CACHE
         if not cache.is_file():
             raise SeqaeError(
                 f"20 Newsgroups is not in scikit-learn's cache ({cache}) and seqae never downloads; "
@@ -171,21 +169,6 @@ def check_remove(remove: Iterable[str]) -> tuple[str, ...]:
     if unknown:
         raise SeqaeError(f"cannot remove {', '.join(unknown)}: choose from {', '.join(REMOVABLE)}")
     return tuple(part for part in REMOVABLE if part in remove)
-
-
-def strip_newsgroup_parts(text: str, remove: Iterable[str]) -> str:
-    """Apply scikit-learn's header, footer and quote strippers, in scikit-learn's order."""
-    from sklearn.datasets import _twenty_newsgroups as tng
-
-    strippers = {
-        "headers": tng.strip_newsgroup_header,
-        "footers": tng.strip_newsgroup_footer,
-        "quotes": tng.strip_newsgroup_quoting,
-    }
-    for part in REMOVABLE:
-        if part in remove:
-            text = strippers[part](text)
-    return text
 
 
 class _Decoder:

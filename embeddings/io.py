@@ -18,9 +18,10 @@ import platform
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 class SeqaeError(Exception):
@@ -103,6 +104,20 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
         yield handle
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def check_input_file(path: str | os.PathLike) -> Path:
+    """``path`` if it is a regular file (links followed), else :class:`SeqaeError`: a folder,
+    a missing path, or a FIFO, device or socket (which could block or never end)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SeqaeError(f"cannot read {path}: it is a folder, not a file of sentences")
+    if not path.exists():
+        raise SeqaeError(f"no input file {path}")
+    if not path.is_file():
+        raise SeqaeError(f"{path} is not a regular file (a FIFO, device or socket could block "
+                         "or never end): copy its content to a file first")
+    return path
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

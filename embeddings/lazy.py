@@ -4,7 +4,7 @@ module on first use, so importing a package starts no heavy library."""
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 
 def lazy_exports(package: str, exports: dict[str, tuple[str, ...]]

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
 from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
 from embeddings.io import (
     SeqaeError, atomic_open, is_complete, options_digest, read_json, staged_folders,
     verify_manifest, write_json, write_manifest,
 )
+from embeddings.progress import progress_bar
 from embeddings.rundir import check_replaceable
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
@@ -156,7 +156,7 @@ def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -
     with contextlib.ExitStack() as stack:
         files = {split: stack.enter_context(atomic_open(root / f"{split}.txt")) for split in SPLITS}
         tokenized = tokenize_documents(docs, tokenize, punkt, workers)
-        progress = tqdm(tokenized, total=len(docs), unit="doc", desc="tokenizing", disable=None)
+        progress = progress_bar(tokenized, total=len(docs), unit="doc", desc="tokenizing")
         for split, units in zip(splits, progress):
             counters[split].add(units)
             files[split].writelines(" ".join(unit) + "\n" for unit in units)

@@ -62,6 +62,23 @@ def list_models(run_dir: str | os.PathLike) -> list[str]:
                   if _MODEL_NAME.fullmatch(p.parent.name))
 
 
+def resolve_model(run_dir: str | os.PathLike, name: str | None = None) -> str:
+    """The model a reader of the run means: ``name``, else the only model, else
+    ``embedding-cosine``; :class:`SeqaeError` naming what is missing (the run, any model, or
+    that name). Reads only file names, so commands check it before starting Keras."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` and `pipe train-ae` first")
+    names = list_models(run_dir)
+    if not names:
+        raise SeqaeError(f"no trained model in {run_dir}: run `pipe train-ae --run {run_dir}` first")
+    if name is None:
+        name = names[0] if len(names) == 1 else "embedding-cosine"
+    if name not in names:
+        raise SeqaeError(f"no model named {name} in {models_root(run_dir)} (have: {', '.join(names)})")
+    return name
+
+
 def _manifest_options(folder: Path) -> dict | None:
     """The options recorded in ``folder``'s manifest, or None where seqae wrote no manifest
     there (or ``folder`` is a symbolic link, which seqae never makes)."""

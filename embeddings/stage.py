@@ -17,8 +17,8 @@ from gensim.models import KeyedVectors
 
 from embeddings.evaluate import evaluate_vectors
 from embeddings.io import (
-    SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest,
-    write_json, write_manifest,
+    SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest, write_json,
+    write_manifest,
 )
 from embeddings.prepare import (
     CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
@@ -26,7 +26,8 @@ from embeddings.prepare import (
 )
 from embeddings.rundir import check_replaceable, list_models
 from embeddings.word2vec import (
-    VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors, train_word2vec,
+    VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
+    train_word2vec,
 )
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 ONE_HOT_CAP = 2000
 """Size of the classic capped one-hot vocabulary, PAD and UNK included."""

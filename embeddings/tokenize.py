@@ -11,8 +11,8 @@ import logging
 import multiprocessing
 import os
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 from nltk.tokenize.destructive import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
@@ -135,8 +135,9 @@ def tokenize_documents(
 ) -> Iterator[list[list[str]]]:
     """Yield, for each document in order, its units as lists of tokens (empty units dropped).
 
-    ``punkt`` comes from :func:`train_punkt` (``None``: see :class:`Tokenizer`). ``workers`` processes (default: all cores) tokenize chunks of
-    documents; only a few chunks per worker are in flight at a time, so memory stays bounded.
+    ``punkt`` comes from :func:`train_punkt` (``None``: see :class:`Tokenizer`). ``workers``
+    processes (default: all cores) tokenize chunks of documents; only a few chunks per worker
+    are in flight at a time, so memory stays bounded.
     """
     workers = max(1, min(workers or os.cpu_count() or 1, len(docs)))
     if workers == 1:

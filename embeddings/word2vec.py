@@ -20,6 +20,7 @@ from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
 from embeddings.io import SeqaeError, atomic_open, output_path
+from embeddings.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ W2V_LIMITS = {
 
 
 class EpochLogger(CallbackAny2Vec):
-    """Logs each epoch's duration and throughput and keeps them in :attr:`history`.
+    """Logs each epoch's duration and throughput, keeps them in :attr:`history`, and shows a
+    progress bar over the epochs (see :func:`~embeddings.progress.progress_bar`).
 
     Throughput counts raw corpus words (before ``min_count`` and down-sampling) per second.
     """
@@ -74,6 +76,12 @@ class EpochLogger(CallbackAny2Vec):
     def __init__(self) -> None:
         self.history: list[dict] = []
         self._started = 0.0
+
+    def on_train_begin(self, model: Word2Vec) -> None:
+        self._bar = progress_bar(total=model.epochs, desc="word2vec", unit="epoch", leave=False)
+
+    def on_train_end(self, model: Word2Vec) -> None:
+        self._bar.close()
 
     def on_epoch_begin(self, model: Word2Vec) -> None:
         self._started = time.perf_counter()
@@ -83,6 +91,7 @@ class EpochLogger(CallbackAny2Vec):
         rate = model.corpus_total_words / seconds if seconds > 0 else float("inf")
         self.history.append({"epoch": len(self.history) + 1, "seconds": seconds, "words_per_second": rate})
         log.info("word2vec epoch %d/%d: %.1f s, %.0f words/s", len(self.history), model.epochs, seconds, rate)
+        self._bar.update()
 
 
 def train_word2vec(

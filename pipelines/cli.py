@@ -25,7 +25,10 @@ class _Group(click.Group):
             raise click.ClickException(f"{exc.strerror or exc}{where}") from None
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+# Every option can also come from the environment: SEQAE_<COMMAND>_<OPTION>, e.g.
+# SEQAE_TRAIN_AE_EPOCHS=5 (click's auto_envvar_prefix); the command line wins.
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "auto_envvar_prefix": "SEQAE"})
 @click.version_option(package_name="seqae")
 def main() -> None:
     """seqae: sentence autoencoders on word2vec inputs, against a capped one-hot baseline.
@@ -33,6 +36,7 @@ def main() -> None:
     \b
     Stages (each reads and writes one run directory, --run DIR):
       embed      read a corpus, tokenize it, train word2vec vectors
+      export     write the run's word vectors in word2vec format
       train-ae   train an LSTM autoencoder (embedding kind or one-hot baseline)
       compare    score every trained model on held-out sentences
       run        all of the above, end to end
@@ -44,6 +48,11 @@ def main() -> None:
       encode        every sentence of a file (or a split) to its code, into a .npy
       neighbours    the train sentences whose codes are nearest to a sentence's
       interpolate   decode codes on the line between two sentences' codes
+
+    \b
+    Every option can also be set in the environment as SEQAE_<COMMAND>_<OPTION>,
+    e.g. SEQAE_TRAIN_AE_EPOCHS=5, SEQAE_COMPARE_RUN_DIR=runs/mine (--run is
+    RUN_DIR); the command line wins.
     """
 
 

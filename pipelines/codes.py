@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from embeddings.io import check_input_file
 from embeddings.prepare import SPLITS
-from pipelines.common import model_option, read_run_option, verbosity
+from embeddings.rundir import resolve_model
+from pipelines.common import backend_option, model_option, read_run_option, verbosity
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 @click.option("--split", type=click.Choice(SPLITS), default=None,
               help="Encode this split of the run's corpus instead of an INPUT file.")
 @click.argument("paths", nargs=-1, metavar="[INPUT] OUTPUT")
+@backend_option
 @verbosity
 def encode(run_dir: Path, name: str | None, split: str | None, paths: tuple[str, ...]) -> None:
     """Write the code of every sentence of INPUT (or of --split) to OUTPUT.
@@ -30,10 +33,13 @@ def encode(run_dir: Path, name: str | None, split: str | None, paths: tuple[str,
     (tokens joined by spaces), line i for row i. Both are replaced whole once done,
     never inside the run's own files.
     """
-    from autoencoder.codes import encode_file
-
     if len(paths) != (1 if split else 2):
         raise click.UsageError("give INPUT and OUTPUT, or --split SPLIT and OUTPUT")
+    name = resolve_model(run_dir, name)  # every check that needs no Keras, before starting it
+    if not split:
+        check_input_file(paths[0])
+    from autoencoder.codes import encode_file
+
     summary = encode_file(run_dir, Path(paths[-1]), source=None if split else Path(paths[0]),
                           split=split, name=name)
     if summary["skipped"]:
@@ -52,19 +58,25 @@ def encode(run_dir: Path, name: str | None, split: str | None, paths: tuple[str,
 @click.command()
 @read_run_option
 @model_option
-@click.option("--k", type=click.IntRange(1, 10_000), default=5, show_default=True,
+@click.option("--top-k", type=click.IntRange(1, 10_000), default=5, show_default=True,
               help="Sentences to show.")
+# The old spelling, kept working but not advertised: reconstruct already said --top-k.
+@click.option("--k", "k_alias", type=click.IntRange(1, 10_000), default=None, hidden=True)
 @click.argument("sentence")
+@backend_option
 @verbosity
-def neighbours(run_dir: Path, name: str | None, k: int, sentence: str) -> None:
+def neighbours(run_dir: Path, name: str | None, top_k: int, k_alias: int | None,
+               sentence: str) -> None:
     """The train sentences whose codes are nearest (cosine) to SENTENCE's.
 
     Prints one "cosine<TAB>sentence" line per neighbour, best first. The first call builds the
     model's index of the train codes, cached in RUN/models/NAME/index and rebuilt when the
     model or the corpus changes.
     """
+    name = resolve_model(run_dir, name)
     from autoencoder.codes import nearest_sentences
 
+    k = top_k if k_alias is None else k_alias
     for text, score in nearest_sentences(run_dir, sentence, name=name, k=k):
         click.echo(f"{score:.4f}\t{text}")
 
@@ -76,6 +88,7 @@ def neighbours(run_dir: Path, name: str | None, k: int, sentence: str) -> None:
               help="Codes on the line from A to B, both ends included.")
 @click.argument("first", metavar="A")
 @click.argument("last", metavar="B")
+@backend_option
 @verbosity
 def interpolate(run_dir: Path, name: str | None, steps: int, first: str, last: str) -> None:
     """Decode codes evenly spaced from sentence A's code to sentence B's, one per line.
@@ -83,6 +96,7 @@ def interpolate(run_dir: Path, name: str | None, steps: int, first: str, last: s
     The model has no end of sentence: the length of each decoded sentence goes linearly from
     A's to B's.
     """
+    name = resolve_model(run_dir, name)
     from autoencoder.codes import interpolate as interpolate_codes
 
     for words in interpolate_codes(run_dir, first, last, name=name, steps=steps):

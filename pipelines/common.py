@@ -8,8 +8,9 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -156,10 +157,23 @@ class FiniteFloatRange(click.FloatRange):
         return value
 
 
+def _backend_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    source = ctx.get_parameter_source(param.name)
+    from_env = source is click.core.ParameterSource.DEFAULT and os.environ.get("KERAS_BACKEND")
+    try:
+        return select_backend(value, source="KERAS_BACKEND" if from_env else "--backend")
+    except SeqaeError as exc:
+        if from_env:  # the user never gave --backend: say which setting is wrong
+            message = str(exc) if "KERAS_BACKEND" in str(exc) else f"KERAS_BACKEND={value}: {exc}"
+            raise click.UsageError(message, ctx) from None
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 backend_option = click.option(
-    # Eager and applied at once: KERAS_BACKEND must be set before anything imports Keras.
-    "--backend", type=click.Choice(BACKENDS), default=requested_backend, is_eager=True,
-    expose_value=False, callback=_library_check(select_backend),
+    # Eager and applied at once: KERAS_BACKEND must be set before anything imports Keras. A
+    # plain string, checked by the library, so that a bad KERAS_BACKEND is named as such.
+    "--backend", type=click.STRING, default=requested_backend, is_eager=True,
+    expose_value=False, callback=_backend_callback, metavar="[" + "|".join(BACKENDS) + "]",
     help="Keras backend  [default: KERAS_BACKEND, else tensorflow]",
 )
 seed_option = click.option(

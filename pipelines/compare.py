@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from embeddings.rundir import check_model_name
+from embeddings.rundir import check_model_name, resolve_model
 from pipelines.common import backend_option, record_config, run_option, seed_option, verbosity
 
 
@@ -59,4 +59,6 @@ def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int |
         names = [check_model_name(m.strip()) for m in models.split(",") if m.strip()]
         if not names:
             raise click.BadParameter("name at least one model", param_hint="--models")
+        for name in names:  # before starting Keras
+            resolve_model(run_dir, name)
     run_compare(run_dir, names, split, eval_sentences, seed)

@@ -17,9 +17,7 @@ from embeddings.stage import load_embeddings, run_embed
 from embeddings.stats import format_stats
 from embeddings.tokenize import UNITS
 from embeddings.word2vec import W2V_LIMITS, Word2VecConfig, export_word2vec
-from pipelines.common import (
-    force_option, read_run_option, record_config, run_option, seed_option, verbosity,
-)
+from pipelines.common import force_option, read_run_option, record_config, run_option, seed_option, verbosity
 
 _CORPUS = CorpusConfig()
 _W2V = Word2VecConfig()

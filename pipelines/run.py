@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipelines.common import (
-    backend_option, force_option, option_names, run_option, seed_option, verbosity,
-)
+from pipelines.common import backend_option, force_option, option_names, run_option, seed_option, verbosity
 from pipelines.compare import compare_options, run_compare
 from pipelines.embed import embed_options, run_embed_stage
 from pipelines.train import autoencoder_options, make_configs, training_options

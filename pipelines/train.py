@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
+from embeddings.rundir import resolve_model
 from pipelines.common import (
     FiniteFloatRange, backend_option, force_option, lock_run, model_name_option, model_option,
     read_run_option, record_config, require_run_dir, seed_option, verbosity, verbosity_flags,
@@ -87,13 +88,11 @@ def distribute_options(func):
 
 
 def make_configs(kind, loss, seed, **options):
-    """The frozen configs from CLI options (lr defaulted per optimizer)."""
-    from autoencoder import AutoencoderConfig, TrainConfig
+    """The frozen configs from CLI options (checked, without Keras)."""
+    from autoencoder.config import AutoencoderConfig, TrainConfig
 
     ae = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
                            **{k: options.pop(k) for k in AE_DEFAULTS})
-    if options["lr"] is None:
-        options["lr"] = 1e-3 if options["optimizer"] == "adam" else 1e-2
     return ae, TrainConfig(seed=seed, **options)
 
 
@@ -150,11 +149,11 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
         from pipelines.cluster import run_cluster_demo
 
         return run_cluster_demo(cluster_demo, ["train-ae", *_forwarded_options()])
+    ae_config, train_config = make_configs(kind, loss, seed, **options)
+    require_run_dir(run_dir)  # both before importing Keras and starting the backend's runtime
     from autoencoder import train_autoencoder
     from autoencoder.backends import current, current_name
 
-    ae_config, train_config = make_configs(kind, loss, seed, **options)
-    require_run_dir(run_dir)  # before starting the backend's runtime
     name = name or ae_config.default_name
     backend = current()
     distribution = backend.make_strategy(strategy, replicas)  # before any other TensorFlow op
@@ -207,6 +206,7 @@ def reconstruct(run_dir: Path, name: str | None, top_k: int, sentence: str) -> N
     Prints the tokens, their ids (UNK marked with *), and the decoded reconstruction; with
     --top-k K, the K best candidates per position with their scores.
     """
+    name = resolve_model(run_dir, name)  # before starting Keras
     from autoencoder import UNK_ID, reconstruct_sentence
 
     result = reconstruct_sentence(run_dir, sentence, name=name, k=top_k)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
 
 from embeddings import CorpusConfig, Word2VecConfig, run_embed
+from pipelines.cli import main
 
 SHARED_20NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "20news-bydate.tar.gz"
 
@@ -78,6 +81,67 @@ def tiny_run(tmp_path: Path) -> Path:
     return embed_tiny_run(tmp_path)
 
 
+def invoke(*args):
+    """``pipe ARGS`` in this process (arguments as strings); click's result."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_clean_error(result, *fragments):
+    """Non-zero exit, one ``Error:`` line naming the problem, no traceback."""
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+def tiny_ae(epochs=2):
+    """``train-ae`` options of a model that trains in about a second."""
+    return ["--seq-len", "8", "--latent", "8", "--epochs", epochs, "--batch-size", "32",
+            "--val-sentences", "20"]
+
+
+TINY_AE = tiny_ae()
+
+
+def train_both_kinds(run_dir: Path) -> Path:
+    """Train ``embedding-cosine`` and ``onehot-ce`` (cap 30) on ``run_dir`` with :data:`TINY_AE`."""
+    for kind in ("embedding", "onehot"):
+        result = invoke("train-ae", "--run", run_dir, "--kind", kind, "--vocab-cap", "30", *TINY_AE)
+        assert result.exit_code == 0, result.output
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def both_trained_once(tmp_path_factory) -> Path:
+    """A tiny run with both kinds trained, once per session: never write it (copy it with
+    ``trained_run``)."""
+    return train_both_kinds(embed_tiny_run(tmp_path_factory.mktemp("both")))
+
+
+@pytest.fixture
+def trained_run(both_trained_once: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`both_trained_once` that a test may change."""
+    return Path(shutil.copytree(both_trained_once, tmp_path / "both-trained"))
+
+
+@pytest.fixture(scope="session")
+def trained_once(tmp_path_factory) -> Path:
+    """A tiny run with one embedding model trained for one epoch, once per session: never
+    write it (copy it with ``trained``)."""
+    run = embed_tiny_run(tmp_path_factory.mktemp("one"))
+    result = invoke("train-ae", "--run", run, *tiny_ae(1))
+    assert result.exit_code == 0, result.output
+    return run
+
+
+@pytest.fixture
+def trained(trained_once: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`trained_once` that a test may damage."""
+    return Path(shutil.copytree(trained_once, tmp_path / "trained"))
+
+
 _HEADER = (
     "From: {author}@example.org (A. Poster)\n"
     "Subject: Re: {subject}\n"
@@ -122,7 +186,7 @@ def fake_20news_archive(tmp_path: Path) -> Path:
     and signatures (members stored out of order, as real archives may be)."""
     path = tmp_path / "20news-bydate.tar.gz"
     with tarfile.open(path, "w:gz") as archive:
-        for number, (name, subject) in enumerate(reversed(FAKE_20NEWS_POSTS.items())):
+        for name, subject in reversed(FAKE_20NEWS_POSTS.items()):
             data = _post(int(name.rsplit("/", 1)[1]), subject)
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -71,6 +71,7 @@ def fit(ae, splits, model_dir, resume=False, **options):
                                               resume=resume)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("kind", ["embedding", "onehot", "classic"])
 def test_output_shapes(vectors, kind):
     ae = make_ae(vectors, kind)
@@ -103,6 +104,7 @@ def test_classic_model_is_the_seed_keras_model(vectors):
     assert loss[0, 0] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.backend
 def test_loss_ignores_padding_positions(vectors):
     """Whatever the model writes at padded positions changes neither loss nor gradients."""
     ae = make_ae(vectors)
@@ -124,6 +126,7 @@ def test_loss_ignores_padding_positions(vectors):
     assert np.all(grad_a[0, 3:] == 0)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("kind", ["embedding", "onehot"])
 def test_encoder_ignores_padding(vectors, kind):
     """The sentence code of a padded sentence equals the code of the bare sentence."""
@@ -202,6 +205,7 @@ def test_epoch_plans_bucket_by_length_and_replay_from_the_seed():
                           np.argsort(lengths[:128], kind="stable"))
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("kind", ["embedding", "onehot", "classic"])
 def test_bucketed_batch_equals_the_same_sentences_at_full_width(vectors, splits, kind):
     """Outputs, loss and gradients at real tokens do not depend on the batch's width."""
@@ -232,6 +236,7 @@ def test_bucketed_batch_equals_the_same_sentences_at_full_width(vectors, splits,
     assert len(ae.model.weights) == len(ae.at_width(batch.width).weights)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("kind", ["embedding", "onehot"])
 def test_training_is_deterministic_and_learns(vectors, splits, tmp_path, kind):
     a = fit(make_ae(vectors, kind), splits, tmp_path / "a", epochs=3)
@@ -246,6 +251,7 @@ def test_training_is_deterministic_and_learns(vectors, splits, tmp_path, kind):
     assert len(read_history(tmp_path / "a" / "history.csv")) == 3
 
 
+@pytest.mark.backend
 def test_resume_continues_where_it_stopped(vectors, splits, tmp_path):
     whole = fit(make_ae(vectors), splits, tmp_path / "whole", epochs=3)
     fit(make_ae(vectors), splits, tmp_path / "split", epochs=2)
@@ -277,6 +283,7 @@ def test_max_time_ends_the_epoch_at_that_step_and_resume_goes_on(vectors, splits
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.backend
 @pytest.mark.parametrize("scope", ["global", "tensor"])
 def test_clip_scope_clips_the_global_norm_or_each_gradient(vectors, splits, tmp_path, scope):
     """With plain SGD at lr 1 an update is minus the clipped gradient: its global norm is the
@@ -295,6 +302,7 @@ def test_clip_scope_clips_the_global_norm_or_each_gradient(vectors, splits, tmp_
         np.testing.assert_allclose(changed, 1e-4, rtol=1e-2)
 
 
+@pytest.mark.backend
 def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits, tmp_path):
     ae = make_ae(vectors, loss="mse")
     fit(ae, splits, tmp_path / "m", epochs=1, optimizer="sgd", lr=1e-3)

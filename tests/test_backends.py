@@ -59,6 +59,7 @@ def _pipe(*args, backend: str, no_tensorflow: Path | None = None) -> subprocess.
                                "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
+@pytest.mark.slow  # fresh processes without TensorFlow
 @needs_jax
 def test_embed_train_and_compare_without_tensorflow(tmp_path):
     blocker = tmp_path / "blocker" / "tensorflow"
@@ -103,6 +104,7 @@ def test_a_model_resumes_and_decodes_under_the_other_backend(tiny_run, first, th
     assert done.stdout.startswith("model:  embedding-cosine")
 
 
+@pytest.mark.slow  # fresh processes without TensorFlow
 @needs_jax
 def test_gpu_script_runs_at_a_tiny_size_on_the_cpu(tmp_path):
     corpus = write_tiny_corpus(tmp_path / "corpus")
@@ -120,3 +122,18 @@ def test_gpu_script_runs_at_a_tiny_size_on_the_cpu(tmp_path):
     assert 0 <= float(figures["padding share"]) < 1
     assert 0 <= float(figures["validation token accuracy"]) <= 1
     assert "(cpu)" in figures["device"]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_backend_that_is_not_installed_is_one_line_naming_the_install(tmp_path, how):
+    """JAX hidden from the process (as without the jax extra): ``--backend jax`` or
+    ``KERAS_BACKEND=jax`` is one ``Error:`` line with the install command, before any work."""
+    argv = ["compare", "--run", str(tmp_path), *(["--backend", "jax"] if how == "option" else [])]
+    code = ("import sys\nsys.modules['jax'] = None  # what find_spec reports for a missing package\n"
+            f"from pipelines.cli import main\nmain({argv!r})\n")
+    result = _python(code, env={"KERAS_BACKEND": "jax"} if how == "environment" else {})
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "the jax backend is not installed: pip install 'seqae[jax]'" in errors[0]
+    assert ("KERAS_BACKEND" in result.stderr) == (how == "environment")

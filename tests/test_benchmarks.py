@@ -3,11 +3,14 @@ benchmarks answers exactly what brute force does."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
 
+from benchmarks import __main__ as runner  # noqa: E402
 from benchmarks import bench_decode, bench_input  # noqa: E402
 from benchmarks.report import format_markdown, format_text  # noqa: E402
 from benchmarks.timing import alternate  # noqa: E402
@@ -50,3 +53,76 @@ def test_codes_benchmark_runs_at_toy_size(tmp_path):
         sentences=40, loop_sentences=2, repeats=1), tmp_path)
     assert len(section.rows) == 4 and len(section.targets) == 2
     assert all(float(row[2].replace(",", "")) > 0 for row in section.rows)
+
+
+# The runner (python -m benchmarks) on fake benchmark modules: no training, well under a second.
+
+@pytest.fixture
+def fake_benchmark(tmp_path, monkeypatch):
+    """``fake_benchmark(name, source)``: BENCHMARKS becomes ``{name: module}``, a module of that
+    source in tmp_path; the machine is not probed."""
+    from benchmarks import report
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(report, "machine_description", lambda: {"CPU": "test"})
+    modules = []
+
+    def fake(name: str, source: str) -> None:
+        modules.append(f"seqae_fake_bench_{len(modules)}")
+        (tmp_path / f"{modules[-1]}.py").write_text(source, encoding="utf-8")
+        monkeypatch.setattr(runner, "BENCHMARKS", {name: modules[-1]})
+
+    yield fake
+    for module in modules:
+        sys.modules.pop(module, None)
+
+
+def test_a_missing_requirement_skips_its_section_and_the_run_succeeds(fake_benchmark, tmp_path, capsys):
+    # Importing the module would raise: the requirement is read from its source, not by import.
+    fake_benchmark("needs-missing", 'REQUIRES = ("seqae_no_such_package",)\n'
+                                    'raise ImportError("seqae_no_such_package")\n')
+    out = tmp_path / "BENCH.md"
+    assert runner.main(["--quick", "--out", str(out)]) == 0
+    report = out.read_text(encoding="utf-8")
+    assert "## needs-missing: skipped" in report
+    assert "skipped: seqae_no_such_package is not installed (pip install seqae_no_such_package)" in report
+    assert "skipped: needs-missing" in capsys.readouterr().out
+    # The JAX benchmark declares its extra, and the hint names it.
+    assert runner.declared_requirements("benchmarks.bench_backends") == ("jax",)
+    assert runner.not_installed(["jax"]) == "jax is not installed (pip install -e '.[jax]')"
+
+
+def test_a_failed_section_leaves_the_report_as_it_was(fake_benchmark, tmp_path, capsys):
+    fake_benchmark("broken", "REQUIRES = ()\nQUICK = FULL = None\n\n"
+                             "def run(settings, workdir):\n    raise RuntimeError('boom')\n")
+    out = tmp_path / "BENCH.md"
+    before = b"# an earlier report\r\n\x00 kept byte for byte\n"
+    out.write_bytes(before)
+    assert runner.main(["--quick", "--out", str(out)]) == 1
+    assert out.read_bytes() == before
+    partial = tmp_path / "BENCH.partial.md"
+    assert "## broken: FAILED" in partial.read_text(encoding="utf-8")
+    assert "boom" in partial.read_text(encoding="utf-8")
+    printed = capsys.readouterr().out
+    assert f"{out} left as it was" in printed and str(partial) in printed
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary left
+
+    fake_benchmark("fixed", "REQUIRES = ()\nQUICK = FULL = None\n\n"
+                            "def run(settings, workdir):\n"
+                            "    from benchmarks.report import Section\n"
+                            "    return Section('fixed', ['figure'], [['1']])\n")
+    assert runner.main(["--out", str(out)]) == 0
+    assert "## fixed" in out.read_text(encoding="utf-8") and not partial.exists()
+
+
+def test_without_the_bench_extra_the_run_stops_with_one_line(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "psutil" else find_spec(name, *args))
+    out = tmp_path / "BENCH.md"
+    assert runner.main(["--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not out.exists()
+    assert captured.err.count("\n") == 1 and "pip install -e '.[bench]'" in captured.err

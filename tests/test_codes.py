@@ -8,8 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import embed_tiny_run
-from tests.test_cli_train import TINY_AE, assert_clean_error, invoke, tiny_ae
+from tests.conftest import assert_clean_error, invoke, tiny_ae
 
 SENTENCES = ["The cat sees the river today.", "A man helps the queen again.",
              "The quick brown fox jumps over the lazy dog and the cat.", "", "Paris ."]
@@ -20,16 +19,6 @@ def reconstruction(run_dir, sentence, model="embedding-cosine"):
     assert result.exit_code == 0, result.output
     return next(line for line in result.output.splitlines()
                 if line.startswith("output: "))[len("output: "):]
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A tiny run with both kinds trained, shared by this module's tests (which only read it)."""
-    run_dir = embed_tiny_run(tmp_path_factory.mktemp("codes"))
-    for kind in ("embedding", "onehot"):
-        result = invoke("train-ae", "--run", run_dir, "--kind", kind, "--vocab-cap", "30", *TINY_AE)
-        assert result.exit_code == 0, result.output
-    return run_dir
 
 
 @pytest.fixture
@@ -52,6 +41,7 @@ def test_encode_writes_aligned_codes_and_sentences(encoded):
     assert not list(codes_path.parent.glob(".*"))  # no temporary file left
 
 
+@pytest.mark.backend
 def test_bucketed_codes_equal_codes_one_at_a_time(encoded):
     from autoencoder.stage import load_run_model
 
@@ -83,6 +73,7 @@ def test_encode_a_split_and_flat_window_writes(trained_run, tmp_path, monkeypatc
     np.testing.assert_allclose(np.load(tmp_path / "small.npy"), default, atol=1e-5)
 
 
+@pytest.mark.backend
 def test_decode_codes_of_encode_is_the_reconstruction(trained_run):
     from autoencoder.codes import sentence_code
     from autoencoder.stage import load_run_model
@@ -108,7 +99,6 @@ def test_interpolate_a_to_a_is_a_reconstruction_at_every_step(trained_run):
 
 
 def test_neighbours_finds_the_sentence_itself_and_rebuilds_for_a_new_model(trained_run, tmp_path):
-    trained_run = shutil.copytree(trained_run, tmp_path / "run")  # retrained below
     train = [line for line in (trained_run / "corpus" / "train.txt").read_text().splitlines()
              if 3 <= len(line.split()) <= 8]
     query = train[0]
@@ -163,3 +153,13 @@ def test_bad_inputs_get_one_clean_error(trained_run, tmp_path):
     assert_clean_error(invoke("neighbours", *run, "  "), "no tokens")
     assert_clean_error(invoke("interpolate", *run, "the cat", "qqqx zzzy"), "unknown")
     assert_clean_error(invoke("neighbours", *run, "qqqx"), "unknown")
+
+
+def test_neighbours_top_k_is_the_spelling_and_k_still_works(trained_run):
+    sentence = "The cat sees the river today."
+    new = invoke("neighbours", "--run", trained_run, "--top-k", 2, sentence)
+    old = invoke("neighbours", "--run", trained_run, "--k", 2, sentence)  # the index is built
+    assert new.exit_code == old.exit_code == 0, new.output + old.output
+    assert new.output.splitlines()[-2:] == old.output.splitlines() and len(old.output.splitlines()) == 2
+    help_text = invoke("neighbours", "--help").output
+    assert "--top-k" in help_text and "--k " not in help_text

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from embeddings import Document, SeqaeError, read_corpus
+from embeddings.newsgroups import REMOVABLE, strip_newsgroup_parts
+from tests.conftest import SHARED_20NEWS
 
 
 def _extract(archive: Path, dest: Path) -> Path:
@@ -69,7 +71,7 @@ def test_single_file_is_one_document(tmp_path):
 
 def test_undecodable_utf8_falls_back_to_latin1_and_is_counted(tmp_path):
     (tmp_path / "a.txt").write_bytes(b"Un caf\xe9 noir.\r\nMerci.")
-    (tmp_path / "b.txt").write_bytes("Un café crème.".encode("utf-8"))
+    (tmp_path / "b.txt").write_bytes("Un café crème.".encode())
     docs, report = read_corpus(str(tmp_path))
     assert [d.text for d in docs] == ["Un café noir.\nMerci.", "Un café crème."]
     assert report["decode_fallbacks"] == 1
@@ -198,3 +200,29 @@ def test_archive_without_bydate_posts_is_an_error(tmp_path):
         archive.add(__file__, arcname="something/else.py")
     with pytest.raises(SeqaeError, match="no 20news-bydate"):
         read_corpus(str(path))
+
+
+def test_newsgroup_parts_are_stripped_by_seqae_own_rules():
+    post = ("From: a@example.org\nSubject: Re: x\n\nIn article <1@b> b@c writes:\n> quoted\n"
+            "| also quoted\nMy own line.\nSecond line.\n\n--\nsignature\n")
+    assert strip_newsgroup_parts(post, ["headers"]).startswith("In article")
+    assert strip_newsgroup_parts(post, ["headers", "quotes"]).splitlines()[0] == "My own line."
+    assert "signature" not in strip_newsgroup_parts(post, ["footers"])
+    assert strip_newsgroup_parts(post, REMOVABLE).strip() == "My own line.\nSecond line."
+    assert strip_newsgroup_parts("\nonly a body", ["footers"]) == "\nonly a body"  # nothing to cut
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_20NEWS.is_file(), reason=f"{SHARED_20NEWS} not present")
+def test_newsgroup_stripping_equals_scikit_learn_on_the_whole_archive():
+    """The reference is scikit-learn's own (private) stripper, as fetch_20newsgroups applies
+    it; a scikit-learn that no longer has it skips this check, never seqae's reading."""
+    tng = pytest.importorskip("sklearn.datasets._twenty_newsgroups")
+    reference = [tng.strip_newsgroup_header, tng.strip_newsgroup_footer, tng.strip_newsgroup_quoting]
+    docs, _ = read_corpus(str(SHARED_20NEWS), remove=())
+    assert len(docs) == 18846
+    for doc in docs:
+        expected = doc.text
+        for strip in reference:
+            expected = strip(expected)
+        assert strip_newsgroup_parts(doc.text, REMOVABLE) == expected, doc.doc_id

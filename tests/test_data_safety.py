@@ -8,9 +8,9 @@ run directory was touched.
 from __future__ import annotations
 
 import errno
-import shutil
 import hashlib
 import os
+import shutil
 import stat
 import threading
 from pathlib import Path
@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from embeddings.io import SeqaeError, read_json, write_json
-from tests.test_cli_train import assert_clean_error, invoke, tiny_ae
-from tests.test_reliability import trained, trained_once  # noqa: F401 (fixtures)
+from tests.conftest import assert_clean_error, invoke, tiny_ae
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -22,9 +22,9 @@ from click.testing import CliRunner
 if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
     pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
 
-from autoencoder.distribute import ClusterRole
 from autoencoder.checkpoints import read_history
-from autoencoder.train import TrainConfig
+from autoencoder.config import TrainConfig
+from autoencoder.distribute import ClusterRole
 from embeddings.io import SeqaeError
 from pipelines.cli import main
 from pipelines.cluster import free_ports, tf_config
@@ -140,6 +140,7 @@ def test_distribution_option_errors(tmp_path):
 
 
 # -- real distribution ------------------------------------------------------------------------
+@pytest.mark.slow  # two logical CPUs: about 30 s
 def test_mirrored_on_two_logical_cpus_matches_one_device(run):
     result = pipe("train-ae", "--run", run, *TRAIN, "--epochs", 2, "--name", "mirrored",
                   "--strategy", "mirrored", "--replicas", 2)
@@ -148,6 +149,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(run):
     assert_same_history(run / "models" / "mirrored", run / "models" / "reference", 2)
 
 
+@pytest.mark.slow  # two logical CPUs: about 30 s
 def test_mirrored_batches_of_one_sentence_leave_a_replica_empty(run):
     """Every global batch holds one sentence, so replica 1 never has a row: it must count zero
     tokens, and the run must equal one device's."""
@@ -161,6 +163,7 @@ def test_mirrored_batches_of_one_sentence_leave_a_replica_empty(run):
 
 
 @pytest.mark.slow  # a cluster of worker processes: about a minute or more
+@pytest.mark.long
 def test_two_workers_agree_match_one_and_only_the_chief_writes(run, tmp_path):
     """Worker 1 reads its own copy of the run directory, so that what it writes would show."""
     copy = tmp_path / "worker1-run"
@@ -189,6 +192,7 @@ def test_two_workers_agree_match_one_and_only_the_chief_writes(run, tmp_path):
 
 
 @pytest.mark.slow  # a cluster of worker processes: about a minute or more
+@pytest.mark.long
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
 def test_checkpoints_resume_on_another_number_of_workers(run, first, then):
     """One epoch on ``first`` workers, the second on ``then``: the same as 2 epochs on one."""
@@ -209,6 +213,7 @@ def test_checkpoints_resume_on_another_number_of_workers(run, first, then):
 
 
 @pytest.mark.slow  # a cluster of worker processes: about a minute or more
+@pytest.mark.long
 def test_ctrl_c_stops_a_cluster_at_one_step_and_resumes_on_one_worker(run):
     """SIGINT to ``--cluster-demo 2`` mid-epoch: both workers stop after the same step, the
     chief saves a mid-epoch checkpoint, and one worker finishes the run as if uninterrupted."""

@@ -55,7 +55,7 @@ def run_ok(args: list[str]) -> subprocess.CompletedProcess:
     return result
 
 
-def kill_when(proc: subprocess.Popen, ready, log: Path, timeout: float = 180) -> None:
+def kill_when(proc: subprocess.Popen, ready, log: Path, timeout: float = 300) -> None:
     """SIGKILL ``proc`` as soon as ``ready()`` is true (polled every 2 ms). Skips the test when
     the process exits first (its window was missed), fails when it never gets there."""
     deadline = time.monotonic() + timeout

@@ -7,9 +7,14 @@ first), which the expected fragment catches, and no case ever reaches heavy work
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
-from tests.test_cli_train import assert_clean_error, invoke
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from tests.conftest import assert_clean_error, invoke
 
 # (command, arguments, a fragment of the error)
 BAD = [
@@ -63,3 +68,45 @@ def test_bad_option_is_one_error_line(tmp_path, command, args, fragment):
               else [])
     result = invoke(command, "--run", tmp_path / "run", *corpus, *args)
     assert_clean_error(result, fragment)
+
+
+def test_sgd_gets_the_same_learning_rate_from_python_and_the_command_line():
+    from autoencoder.config import DEFAULT_LR, TrainConfig
+    from pipelines.train import AE_DEFAULTS, make_configs, train_ae
+
+    defaults = {p.name: p.default for p in train_ae.params
+                if p.name in {*TrainConfig.__dataclass_fields__, *AE_DEFAULTS} and p.name != "seed"}
+    _, from_cli = make_configs("embedding", None, 0, **{**defaults, "optimizer": "sgd"})
+    assert TrainConfig(optimizer="sgd").lr == from_cli.lr == DEFAULT_LR["sgd"] == 1e-2
+    assert TrainConfig().lr == DEFAULT_LR["adam"] == 1e-3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train-ae", "--nesterov"], "--nesterov applies to --optimizer sgd only"),
+    (["train-ae"], "no run directory"),
+    (["reconstruct", "a sentence"], "no run directory"),
+    (["encode", "in.txt", "out.npy"], "no run directory"),
+    (["neighbours", "a sentence"], "no run directory"),
+    (["interpolate", "a", "b"], "no run directory"),
+])
+def test_inputs_are_checked_before_keras_starts(tmp_path, args, message):
+    """A bad option and a missing run are refused by a process that never imports Keras (so
+    never waits for TensorFlow's start-up)."""
+    argv = [args[0], "--run", str(tmp_path / "nope"), *args[1:]]
+    code = ("import sys\nfrom pipelines.cli import main\n"
+            f"try:\n    main({argv!r})\n"
+            "except SystemExit as exc:\n    code = exc.code\n"
+            "assert 'keras' not in sys.modules, 'keras started'\n"
+            "sys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_options_are_read_from_seqae_environment_variables(tmp_path):
+    missing = tmp_path / "from-env"
+    result = CliRunner().invoke(main, ["compare"], env={"SEQAE_COMPARE_RUN_DIR": str(missing)})
+    assert_clean_error(result, str(missing))
+    given = CliRunner().invoke(main, ["compare", "--run", str(tmp_path / "given")],
+                               env={"SEQAE_COMPARE_RUN_DIR": str(missing)})
+    assert_clean_error(given, str(tmp_path / "given"))  # the command line wins

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import embeddings.prepare as prepare_module
 from embeddings import (
-    ONE_HOT_WORDS, SPLITS, CorpusConfig, Document, SeqaeError, format_stats, load_corpus, prepare_corpus,
+    ONE_HOT_WORDS, SPLITS, CorpusConfig, Document, SeqaeError, format_stats, load_corpus,
+    prepare_corpus,
 )
 from embeddings.prepare import split_documents
 from embeddings.stats import SplitCounter, percentile, split_statistics

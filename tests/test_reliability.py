@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from embeddings.io import read_json, run_lock, write_manifest
-from tests.test_cli_train import assert_clean_error, invoke, tiny_ae
+from tests.conftest import assert_clean_error, invoke, tiny_ae
 
 WRITERS = {
     "embed": ["--corpus", "default"],
@@ -21,23 +20,6 @@ WRITERS = {
     "compare": [],
     "run": [],
 }
-
-
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    """A tiny run with one embedding model trained for one epoch (trained once per module)."""
-    from tests.conftest import embed_tiny_run
-
-    run = embed_tiny_run(tmp_path_factory.mktemp("reliability"))
-    result = invoke("train-ae", "--run", run, *tiny_ae(1))
-    assert result.exit_code == 0, result.output
-    return run
-
-
-@pytest.fixture
-def trained(trained_once, tmp_path):
-    """A private copy of ``trained_once`` that a test may damage."""
-    return shutil.copytree(trained_once, tmp_path / "run")
 
 
 def reseal(folder):

@@ -9,7 +9,7 @@ import pytest
 from autoencoder.study_config import MODEL_NAMES, StudyConfig
 from autoencoder.study_report import plateau_then_drop
 from embeddings.io import SeqaeError
-from tests.test_cli_train import assert_clean_error, invoke
+from tests.conftest import assert_clean_error, invoke
 
 TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "--workers", "1",
               "--seq-len", "8", "--latent", "8", "--batch-size", "32", "--budget", "0.01",
@@ -36,6 +36,7 @@ def study_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.long  # eight models
 def test_study_of_every_model(tmp_path):
     run, _, output = tiny_study(tmp_path, MODEL_NAMES)
     check_study(run, output, MODEL_NAMES)

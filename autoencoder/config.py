@@ -1,0 +1,156 @@
+"""The settings of one autoencoder: its architecture and its optimisation.
+
+Plain frozen dataclasses, checked on construction and free of Keras, so that the command line
+can build and check them before it starts a backend. They are the one source of the defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from embeddings.io import SeqaeError
+
+if TYPE_CHECKING:
+    import keras
+
+KINDS = ("embedding", "onehot", "classic")
+LOSSES = {"embedding": ("cosine", "mse"), "onehot": ("ce",), "classic": ("ce",)}
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Architecture of one autoencoder.
+
+    Parameters
+    ----------
+    kind : ``embedding`` (word2vec in, vectors out), ``onehot`` (capped baseline, softmax) or
+        ``classic`` (the seed's capped model: tanh ``LSTM(cap)`` output).
+    loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) otherwise.
+    seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
+    latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
+    vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
+        default); None for the embedding kind, whose vocabulary is the word2vec one.
+    center : embedding kind: subtract the mean word vector before normalising. word2vec vectors
+        share a common direction (on small corpora random pairs have cosine ~0.9), which lets a
+        cosine loss be low while every output decodes to the same few words; centring removes it
+        (Mu & Viswanath 2018, "All-but-the-top"). None for onehot.
+    """
+
+    kind: str = "embedding"
+    loss: str = "cosine"
+    seq_len: int = 50
+    latent: int = 256
+    vocab_cap: int | None = 2000
+    center: bool | None = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise SeqaeError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.loss not in LOSSES[self.kind]:
+            raise SeqaeError(f"--loss {self.loss} does not fit --kind {self.kind}; "
+                             f"use {' or '.join(LOSSES[self.kind])}")
+        if self.seq_len < 1:
+            raise SeqaeError(f"--seq-len must be at least 1, got {self.seq_len}")
+        if self.latent < 1:
+            raise SeqaeError(f"--latent must be at least 1, got {self.latent}")
+        # Options of the other kind are cleared, so they never tell two models apart.
+        if self.kind == "embedding":
+            object.__setattr__(self, "vocab_cap", None)
+        else:
+            object.__setattr__(self, "center", None)
+        if self.kind != "embedding" and (self.vocab_cap is None or self.vocab_cap < 3):
+            raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
+                             f"got {self.vocab_cap}")
+
+    @property
+    def default_name(self) -> str:
+        return f"{self.kind}-{self.loss}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+OPTIMIZERS = ("adam", "sgd")
+# The learning rate each optimizer gets unless one is given.
+DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
+# Global: one norm over all gradients (tf.clip_by_global_norm, Keras's ``global_clipnorm``);
+# tensor: each gradient tensor on its own (Keras's ``clipnorm``, what the seed's SGD used).
+CLIP_SCOPES = ("global", "tensor")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings.
+
+    Parameters
+    ----------
+    epochs : maximum number of passes over the training sentences.
+    batch_size : global batch size in sentences (split across replicas).
+    optimizer : ``adam`` or ``sgd`` (with ``momentum`` and ``nesterov``).
+    lr : learning rate; None: the optimizer's default in :data:`DEFAULT_LR` (Adam 1e-3, the
+        Kingma & Ba default; SGD 1e-2, Keras's).
+    clipnorm : clip the gradient norm to this value; 0 disables clipping.
+    clip_scope : ``global`` (one norm over every gradient, Keras's ``global_clipnorm``) or
+        ``tensor`` (each weight's gradient on its own, Keras's ``clipnorm``).
+    patience : stop after this many epochs without a lower validation loss; 0 never stops early.
+    scale_lr : multiply ``lr`` by the number of replicas in sync (the linear scaling rule of
+        Goyal et al. 2017, for a global batch that grows with the replicas).
+    seed : shuffling and sampling seed.
+    max_sentences : train on a seeded subsample of this many sentences (None: all).
+    val_sentences : validate on a seeded subsample of this many sentences (None: all).
+    max_time : stop once training has run this many seconds in all (validation and
+        checkpoints not counted; a resumed run counts its earlier epochs): the epoch in
+        progress ends at the step that crosses it, is validated and checkpointed. None: no
+        limit. One process only (the clocks of several workers would disagree).
+    """
+
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.0
+    nesterov: bool = False
+    clipnorm: float = 1.0
+    patience: int = 3
+    scale_lr: bool = False
+    seed: int = 0
+    max_sentences: int | None = None
+    val_sentences: int | None = 1000
+    clip_scope: str = "global"
+    max_time: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise SeqaeError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise SeqaeError(f"--lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.clipnorm) and math.isfinite(self.momentum)):
+            raise SeqaeError("--clipnorm and --momentum must be finite numbers")
+        if self.clipnorm < 0 or self.momentum < 0 or self.patience < 0:
+            raise SeqaeError("--clipnorm, --momentum and --patience must not be negative")
+        if self.clip_scope not in CLIP_SCOPES:
+            raise SeqaeError(f"--clip-scope must be one of {', '.join(CLIP_SCOPES)}")
+        if self.max_time is not None and not (self.max_time > 0 and math.isfinite(self.max_time)):
+            raise SeqaeError(f"--max-time must be a positive number of seconds, got {self.max_time}")
+        if self.nesterov and self.optimizer != "sgd":
+            raise SeqaeError("--nesterov applies to --optimizer sgd only")
+
+    def learning_rate(self, replicas: int = 1) -> float:
+        """The learning rate used with ``replicas`` replicas in sync."""
+        return float(self.lr * (replicas if self.scale_lr else 1))
+
+    def make_optimizer(self, replicas: int = 1) -> keras.optimizers.Optimizer:
+        import keras  # here, so that the configs can be built and checked before Keras starts
+
+        lr = self.learning_rate(replicas)
+        if self.optimizer == "adam":
+            return keras.optimizers.Adam(learning_rate=lr)
+        return keras.optimizers.SGD(learning_rate=lr, momentum=self.momentum,
+                                    nesterov=self.nesterov)
