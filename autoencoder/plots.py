@@ -1,16 +1,17 @@
-"""Training curves, drawn headless (Agg) and written atomically."""
+"""Training curves, drawn headless and written atomically.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, never pyplot's: importing or
+plotting leaves the process's matplotlib backend (a notebook's, say) as it was.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from embeddings.io import atomic_path  # noqa: E402
+from embeddings.io import atomic_path
 
 
 def plot_losses(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
@@ -20,7 +21,8 @@ def plot_losses(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
     with several models each gets its own panel.
     """
     names = list(histories)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * len(names), 3.6))
+    axes = fig.subplots(1, len(names), squeeze=False)
     for ax, name in zip(axes[0], names):
         rows = [r for r in histories[name] if r.get("status") == "ok"]
         epochs = [r["epoch"] for r in rows]
@@ -36,7 +38,8 @@ def plot_losses(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
 
 def plot_accuracy_by_length(accuracies: Mapping[str, Mapping[str, float | None]], path: Path) -> None:
     """Token accuracy per sentence-length bucket, one line per model."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig = Figure(figsize=(6.5, 3.8))
+    ax = fig.subplots()
     for name, buckets in accuracies.items():
         ax.plot(list(buckets), [float("nan") if v is None else v for v in buckets.values()],
                 "o-", label=name)
@@ -79,7 +82,8 @@ def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
     """Validation token accuracy and validation loss against training time, one line per
     model. Losses of different kinds differ in scale, so the loss axis is logarithmic and each
     model's loss is divided by its value after the first epoch (1.0 = where it started)."""
-    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig = Figure(figsize=(12, 4.2))
+    acc_ax, loss_ax = fig.subplots(1, 2)
     for name, history in histories.items():
         points = [(t, r) for t, r in training_time(history) if r.get("val_loss") is not None]
         if not points:
@@ -99,8 +103,7 @@ def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
     _save(fig, path)
 
 
-def _save(fig, path: Path) -> None:
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path, suffix=".tmp.png") as tmp:
         fig.savefig(tmp, dpi=110)
-    plt.close(fig)

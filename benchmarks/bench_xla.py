@@ -34,7 +34,7 @@ class Settings(ModelShape):
 FULL = Settings()
 # Quick times the embedding kind alone (two processes, not four): the plain/xla contrast stays.
 QUICK = Settings(sentences=128, dim=512, seq_len=20, latent=128, batch_size=32, repeats=2,
-                 kinds=("embedding",))
+                 kinds=("embedding",), bucket=False)
 
 
 def ratio_range(ratios: list[float]) -> str:

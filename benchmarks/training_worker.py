@@ -31,17 +31,24 @@ STREAM_EPOCHS = 12  # epochs a worker's stream holds, as many as any benchmark a
 @dataclass(frozen=True)
 class ModelShape:
     """The model and batch every training benchmark shares (the reference sizes by default);
-    benchmark settings extend it with their own data sizes."""
+    benchmark settings extend it with their own data sizes.
+
+    ``bucket=False`` pads every batch to ``seq_len``: one traced step instead of one per
+    batch width, which saves ``--quick`` most of each worker's start-up where the batch
+    widths are not what is compared (both contenders get the same batches either way).
+    """
 
     dim: int = 2000
     seq_len: int = 50
     latent: int = 256
     batch_size: int = 64
     repeats: int = 3
+    bucket: bool = True
 
     def train_spec(self, kind: str, vocab_size: int, sentences: int) -> TrainSpec:
         return TrainSpec(kind=kind, vocab_size=vocab_size, sentences=sentences, dim=self.dim,
-                         seq_len=self.seq_len, latent=self.latent, batch_size=self.batch_size)
+                         seq_len=self.seq_len, latent=self.latent, batch_size=self.batch_size,
+                         bucket=self.bucket)
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class TrainSpec:
     def shape(self) -> str:
         """The model and batch settings, for table notes."""
         return (f"dim {self.dim}, seq-len {self.seq_len}, latent {self.latent}, "
-                f"batch {self.batch_size}")
+                f"batch {self.batch_size}" + ("" if self.bucket else ", fixed-width batches"))
 
     def shape_note(self) -> str:
         """:meth:`shape`, flagged when it differs from the reference setup."""

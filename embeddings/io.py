@@ -16,7 +16,9 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from importlib import metadata
@@ -31,8 +33,16 @@ class SeqaeError(Exception):
     """
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+def _new_temp_file(folder: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty file ``folder/PREFIX<random>SUFFIX`` that did not exist, with the mode a
+    new file gets (0666 less the process umask, applied by the kernel: no umask is changed)."""
+    while True:
+        candidate = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
 
 
 @contextlib.contextmanager
@@ -40,17 +50,17 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
 
     ``suffix`` is the temporary file's suffix (default ``.tmp``); writers that infer the format
-    from the name (Keras wants ``.keras``) pass their own.
+    from the name (Keras wants ``.keras``) pass their own. A file that is replaced keeps its
+    permission bits; a new one gets the usual mode of a new file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts get the usual mode
+    tmp_path = _new_temp_file(path.parent, f".{path.name}.", suffix or ".tmp")
     try:
         with _naming(path, tmp_path):
             yield tmp_path
+            if path.is_file():  # keep the mode of what is replaced (a 0600 file stays private)
+                os.chmod(tmp_path, stat.S_IMODE(path.stat().st_mode))
             os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -137,3 +137,28 @@ def test_a_backend_that_is_not_installed_is_one_line_naming_the_install(tmp_path
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "the jax backend is not installed: pip install 'seqae[jax]'" in errors[0]
     assert ("KERAS_BACKEND" in result.stderr) == (how == "environment")
+
+
+def test_importing_seqae_changes_no_process_state(tmp_path):
+    """No umask call, no environment variable, no matplotlib backend: importing the packages
+    (and the plotting and file modules) leaves a notebook's process as it was."""
+    code = (
+        "import os, sys\n"
+        "calls = []\n"
+        "real = os.umask\n"
+        "os.umask = lambda mask: calls.append(mask) or real(mask)\n"
+        "import matplotlib\n"
+        "before_env, before_backend = dict(os.environ), matplotlib.get_backend()\n"
+        "import embeddings, autoencoder, pipelines, pipelines.cli, embeddings.io, embeddings.progress\n"
+        "import autoencoder.plots\n"
+        "from autoencoder.plots import plot_accuracy_by_length\n"
+        "plot_accuracy_by_length({'m': {'1-5': 0.5}}, __import__('pathlib').Path(sys.argv[1]))\n"
+        "assert not calls, calls\n"
+        "assert dict(os.environ) == before_env, set(os.environ.items()) ^ set(before_env.items())\n"
+        "assert matplotlib.get_backend() == before_backend, matplotlib.get_backend()\n"
+        "assert 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "plot.png")],
+                            capture_output=True, text=True, cwd=REPO, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "svg"})
+    assert result.returncode == 0, result.stderr

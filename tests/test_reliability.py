@@ -142,3 +142,21 @@ def test_a_lambda_layer_is_refused_and_never_run(trained):
     for command in (["compare"], ["reconstruct", "a man"]):
         assert_clean_error(invoke(command[0], "--run", trained, *command[1:]), "best.keras")
     assert not marker.exists()
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umask(tmp_path):
+    from embeddings.io import atomic_open
+
+    private = tmp_path / "private.txt"
+    private.write_text("old")
+    private.chmod(0o600)
+    with atomic_open(private) as handle:
+        handle.write("new")
+    assert private.read_text() == "new" and (private.stat().st_mode & 0o777) == 0o600
+    old_mask = os.umask(0o027)
+    try:
+        with atomic_open(tmp_path / "fresh.txt") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old_mask)
+    assert (tmp_path / "fresh.txt").stat().st_mode & 0o777 == 0o640
