@@ -244,6 +244,7 @@ class _Session:
 
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
         from autoencoder.batches import Bucketing, batch_ids, padding_share
+
         self._batch_ids, self._padding_share = batch_ids, padding_share
         self.spec = spec
         started = time.perf_counter()
