@@ -141,6 +141,7 @@ def test_distribution_option_errors(tmp_path):
 
 # -- real distribution ------------------------------------------------------------------------
 @pytest.mark.slow  # two logical CPUs: about 30 s
+@pytest.mark.long  # in CI, test_mirrored_batches_of_one_sentence_... checks the same equality
 def test_mirrored_on_two_logical_cpus_matches_one_device(run):
     result = pipe("train-ae", "--run", run, *TRAIN, "--epochs", 2, "--name", "mirrored",
                   "--strategy", "mirrored", "--replicas", 2)
