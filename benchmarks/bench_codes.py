@@ -47,8 +47,8 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(corpus_sentences=2000, vocab_size=2000, dim=32, seq_len=20, latent=64,
-                 train_sentences=500, sentences=1000, loop_sentences=10, repeats=1)
+QUICK = Settings(corpus_sentences=1000, vocab_size=2000, dim=32, seq_len=20, latent=64,
+                 train_sentences=250, sentences=1000, loop_sentences=10, repeats=1)
 
 
 def pipe(*args: object) -> None:

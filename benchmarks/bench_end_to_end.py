@@ -38,7 +38,7 @@ class Settings:
 FULL = Settings()
 # Reading, tokenizing and word2vec's 20 default epochs over the whole Wikipedia excerpt were most
 # of a quick run: quick embeds a seeded sample of its articles, 2 word2vec epochs, in one run.
-QUICK = Settings(options=("--epochs", "1", "--max-sentences", "200", "--max-docs", "40",
+QUICK = Settings(options=("--epochs", "1", "--max-sentences", "200", "--max-docs", "20",
                           "--w2v-epochs", "2"), repeats=1)
 
 

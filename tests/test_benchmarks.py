@@ -45,6 +45,7 @@ def test_benchmarks_run_at_toy_sizes_and_decoder_equals_brute_force(tmp_path):
 
 
 @pytest.mark.slow  # trains a model and encodes in several processes: about a minute
+@pytest.mark.long
 def test_codes_benchmark_runs_at_toy_size(tmp_path):
     from benchmarks import bench_codes
 
