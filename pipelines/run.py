@@ -15,7 +15,7 @@ from pipelines.train import autoencoder_options, make_configs, training_options
 log = logging.getLogger("seqae")
 
 # Sized so that the whole run (gensim's Wikipedia excerpt, ~26,000 train sentences) takes under
-# five minutes on 2 cores and its models visibly learn (the README's "What pipe run uses by
+# five minutes on 2 cores and its models visibly learn (docs/study.md, "What `pipe run` uses by
 # default" says why each); every one can be overridden on the command line.
 RUN_DEFAULTS = {
     "source": "wiki", "vector_size": 300, "min_count": 2, "w2v_epochs": 20,
