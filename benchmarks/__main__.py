@@ -2,8 +2,8 @@
 
 Runs every benchmark (or the ``--only`` ones), prints each table as it finishes, and writes a
 Markdown report: the machine, the library versions, the exact command, and every figure with
-its ratio. ``--quick`` takes 5-8 minutes on 2 cores (measured 5.1 and 7.4); the full sizes
-take under an hour.
+its ratio. ``--quick`` takes about 3.5 minutes on an idle 2-core machine (3 min 32 s and 3 min 29 s,
+twice in a row; a busy one can double it); the full sizes take under an hour.
 
 A benchmark module declares the optional packages it needs in ``REQUIRES`` (a tuple of import
 names, read from its source without importing it); when one is missing its section is skipped
@@ -66,7 +66,7 @@ METHOD = [
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes and 1-3 repeats: 5-8 minutes on 2 cores")
+                        help="small sizes and 1-3 repeats: about 3.5 minutes on 2 idle cores")
     parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md",
                         help="Markdown report to write when the run completes (default: "
                              "BENCHMARKS.md at the repo root); left as it was if a section fails")
