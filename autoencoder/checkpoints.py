@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embeddings.io import SeqaeError, atomic_open, read_json, sha256_file
+from embeddings.schema import Fields
 
 if TYPE_CHECKING:
     import keras
@@ -28,9 +29,14 @@ MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.
 
 # ``last.keras`` as committed by ``state.json``, kept aside while its successor is saved.
 PREVIOUS_CHECKPOINT = ".last.keras.previous"
-_STATE_KEYS = {"epoch": int, "best_val_loss": (float, int, type(None)),
-               "best_epoch": (int, type(None)), "wait": int, "nan_events": int,
-               "stopped": (str, type(None)), "last_sha256": (str, type(None))}
+# The commit point of training, written after every epoch (and on a non-finite stop).
+STATE_SCHEMA = Fields(
+    {"epoch": int, "best_val_loss": (float, None), "best_epoch": (int, None), "wait": int,
+     "nan_events": int, "stopped": (str, None), "last_sha256": (str, None)},
+    {"partial": Fields({"step": int, "loss_sum": float, "tokens": float, "norm_sum": float,
+                        "wall_s": float}),
+     "non_finite": dict},
+    name="training state (state.json)")
 
 
 def resume_point(model_dir: Path) -> tuple[dict, Path]:
@@ -44,12 +50,9 @@ def resume_point(model_dir: Path) -> tuple[dict, Path]:
     state_path, last = model_dir / "state.json", model_dir / "last.keras"
     if not state_path.is_file() or not last.is_file():
         raise SeqaeError(f"nothing to resume in {model_dir}: no checkpoint yet")
-    state = read_json(state_path)
-    bad = [key for key, kind in _STATE_KEYS.items()
-           if not isinstance(state, dict) or not isinstance(state.get(key, ...), kind)
-           or isinstance(state.get(key), bool)]
-    if bad or state["epoch"] < 0:
-        raise SeqaeError(f"damaged {state_path} ({', '.join(bad) or 'epoch'}); "
+    state = read_json(state_path, STATE_SCHEMA)
+    if state["epoch"] < 0:
+        raise SeqaeError(f"damaged {state_path} (epoch {state['epoch']}); "
                          "train again without --resume (--force)")
     if sha256_file(last) == state["last_sha256"]:
         return state, last

@@ -22,18 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
-from autoencoder.data import ENCODE_CHUNK, EncodedSentences, line_tokens
+from autoencoder.data import ENCODE_CHUNK, EncodedSentences, count_lines, line_tokens
 from autoencoder.decode import NearestNeighbourDecoder
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.stage import load_run_model, sentence_ids, tokenize_sentence
 from autoencoder.vocab import UNK_ID
 from embeddings import load_corpus
 from embeddings.io import (
-    MANIFEST, SeqaeError, atomic_open, atomic_path, check_input_file, output_path, read_json,
+    MANIFEST, SeqaeError, atomic_open, atomic_path, check_input_file, output_path,
     resolve_path, run_lock, sha256_file, verify_manifest, write_manifest,
 )
 from embeddings.progress import progress_bar
-from embeddings.rundir import model_dir, owned_by_run
+from embeddings.rundir import model_dir, seqae_owns
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,10 @@ def unknown_rows(sentences: EncodedSentences) -> int:
     return count
 
 
-def code_outputs(output: Path, run_dir: Path) -> tuple[Path, Path]:
+def code_outputs(output: Path, run_dir: Path, source: Path | None = None) -> tuple[Path, Path]:
     """The codes file ``output`` and its sentences file (``output`` with ``.tsv``), checked:
-    regular files (or new ones) outside the run's own files."""
+    regular files (or new ones) outside seqae's own files, neither of them the input
+    ``source``, and the sentences file new or the one written with ``output``."""
     output = Path(output)
     if output.suffix == ".tsv":
         raise SeqaeError(f"{output} ends in .tsv, the name of its sentences file: "
@@ -94,14 +95,31 @@ def code_outputs(output: Path, run_dir: Path) -> tuple[Path, Path]:
     paths = (output, output.with_suffix(".tsv"))
     for path in paths:
         target = resolve_path(path)
-        if owned_by_run(path, run_dir):
-            raise SeqaeError(f"{path} is inside the run's own files ({run_dir}): write elsewhere")
+        if seqae_owns(path, run_dir):
+            raise SeqaeError(f"{path} is one of seqae's own files (of run {run_dir} or another "
+                             "run): write elsewhere")
         if target.is_dir():
             raise SeqaeError(f"cannot write {path}: it is a folder")
         if target.exists() and not target.is_file():
             raise SeqaeError(f"cannot write {path}: codes are written in place, so it must be "
                              "a regular file, not a device or a pipe")
+    if source is not None and any(resolve_path(p) == resolve_path(source) for p in paths):
+        raise SeqaeError(f"{source} is the INPUT: writing {output} would overwrite it")
+    if paths[1].exists() and not _is_sentences_file(*paths):
+        raise SeqaeError(f"{paths[1]} exists and is not the sentences file seqae wrote beside "
+                         f"{output} (one line per row of it): it is left alone; move it away "
+                         "or name another OUTPUT")
     return paths
+
+
+def _is_sentences_file(codes: Path, tsv: Path) -> bool:
+    """Whether ``tsv`` is the sentences file an earlier ``encode`` wrote with ``codes``: the
+    codes file is a 2-D float32 array with one row per line of ``tsv``."""
+    try:
+        rows = np.load(codes, mmap_mode="r", allow_pickle=False)
+        return rows.dtype == np.float32 and rows.ndim == 2 and count_lines(tsv) == len(rows)
+    except (OSError, ValueError):
+        return False
 
 
 def copy_sentences(source: Path, dest: Path, tokenize: bool) -> int:
@@ -130,12 +148,9 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: 
     whole only once complete. Returns ``{"model", "sentences", "latent", "codes", "sentences_file",
     "truncated", "unknown", "skipped"}``.
     """
-    codes_path, tsv_path = code_outputs(output, run_dir)
     if (source is None) == (split is None):
         raise SeqaeError("give either an INPUT file or --split")
-    if source is not None and any(resolve_path(p) == resolve_path(source)
-                                  for p in (codes_path, tsv_path)):
-        raise SeqaeError(f"{source} is the INPUT: writing {output} would overwrite it")
+    codes_path, tsv_path = code_outputs(output, run_dir, source)
     if split is not None:
         source = load_corpus(run_dir).split_path(split)
     else:
@@ -212,27 +227,73 @@ def code_index(run_dir: Path, name: str, ae: SentenceAutoencoder) -> CodeIndex:
     split = load_corpus(run_dir).split_path(INDEX_SPLIT)
     made_from = {"checkpoint_sha256": sha256_file(model_dir(run_dir, name) / "best.keras"),
                  "split": INDEX_SPLIT, "split_sha256": sha256_file(split)}
-    if not _is_current(folder, made_from):
+    _check_index_folder(folder)
+    if not _is_current(folder, made_from, ae.config.latent, split):
         with run_lock(run_dir, f"index of model {name}"):
             _build_index(ae, name, split, folder, made_from)
     return CodeIndex(folder, split)
 
 
-def _is_current(folder: Path, made_from: dict) -> bool:
+def _check_index_folder(folder: Path) -> None:
+    """Refuse an ``index`` that seqae would not write into: a link (it would write through it
+    into a folder of yours), a file, or a folder holding files that are not the index's."""
+    if folder.is_symlink():
+        raise SeqaeError(f"{folder} is a symbolic link: seqae writes a model's code index only "
+                         "into a folder of its own; remove the link")
+    if folder.exists() and not folder.is_dir():
+        raise SeqaeError(f"{folder} is not a folder: seqae keeps the model's code index there; "
+                         "move it away")
+    if folder.is_dir():
+        ours = (*INDEX_FILES, MANIFEST)
+        temporary = tuple(f".{name}." for name in ours)  # what atomic writes leave after a kill
+        others = sorted(p.name for p in folder.iterdir()
+                        if p.name not in ours and not p.name.startswith(temporary))
+        if others:
+            raise SeqaeError(f"{folder} holds {', '.join(others[:3])}, which seqae did not write: "
+                             "it is left alone; move them away")
+
+
+def _is_current(folder: Path, made_from: dict, latent: int, split: Path) -> bool:
+    """Whether the index in ``folder`` was made from ``made_from`` and its arrays are sound."""
     if not (folder / MANIFEST).is_file():
         return False
     try:
-        if read_json(folder / MANIFEST).get("options") != made_from:
+        if verify_manifest(folder, INDEX_FILES)["options"] != made_from:
             return False
-        verify_manifest(folder)
-    except (SeqaeError, AttributeError) as exc:
-        log.warning("rebuilding the code index in %s: %s", folder, exc)
+        problem = index_problem(folder, latent, split.stat().st_size)
+    except SeqaeError as exc:
+        problem = str(exc)
+    if problem:
+        log.warning("rebuilding the code index in %s: %s", folder, problem)
         return False
     return True
 
 
+def index_problem(folder: Path, latent: int, split_bytes: int) -> str | None:
+    """What is wrong with the index arrays in ``folder`` for codes of size ``latent`` and a
+    split file of ``split_bytes`` bytes, or None: codes (N, latent) float32, finite;
+    offsets (N,) int64, increasing, inside the file."""
+    try:
+        codes = np.load(folder / "codes.npy", mmap_mode="r", allow_pickle=False)
+        offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        return f"unreadable array: {exc}"
+    if codes.dtype != np.float32 or codes.ndim != 2 or codes.shape[1] != latent:
+        return f"codes.npy is {codes.dtype} {codes.shape}, not (N, {latent}) float32"
+    if offsets.dtype != np.int64 or offsets.shape != (len(codes),):
+        return f"offsets.npy is {offsets.dtype} {offsets.shape}, not ({len(codes)},) int64"
+    if len(offsets) and (offsets[0] < 0 or offsets[-1] >= split_bytes
+                         or (np.diff(offsets) <= 0).any()):
+        return "offsets.npy does not point at the lines of the split, in order"
+    for start in range(0, len(codes), ENCODE_CHUNK):  # in chunks: memory flat in N
+        if not np.isfinite(codes[start:start + ENCODE_CHUNK]).all():
+            return "codes.npy holds non-finite codes"
+    return None
+
+
 def _build_index(ae: SentenceAutoencoder, name: str, split: Path, folder: Path,
                  made_from: dict) -> None:
+    _check_index_folder(folder)  # again, under the lock
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)  # no manifest: never taken for a finished index
     sentences = EncodedSentences.encode(split, ae.vocab, ae.config.seq_len)

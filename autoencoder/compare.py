@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from autoencoder.artifacts import load_autoencoder
-from autoencoder.checkpoints import read_history, training_seconds
+from autoencoder.checkpoints import STATE_SCHEMA, read_history, training_seconds
 from autoencoder.data import count_lines, sample_mask
 from autoencoder.evaluate import score_autoencoder
 from autoencoder.plots import plot_accuracy_by_length, plot_losses
@@ -37,7 +37,7 @@ TABLE_COLUMNS = (
 def training_costs(model_dir: Path) -> dict:
     """Cost figures of a model's training, from its ``history.csv`` and ``state.json``."""
     rows = [r for r in read_history(model_dir / "history.csv") if r["status"] == "ok"]
-    state = read_json(model_dir / "state.json")
+    state = read_json(model_dir / "state.json", STATE_SCHEMA)
     return {
         "train_wall_s": training_seconds(rows),
         "train_sentences_per_s": float(np.mean([r["sentences_per_s"] for r in rows])) if rows else None,
@@ -52,11 +52,9 @@ def training_costs(model_dir: Path) -> dict:
 def finished_an_epoch(folder: Path) -> bool:
     """Whether ``state.json`` records a finished epoch (so there is a checkpoint to score; a
     damaged or missing one is then an error, not a reason to skip)."""
-    try:
-        epoch = read_json(folder / "state.json").get("epoch")
-    except (SeqaeError, AttributeError):
+    if not (folder / "state.json").exists():
         return False
-    return isinstance(epoch, int) and epoch >= 1
+    return read_json(folder / "state.json", STATE_SCHEMA)["epoch"] >= 1
 
 
 def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "test",

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict
@@ -13,15 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from autoencoder.artifacts import load_autoencoder, save_model_config, vectors_fingerprint
+from autoencoder.artifacts import (
+    MODEL_CONFIG_SCHEMA, load_autoencoder, save_model_config, vectors_fingerprint,
+)
 from autoencoder.backends import current as current_backend
-from autoencoder.checkpoints import read_history, resume_point, training_seconds
+from autoencoder.checkpoints import STATE_SCHEMA, read_history, resume_point, training_seconds
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.train import Trainer
 from autoencoder.vocab import UNK_ID, Vocabulary
 from embeddings import load_corpus, load_embeddings
-from embeddings.io import SeqaeError, read_json
+from embeddings.io import SeqaeError, folder_lock, read_json
 from embeddings.rundir import check_model_name, is_seqae_model, model_dir, models_root, resolve_model
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 
@@ -89,8 +92,9 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     if not chief:
         return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
     with _replacing(folder, keep=resume):
-        save_model_config(folder, config, asdict(train), vocab, fingerprint)
-        trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
+        with folder_lock(folder, shared=False):
+            save_model_config(folder, config, asdict(train), vocab, fingerprint)
+            trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
         return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
 
 
@@ -100,22 +104,36 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict)
         raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
                          f"{folder.parent.parent}; train it without --resume")
     resume_point(folder)
-    saved_config = read_json(folder / "config.json")
-    if saved_config.get("vectors") != fingerprint:
+    saved_config = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
+    if saved_config["vectors"] != fingerprint:
         raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
                          f"the run's current ones; retrain it with --force")
-    saved = saved_config.get("autoencoder") or {}
+    saved = saved_config["autoencoder"]
     if saved != config.to_dict():
         changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
         raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
                          f"these options differ: {', '.join(changed)}")
 
 
+# Proof that a hidden folder beside a model is one that ``--force`` moved aside: the folder
+# holds this file, and its name ends in the token the file holds.
+REPLACED_TOKEN = ".replaced-token"
+
+
 def _recover_replaced(folder: Path) -> None:
-    """Settle a model that a killed ``--force`` left aside (``.NAME.replaced-PID``): put it back
-    if the new model never committed a checkpoint, else delete it as ``--force`` would have."""
+    """Settle a model that a killed ``--force`` left aside (``.NAME.replaced-TOKEN``): put it
+    back if the new model never committed a checkpoint, else delete it as ``--force`` would
+    have. A folder of that name without its token is not seqae's, and is left alone."""
     for aside in sorted(folder.parent.glob(f".{folder.name}.replaced-*")):
-        if _has_checkpoint(folder):
+        token = aside.name.rpartition("-")[2]
+        try:
+            proven = (not aside.is_symlink() and aside.is_dir()
+                      and (aside / REPLACED_TOKEN).read_text(encoding="utf-8") == token)
+        except (OSError, UnicodeDecodeError):
+            proven = False
+        if not proven:
+            log.warning("leaving %s alone: it is not a model seqae moved aside", aside)
+        elif _has_checkpoint(folder):
             log.warning("removing %s, replaced by model %s before a kill", aside, folder.name)
             shutil.rmtree(aside)
         else:
@@ -123,6 +141,7 @@ def _recover_replaced(folder: Path) -> None:
                         folder.name, aside)
             if folder.exists():
                 shutil.rmtree(folder)
+            (aside / REPLACED_TOKEN).unlink()
             os.replace(aside, folder)
 
 
@@ -130,11 +149,13 @@ def _recover_replaced(folder: Path) -> None:
 def _replacing(folder: Path, keep: bool):
     """Train into ``folder``: unless ``keep``, a model already there is moved aside first, then
     deleted once the new model committed a checkpoint, or put back if the block fails before
-    that. A SIGKILL in between leaves it in a hidden ``.NAME.replaced-*`` folder beside it,
+    that. A SIGKILL in between leaves it in a hidden ``.NAME.replaced-TOKEN`` folder beside it,
     never lost."""
     aside = None
     if not keep and folder.exists():
-        aside = folder.with_name(f".{folder.name}.replaced-{os.getpid()}")
+        token = secrets.token_hex(8)
+        (folder / REPLACED_TOKEN).write_text(token, encoding="utf-8")
+        aside = folder.with_name(f".{folder.name}.replaced-{token}")
         os.replace(folder, aside)
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -142,6 +163,7 @@ def _replacing(folder: Path, keep: bool):
     except BaseException:
         if aside is not None and not _has_checkpoint(folder):
             shutil.rmtree(folder)
+            (aside / REPLACED_TOKEN).unlink()
             os.replace(aside, folder)
             log.warning("training failed before its first checkpoint: model %s is as it was",
                         folder.name)
@@ -156,8 +178,8 @@ def _has_checkpoint(folder: Path) -> bool:
     """Whether ``folder``'s ``state.json`` commits a checkpoint (a NaN before the first one
     writes a state without)."""
     try:
-        return bool(read_json(folder / "state.json").get("last_sha256"))
-    except (SeqaeError, AttributeError):
+        return bool(read_json(folder / "state.json", STATE_SCHEMA)["last_sha256"])
+    except SeqaeError:
         return False
 
 
@@ -229,7 +251,8 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     folder = model_dir(run_dir, name)
     if not (folder / "state.json").exists():
         return "absent"
-    saved, state = read_json(folder / "config.json"), read_json(folder / "state.json")
+    saved = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
+    state = read_json(folder / "state.json", STATE_SCHEMA)
     kv = load_embeddings(run_dir)
     try:  # settings added since the model was saved take their defaults
         saved_train = asdict(TrainConfig(**saved["train"]))

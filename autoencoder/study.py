@@ -23,20 +23,28 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from autoencoder.checkpoints import read_history
+from autoencoder.artifacts import MODEL_CONFIG_SCHEMA
+from autoencoder.checkpoints import STATE_SCHEMA, read_history
 from autoencoder.compare import compare_models
 from autoencoder.plots import plot_study
 from autoencoder.stage import model_status, train_autoencoder
 from autoencoder.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from autoencoder.train import NonFiniteLossError
 from embeddings import load_embeddings
-from embeddings.io import atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest
-from embeddings.rundir import check_replaceable, model_dir
+from embeddings.io import (
+    SeqaeError, atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest,
+)
+from embeddings.rundir import (
+    RUN_CONFIG_SCHEMA, check_replaceable, is_seqae_model, model_dir, models_root,
+)
+from embeddings.schema import Fields, ListOf, MapOf
 
 log = logging.getLogger(__name__)
 
 STUDY_DIR = "study"
 STUDY_FILES = ("progress.json", "report.json", "report.md", "curves.png", "optimizers.png")
+PROGRESS_SCHEMA = Fields({"config": dict, "models": MapOf(dict)}, {"created": ListOf(str)},
+                         name="study progress")
 
 
 def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
@@ -49,12 +57,14 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
     ``command`` is the command line recorded in the report.
     """
     run_dir = Path(run_dir)
-    check_replaceable(run_dir, (STUDY_DIR,))
+    progress = check_study(run_dir, config, force)
     out = run_dir / STUDY_DIR
-    progress = _load_progress(out, config, force)
     full_cap = len(load_embeddings(run_dir).index_to_key) + 2
     chosen = [m for m in STUDY_MODELS if m.name in config.models]
     for model in chosen:
+        if model.name not in progress["created"]:  # recorded before its folder is made
+            progress["created"].append(model.name)
+            _save_progress(out, progress)
         record = progress["models"].setdefault(model.name, {})
         for phase in PHASES:
             if phase in record or record.get("non_finite"):
@@ -110,19 +120,49 @@ def _score(run_dir: Path, name: str, config: StudyConfig) -> dict:
     return figures
 
 
+def check_study(run_dir: Path, config: StudyConfig, force: bool = False) -> dict:
+    """Check, before anything is written, that the study may write ``RUN/study`` and every model
+    folder of ``config``; return the progress to continue (see :func:`run_study`).
+
+    A model folder of a study model's name that no study of this run created (your own
+    ``embedding-cosine``, say) is refused without ``force``, naming it."""
+    run_dir = Path(run_dir)
+    check_replaceable(run_dir, (STUDY_DIR,))
+    progress = _load_progress(run_dir / STUDY_DIR, config, force)
+    present = [name for name in config.models
+               if model_dir(run_dir, name).exists() or model_dir(run_dir, name).is_symlink()]
+    foreign = [name for name in present if not is_seqae_model(model_dir(run_dir, name))]
+    if foreign:  # never replaced, even with --force
+        raise SeqaeError(f"{models_root(run_dir)} holds {', '.join(foreign)}, not model folders "
+                         "seqae wrote: they are left alone; move them away or use another --run")
+    if not force:  # (--force retrains them whatever their records say)
+        for name in present:  # a damaged record is refused now, not after the embedding
+            for file, schema in (("state.json", STATE_SCHEMA), ("config.json", MODEL_CONFIG_SCHEMA)):
+                if (model_dir(run_dir, name) / file).exists():
+                    read_json(model_dir(run_dir, name) / file, schema)
+        theirs = [name for name in present if name not in progress["created"]]
+        if theirs:
+            raise SeqaeError(f"{models_root(run_dir)} already holds {', '.join(theirs)}, which no "
+                             "study of this run trained: the study would replace them; leave them "
+                             "out (--models), replace them (--force) or use another --run")
+    return progress
+
+
 def _load_progress(out: Path, config: StudyConfig, force: bool) -> dict:
     """The recorded phases of an earlier study with these options (``--models`` may differ:
-    each model's phases are its own), or a fresh record."""
+    each model's phases are its own), or a fresh record. ``created`` lists the models a study
+    of this run made, kept when the options change (those folders are the study's to
+    replace), dropped by ``force``."""
     path = out / "progress.json"
-    fresh = {"config": config.to_dict(), "models": {}}
-    if not force and path.exists():
-        progress = read_json(path)
-        same = {**config.to_dict(), "models": None}
-        if (isinstance(progress, dict) and isinstance(progress.get("config"), dict)
-                and {**progress["config"], "models": None} == same):
-            return {**progress, "config": config.to_dict()}
-        log.info("study: options changed since %s; starting over", path)
-    return fresh
+    fresh = {"config": config.to_dict(), "models": {}, "created": []}
+    if force or not path.exists():
+        return fresh
+    progress = read_json(path, PROGRESS_SCHEMA)
+    created = progress.get("created", list(progress["models"]))  # older records lack it
+    if {**progress["config"], "models": None} == {**config.to_dict(), "models": None}:
+        return {**progress, "config": config.to_dict(), "created": created}
+    log.info("study: options changed since %s; starting over", path)
+    return {**fresh, "created": created}
 
 
 def _save_progress(out: Path, progress: dict) -> None:
@@ -161,7 +201,8 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
     for model in models:
         folder = model_dir(run_dir, model.name)
         record = progress["models"].get(model.name, {})
-        state = read_json(folder / "state.json") if (folder / "state.json").exists() else {}
+        state = (read_json(folder / "state.json", STATE_SCHEMA) if (folder / "state.json").exists()
+                 else {})
         entries[model.name] = {
             "description": model.description, "group": model.group,
             "settings": {f.name: getattr(model, f.name) for f in fields(model)
@@ -176,8 +217,15 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
     return {"run": str(run_dir), "command": command,
             "study_wall_s": wall,
             "config": config.to_dict(), "hardware": hardware(), "versions": library_versions(),
-            "corpus": read_json(run_dir / "config.json").get("stages", {}).get("embed"),
+            "corpus": _embed_options(run_dir),
             "models": entries}
+
+
+def _embed_options(run_dir: Path) -> dict | None:
+    """The embed stage's options as ``RUN/config.json`` records them (None when the run was
+    embedded from Python, which records none)."""
+    path = Path(run_dir) / "config.json"
+    return read_json(path, RUN_CONFIG_SCHEMA)["stages"].get("embed") if path.exists() else None
 
 
 def write_study(report: dict, run_dir: Path) -> Path:

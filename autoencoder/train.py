@@ -46,15 +46,17 @@ from keras import ops
 from autoencoder.backends import current as current_backend
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.checkpoints import (
-    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, resume_point, training_seconds, weights_finite,
-    weights_sha256, write_history,
+    MODEL_FILES, PREVIOUS_CHECKPOINT, STATE_SCHEMA, read_history, resume_point, training_seconds,
+    weights_finite, weights_sha256, write_history,
 )
 from autoencoder.config import TrainConfig
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
-from embeddings.io import SeqaeError, atomic_path, read_json, sha256_file, write_json, write_manifest
+from embeddings.io import (
+    SeqaeError, atomic_path, folder_lock, read_json, sha256_file, write_json, write_manifest,
+)
 from embeddings.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -167,7 +169,8 @@ class Trainer:
             log.warning("the last checkpoint write was interrupted; resuming from the "
                         "checkpoint of epoch %d", state["epoch"])
             if self.is_chief:
-                os.replace(checkpoint, self.last_path)
+                with folder_lock(self.model_dir, shared=False):
+                    os.replace(checkpoint, self.last_path)
                 checkpoint = self.last_path
         try:
             with self.backend.scope(self.strategy):
@@ -184,26 +187,27 @@ class Trainer:
             raise NonFiniteLossError("weights became non-finite; nothing saved")
         if not self.is_chief:
             return
-        previous = self._previous_path
-        if self.last_path.exists():
-            # state.json names this checkpoint until the new state.json is written: keep it
-            # aside (a hard link, no copy) so that a kill in between can still resume from it.
+        with folder_lock(self.model_dir, shared=False):  # readers see all old or all new
+            previous = self._previous_path
+            if self.last_path.exists():
+                # state.json names this checkpoint until the new state.json is written: keep it
+                # aside (a hard link, no copy) so that a kill in between can still resume from it.
+                previous.unlink(missing_ok=True)
+                try:
+                    os.link(self.last_path, previous)
+                except OSError:
+                    shutil.copyfile(self.last_path, previous)
+            with atomic_path(self.last_path, suffix=".tmp.keras") as tmp:
+                model.save(tmp)
+            if improved:
+                with atomic_path(self.best_path, suffix=".tmp.keras") as tmp:
+                    shutil.copyfile(self.last_path, tmp)
+            state["last_sha256"] = sha256_file(self.last_path)
+            write_history(self.model_dir / "history.csv", self.history_)
+            plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
+            self.write_manifest()
+            write_json(self.model_dir / "state.json", state)
             previous.unlink(missing_ok=True)
-            try:
-                os.link(self.last_path, previous)
-            except OSError:
-                shutil.copyfile(self.last_path, previous)
-        with atomic_path(self.last_path, suffix=".tmp.keras") as tmp:
-            model.save(tmp)
-        if improved:
-            with atomic_path(self.best_path, suffix=".tmp.keras") as tmp:
-                shutil.copyfile(self.last_path, tmp)
-        state["last_sha256"] = sha256_file(self.last_path)
-        write_history(self.model_dir / "history.csv", self.history_)
-        plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
-        self.write_manifest()
-        write_json(self.model_dir / "state.json", state)
-        previous.unlink(missing_ok=True)
 
     def write_manifest(self) -> None:
         files = tuple(name for name in MODEL_FILES if (self.model_dir / name).exists())
@@ -403,12 +407,14 @@ class Trainer:
             "epoch": epoch, "train_loss": float("nan"), "wall_s": time.perf_counter() - started,
             "peak_rss_mb": peak_rss_mb(), "status": f"non-finite at step {step}",
         })
-        write_history(self.model_dir / "history.csv", self.history_)
-        self.write_manifest()  # history.csv changed
-        state_path = self.model_dir / "state.json"
-        on_disk = read_json(state_path) if state_path.exists() else dict(state, epoch=0)
-        write_json(state_path, dict(on_disk, nan_events=state["nan_events"], stopped="non-finite",
-                                    non_finite=event))
+        with folder_lock(self.model_dir, shared=False):
+            write_history(self.model_dir / "history.csv", self.history_)
+            self.write_manifest()  # history.csv changed
+            state_path = self.model_dir / "state.json"
+            on_disk = (read_json(state_path, STATE_SCHEMA) if state_path.exists()
+                       else dict(state, epoch=0))
+            write_json(state_path, dict(on_disk, nan_events=state["nan_events"],
+                                        stopped="non-finite", non_finite=event))
         raise error
 
     def evaluate(self, sentences: EncodedSentences) -> tuple[float | None, float | None]:

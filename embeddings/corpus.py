@@ -16,13 +16,15 @@ a ``20news-bydate`` archive (``.tar.gz``) or its extracted folder
 any other folder
     every ``.txt`` file below it, recursively, one document each.
 any other file
-    one document.
+    plain text: documents are separated by blank lines; a file with no blank line holds one
+    document per line (as gensim's Lee corpus does).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -217,7 +219,16 @@ def _read_wiki_dump(path: Path, decode: _Decoder) -> Iterator[Document]:
 
 
 def _read_text_file(path: Path, decode: _Decoder) -> Iterator[Document]:
-    yield Document(path.name, decode(path.read_bytes(), str(path)))
+    """Blank-line separated documents, or one a line where no line is blank."""
+    text = decode(path.read_bytes(), str(path))
+    lines = text.splitlines()
+    if any(not line.strip() for line in lines):
+        blocks = [block.strip() for block in re.split(r"\n\s*\n", "\n".join(lines))]
+        for number, block in enumerate(filter(None, blocks), 1):
+            yield Document(f"{path.name}:{number}", block)
+    else:
+        for number, line in enumerate(lines, 1):
+            yield Document(f"{path.name}:{number}", line)
 
 
 def _read_text_folder(root: Path, decode: _Decoder) -> Iterator[Document]:

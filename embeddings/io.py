@@ -25,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from embeddings.schema import Fields, MapOf, SchemaError, check
+
 
 class SeqaeError(Exception):
     """A user-facing error: bad input, missing artifact, option out of range.
@@ -137,16 +139,37 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         handle.write("\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Read a JSON artifact; a missing or corrupt file is a :class:`SeqaeError` naming it."""
+# seqae's JSON files are small (a report with every model's history is well under a megabyte);
+# the bounds keep a planted file from exhausting memory or the parser's recursion.
+MAX_JSON_BYTES = 64 << 20
+
+
+def read_json(path: str | os.PathLike, schema: Any) -> Any:
+    """Read one of seqae's JSON files and check it against its declared ``schema``
+    (:mod:`embeddings.schema`). A missing, oversized, corrupt or misshapen file is a
+    :class:`SeqaeError` of one line naming the file and what is wrong."""
     path = Path(path)
+    what = schema.name if isinstance(schema, Fields) else "JSON file"
     try:
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            raise SeqaeError(f"{path} is not a regular file: it cannot be seqae's {what}")
+        if path.exists() and path.stat().st_size > MAX_JSON_BYTES:
+            raise SeqaeError(f"{path} is larger than {MAX_JSON_BYTES >> 20} MiB: not seqae's {what}")
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            value = json.load(handle)
     except FileNotFoundError:
         raise SeqaeError(f"missing file: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SeqaeError(f"corrupt JSON in {path}: {exc}") from None
+    except RecursionError:
+        raise SeqaeError(f"corrupt JSON in {path}: nested too deeply") from None
+    except OSError as exc:
+        raise SeqaeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        check(value, schema)
+    except SchemaError as exc:
+        raise SeqaeError(f"damaged {what} {path}: {exc} (seqae did not write it so)") from None
+    return value
 
 
 def _json_default(obj: Any) -> Any:
@@ -201,6 +224,10 @@ def cpu_model() -> str | None:
 
 
 MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = Fields({"files": MapOf(Fields({"size": int, "sha256": str})), "options": dict},
+                         name="manifest")
+# A stage's commit point: the digest of the options it was made with, written last.
+META_SCHEMA = Fields({"digest": str}, {"key": dict}, name="stage record (meta.json)")
 
 
 def write_manifest(folder: str | os.PathLike, files: tuple[str, ...], options: dict[str, Any]) -> None:
@@ -213,23 +240,33 @@ def write_manifest(folder: str | os.PathLike, files: tuple[str, ...], options: d
     })
 
 
-def verify_manifest(folder: str | os.PathLike) -> None:
-    """Check every file listed in ``folder/manifest.json`` against its size and sha256.
+def verify_manifest(folder: str | os.PathLike, required: tuple[str, ...],
+                    remedy: str = "recompute it (--force)") -> dict:
+    """Check that ``folder/manifest.json`` lists every file of ``required`` (what the artifact
+    cannot be used without) and that every file it lists matches its recorded size and sha256;
+    return the manifest.
 
     Hashing everything is affordable: sha256 reads about 1.5 GB/s, so the 180 MB vectors of
-    20 Newsgroups cost 0.12 s. Raises :class:`SeqaeError` naming the first missing, truncated
-    or altered file.
+    20 Newsgroups cost 0.12 s. Raises :class:`SeqaeError` naming the first missing, unlisted,
+    truncated or altered file, with ``remedy`` as the advice.
     """
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
-        raise SeqaeError(f"no {MANIFEST} in {folder}: it was not written by a finished stage; "
-                         "recompute it (--force)")
-    manifest = read_json(folder / MANIFEST)
-    for name, expected in manifest["files"].items():
+        raise SeqaeError(f"no {MANIFEST} in {folder}: it was not written by a finished stage; {remedy}")
+    manifest = read_json(folder / MANIFEST, MANIFEST_SCHEMA)
+    listed = manifest["files"]
+    outside = [name for name in listed if Path(name).name != name or name in (".", "..")]
+    if outside:
+        raise SeqaeError(f"damaged manifest {folder / MANIFEST}: it lists {outside[0]!r}, which is "
+                         f"not a file of {folder}; {remedy}")
+    unlisted = [name for name in required if name not in listed]
+    if unlisted:
+        raise SeqaeError(f"{folder / MANIFEST} does not list {', '.join(unlisted)}: the folder "
+                         f"cannot be verified; {remedy}")
+    for name, expected in listed.items():
         path = folder / name
         if not path.is_file():
-            raise SeqaeError(f"missing artifact {path} (listed in {MANIFEST}); "
-                             "recompute it (--force)")
+            raise SeqaeError(f"missing artifact {path} (listed in {MANIFEST}); {remedy}")
         size = path.stat().st_size
         if size != expected["size"]:
             problem = f"has {size} bytes, not the {expected['size']} recorded: truncated or altered"
@@ -237,7 +274,8 @@ def verify_manifest(folder: str | os.PathLike) -> None:
             problem = "does not match its recorded sha256: altered"
         else:
             continue
-        raise SeqaeError(f"artifact {path} {problem} since it was written; recompute it (--force)")
+        raise SeqaeError(f"artifact {path} {problem} since seqae wrote it; {remedy}")
+    return manifest
 
 
 def is_complete(folder: str | os.PathLike, files: tuple[str, ...], digest: str) -> bool:
@@ -251,7 +289,7 @@ def is_complete(folder: str | os.PathLike, files: tuple[str, ...], digest: str) 
     if not all((folder / name).is_file() for name in (*files, MANIFEST, "meta.json")):
         return False
     try:
-        return read_json(folder / "meta.json").get("digest") == digest
+        return read_json(folder / "meta.json", META_SCHEMA)["digest"] == digest
     except SeqaeError:
         return False
 
@@ -286,29 +324,70 @@ LOCK_FILE = ".lock"
 _LOCK_LINE = re.compile(r"(\d+ [^\n]*\n)?")  # empty, or the last holder's "PID command"
 
 
+def _open_lock_file(path: Path, read_only_ok: bool = False) -> int:
+    """A descriptor of the lock file ``path``, created if missing, opened for reading and
+    writing (read-only where it may not be written, if ``read_only_ok``), never through a
+    symbolic link. A link, folder, FIFO, socket or device there is a :class:`SeqaeError`:
+    seqae locks only a regular file it made."""
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK  # non-blocking: opening a FIFO must not hang
+    try:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+        except PermissionError:
+            if not read_only_ok:
+                raise
+            fd = os.open(path, os.O_RDONLY | flags)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise SeqaeError(f"{path} is not a regular file seqae made (a link, folder or "
+                             "special file): it is left alone; remove it or use another --run") from None
+        raise SeqaeError(f"cannot open {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SeqaeError(f"{path} is not a regular file seqae made (a folder, FIFO or device): "
+                         "it is left alone; remove it or use another --run")
+    return fd
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
     """Hold ``RUN/.lock`` for the block, or refuse at once if another process holds it.
 
     ``flock`` belongs to the open file, so the kernel releases it when the holder exits or is
     killed: a stale lock file never blocks. The file keeps the holder's pid and command for the
-    error message, and is never deleted (deleting it would let two processes lock two inodes).
+    error message, and is kept (deleting it would let two processes lock two inodes), except
+    that a command that fails leaves no trace where it found none: a lock file it created is
+    removed, and so is the run folder it created if nothing else is in it.
     """
     path = Path(run_dir) / LOCK_FILE
+    new_folder = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
+    new_file = not (path.exists() or path.is_symlink())
+    try:
+        with _holding_run_lock(path, run_dir, command):
+            yield
+    except BaseException:
+        if new_file:
+            path.unlink(missing_ok=True)
+            if new_folder:
+                with contextlib.suppress(OSError):  # not empty: the command left results
+                    path.parent.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _holding_run_lock(path: Path, run_dir: str | os.PathLike, command: str) -> Iterator[None]:
+    with open(_open_lock_file(path), "r+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                 raise
-            handle.seek(0)
-            pid, _, holder = handle.read().strip().partition(" ")
+            pid, _, holder = handle.read(4096).strip().partition(" ")
             who = f"pid {pid} ({holder})" if pid else "another process"
             raise SeqaeError(f"run directory {run_dir} is in use by {who}; wait for it or use "
                              "another --run") from None
-        handle.seek(0)
-        if not _LOCK_LINE.fullmatch(handle.read()):
+        if not _LOCK_LINE.fullmatch(handle.read(4096)):
             raise SeqaeError(f"{path} exists and was not written by seqae: it is left alone; "
                              "choose another --run")
         handle.seek(0)
@@ -316,3 +395,29 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
         handle.write(f"{os.getpid()} {command}\n")
         handle.flush()
         yield
+
+
+UPDATE_LOCK = ".update.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, shared: bool) -> Iterator[None]:
+    """Hold ``folder/.update.lock`` for the block: exclusive for the one writer that updates the
+    folder's files and manifest together, shared for readers, so that a reader never sees a
+    half-updated set (a new checkpoint under an old manifest). Waits for the other side.
+
+    A reader that may not create the file (a read-only folder, where nobody is writing) reads
+    without it."""
+    path = Path(folder) / UPDATE_LOCK
+    try:
+        fd = _open_lock_file(path, read_only_ok=shared)
+    except SeqaeError:
+        if not shared or path.is_symlink() or path.exists():
+            raise
+        yield  # a folder where it cannot be created: nobody can be writing here
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -27,6 +27,7 @@ from embeddings.io import (
 )
 from embeddings.progress import progress_bar
 from embeddings.rundir import check_replaceable
+from embeddings.schema import ANY, Fields, MapOf
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
 
@@ -36,6 +37,8 @@ SPLITS = ("train", "val", "test")
 CORPUS_DIR = "corpus"
 CORPUS_FORMAT = 1  # bump when tokenization or the file layout changes: invalidates cached corpora
 _FILES = (*(f"{split}.txt" for split in SPLITS), "vocab.tsv", "stats.json")
+STATS_SCHEMA = Fields({"digest": str, "source": Fields({"remove": ANY}), "config": dict,
+                       "splits": MapOf(dict)}, name="corpus statistics")
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -
     digest = options_digest(key)
     docs, report = read_corpus(config.source, config.remove)
     docs, splits = split_documents(docs, config)
+    # Counted before tokenizing, which takes minutes on a large corpus.
+    _refuse_empty(config, [split for split in SPLITS if split not in splits], len(docs))
     tokenize = config.tokenize_config()
     punkt = None
     if tokenize.unit == "sentence":
@@ -176,8 +181,12 @@ def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -
 
 def _check_splits(config: CorpusConfig, counters: dict[str, SplitCounter]) -> None:
     empty = [split for split in SPLITS if not sum(counters[split].lengths.values())]
+    _refuse_empty(config, empty, sum(c.documents for c in counters.values()))
+
+
+def _refuse_empty(config: CorpusConfig, empty: list[str], documents: int) -> None:
+    """Refuse a corpus that leaves the splits ``empty`` without a sentence."""
     if empty:
-        documents = sum(c.documents for c in counters.values())
         raise SeqaeError(
             f"corpus {config.source} leaves no sentence in the {' and '.join(empty)} split"
             f"{'s' if len(empty) > 1 else ''} ({documents} document(s); val and test take "
@@ -193,8 +202,8 @@ def load_corpus(run_dir: Path) -> PreparedCorpus:
     missing = [name for name in _FILES if not (root / name).is_file()]
     if missing:
         raise SeqaeError(f"prepared corpus in {root} lacks {', '.join(missing)}: rerun `pipe embed --force`")
-    verify_manifest(root)
-    return PreparedCorpus(root, read_json(root / "stats.json"))
+    verify_manifest(root, _FILES, remedy="rerun `pipe embed --force`")
+    return PreparedCorpus(root, read_json(root / "stats.json", STATS_SCHEMA))
 
 
 def split_documents(docs: list[Document], config: CorpusConfig) -> tuple[list[Document], list[str]]:

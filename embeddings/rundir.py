@@ -16,10 +16,15 @@ import os
 import re
 from pathlib import Path
 
-from embeddings.io import MANIFEST, SeqaeError, read_json, resolve_path
+from embeddings.io import MANIFEST, MANIFEST_SCHEMA, SeqaeError, read_json, resolve_path
+from embeddings.schema import Fields, MapOf
 
 STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare", "study")
 RUN_FILES = ("config.json", ".lock")
+# RUN/config.json: the resolved options of every stage that ran, by stage name.
+RUN_CONFIG_SCHEMA = Fields({"stages": MapOf(dict)}, name="run configuration")
+# RUN/compare/report.json, which marks a comparison written before stage manifests existed.
+COMPARISON_SCHEMA = Fields({"models": dict, "split": str, "samples": list}, name="comparison report")
 MODELS = "models"
 # A letter or digit first (no hidden names, no options), then letters, digits, '.', '_', '-'.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -86,10 +91,9 @@ def _manifest_options(folder: Path) -> dict | None:
     if folder.is_symlink() or not (folder / MANIFEST).is_file():
         return None
     try:
-        options = read_json(folder / MANIFEST).get("options")
-    except (SeqaeError, AttributeError):
+        return read_json(folder / MANIFEST, MANIFEST_SCHEMA)["options"]
+    except SeqaeError:
         return None
-    return options if isinstance(options, dict) else None
 
 
 def is_seqae_model(folder: Path) -> bool:
@@ -110,10 +114,10 @@ def is_seqae_stage(folder: Path) -> bool:
     if _manifest_options(folder) is not None or not any(folder.iterdir()):
         return True
     try:
-        report = read_json(folder / "report.json")
+        read_json(folder / "report.json", COMPARISON_SCHEMA)
     except SeqaeError:
         return False
-    return isinstance(report, dict) and {"models", "split", "samples"} <= set(report)
+    return True
 
 
 def check_replaceable(run_dir: str | os.PathLike, names: tuple[str, ...]) -> None:
@@ -126,11 +130,25 @@ def check_replaceable(run_dir: str | os.PathLike, names: tuple[str, ...]) -> Non
                              "it is left alone: choose another --run")
 
 
-def owned_by_run(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
-    """Whether ``path`` (links resolved) is one of the run's own artifacts: inside a stage
-    folder, or the run's ``config.json`` / ``.lock``. Exports must never overwrite those."""
+def seqae_owns(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
+    """Whether ``path`` (links resolved) is an artifact of seqae's that an output must never
+    overwrite: inside a stage folder of ``run_dir``, or its ``config.json`` / ``.lock``; or,
+    in any run, inside a folder that holds a seqae manifest (a stage, a model, an index) or
+    beside a run configuration under a run file's name."""
     target = resolve_path(path)
     run = resolve_path(run_dir)
     owned = [run / folder for folder in STAGE_FOLDERS]
-    return target in {run / name for name in RUN_FILES} or any(
-        target == folder or folder in target.parents for folder in owned)
+    if target in {run / name for name in RUN_FILES} or any(
+            target == folder or folder in target.parents for folder in owned):
+        return True
+    if any(_manifest_options(folder) is not None for folder in target.parents):
+        return True
+    return target.name in RUN_FILES and _is_run_config(target.parent / "config.json")
+
+
+def _is_run_config(path: Path) -> bool:
+    try:
+        read_json(path, RUN_CONFIG_SCHEMA)
+    except SeqaeError:
+        return False
+    return True

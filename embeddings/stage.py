@@ -17,14 +17,15 @@ from gensim.models import KeyedVectors
 
 from embeddings.evaluate import evaluate_vectors
 from embeddings.io import (
-    SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest, write_json,
-    write_manifest,
+    META_SCHEMA, SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest,
+    write_json, write_manifest,
 )
 from embeddings.prepare import (
     CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
     write_corpus,
 )
 from embeddings.rundir import check_replaceable, list_models
+from embeddings.schema import Fields
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
     train_word2vec,
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDINGS_DIR = "embeddings"
 _FILES = (VECTORS_FILE, VOCAB_FILE, "eval.json")
+EVAL_SCHEMA = Fields({}, name="word-vector evaluation")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def run_embed(
     if reuse_corpus and is_complete(folder, _FILES, digest):
         log.info("reusing word2vec vectors in %s", folder)
         return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir),
-                           read_json(folder / "eval.json"), reused=True)
+                           read_json(folder / "eval.json", EVAL_SCHEMA), reused=True)
     check_replaceable(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR))
     models = list_models(run_dir)
     if models and (folder / "meta.json").exists():
@@ -124,10 +126,10 @@ def load_embeddings(run_dir: Path) -> KeyedVectors:
     folder = Path(run_dir) / EMBEDDINGS_DIR
     if not (folder / "meta.json").is_file():
         raise SeqaeError(f"no word vectors in {run_dir}: run `pipe embed` first")
-    verify_manifest(folder)
-    made_from = read_json(folder / "meta.json").get("key", {}).get("corpus")
+    verify_manifest(folder, _FILES, remedy="rerun `pipe embed --force`")
+    made_from = read_json(folder / "meta.json", META_SCHEMA).get("key", {}).get("corpus")
     corpus_meta = Path(run_dir) / CORPUS_DIR / "meta.json"
-    if corpus_meta.is_file() and made_from != read_json(corpus_meta).get("digest"):
+    if corpus_meta.is_file() and made_from != read_json(corpus_meta, META_SCHEMA)["digest"]:
         raise SeqaeError(f"the vectors in {folder} were not trained on the run's corpus (a "
                          "`pipe embed` was interrupted between the two): rerun `pipe embed`")
     return load_vectors(folder)

@@ -31,7 +31,8 @@ def encode(run_dir: Path, name: str | None, split: str | None, paths: tuple[str,
     (lines with no token are skipped). OUTPUT: a .npy array, N x latent float32, one
     row per sentence in input order; beside it OUTPUT with .tsv holds the sentences
     (tokens joined by spaces), line i for row i. Both are replaced whole once done,
-    never inside the run's own files.
+    never inside seqae's own files; an existing OUTPUT.tsv is replaced only when it is
+    the sentences file of the existing OUTPUT (else it is yours, and refused).
     """
     if len(paths) != (1 if split else 2):
         raise click.UsageError("give INPUT and OUTPUT, or --split SPLIT and OUTPUT")

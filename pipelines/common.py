@@ -16,7 +16,7 @@ import click
 
 from autoencoder.backends import BACKENDS, requested_backend, select_backend
 from embeddings.io import SeqaeError, library_versions, read_json, run_lock, write_json
-from embeddings.rundir import check_model_name, check_run_dir
+from embeddings.rundir import RUN_CONFIG_SCHEMA, check_model_name, check_run_dir
 
 log = logging.getLogger("seqae")
 
@@ -124,11 +124,12 @@ def run_config(run_dir: Path) -> dict:
     """``RUN/config.json`` (empty stages when there is none yet); one that is not seqae's is
     refused, never overwritten."""
     path = run_dir / "config.json"
-    config = read_json(path) if path.exists() else {"stages": {}}
-    if not (isinstance(config, dict) and isinstance(config.get("stages"), dict)):
-        raise SeqaeError(f"{path} exists and is not a seqae run configuration: it is left "
-                         "alone; choose another --run")
-    return config
+    if not path.exists():
+        return {"stages": {}}
+    try:
+        return read_json(path, RUN_CONFIG_SCHEMA)
+    except SeqaeError as exc:
+        raise SeqaeError(f"{exc}; it is left alone: choose another --run") from None
 
 
 def run_option(create: bool = False) -> Callable:

@@ -12,7 +12,7 @@ from embeddings.corpus import REMOVABLE, check_remove
 from embeddings.evaluate import format_evaluation
 from embeddings.io import SeqaeError
 from embeddings.prepare import CorpusConfig
-from embeddings.rundir import owned_by_run
+from embeddings.rundir import seqae_owns
 from embeddings.stage import load_embeddings, run_embed
 from embeddings.stats import format_stats
 from embeddings.tokenize import UNITS
@@ -145,5 +145,6 @@ def export(path, text, run_dir):
 
 def check_export_path(path: Path, run_dir: Path) -> None:
     """Refuse an export that would overwrite one of the run's own artifacts."""
-    if owned_by_run(path, run_dir):
-        raise SeqaeError(f"{path} is inside the run's own files ({run_dir}): export elsewhere")
+    if seqae_owns(path, run_dir):
+        raise SeqaeError(f"{path} is one of seqae's own files (of run {run_dir} or another run): "
+                         "export elsewhere")

@@ -93,11 +93,12 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
     setup (2000-d vectors, seq-len 50, latent 256, 70 s per model), sized for a GPU.
     """
     from autoencoder.backends import current_name
-    from autoencoder.study import run_study
+    from autoencoder.study import check_study, run_study
 
     embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
     config = StudyConfig(seed=seed, **options)  # checked before the run is created or locked
     with lock_run(run_dir, create=True):
+        check_study(run_dir, config, force)  # before the embedding or RUN/config.json changes
         log.info("study 1/2: embed")
         run_embed_stage(run_dir, seed, force, **embed_opts)
         log.info("study 2/2: %d models", len(config.models))

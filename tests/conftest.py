@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import shutil
@@ -94,6 +95,12 @@ def assert_clean_error(result, *fragments):
     assert len(lines) == 1, result.output
     for fragment in fragments:
         assert fragment in result.output
+
+
+def read_json(path) -> object:
+    """A JSON file as the test wrote or expects it, unchecked (seqae's reader checks the
+    schema of each file kind; tests read and plant files of any shape)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def tiny_ae(epochs=2):

@@ -14,7 +14,8 @@ from autoencoder import (
 from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.checkpoints import read_history
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
-from embeddings.io import SeqaeError, read_json
+from embeddings.io import SeqaeError
+from tests.conftest import read_json
 
 WORDS = [f"w{i}" for i in range(40)]
 DIM, SEQ_LEN, LATENT = 16, 8, 8

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from autoencoder.checkpoints import read_history
-from embeddings.io import read_json
-from tests.conftest import write_tiny_corpus
+from tests.conftest import read_json, write_tiny_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -142,7 +142,7 @@ def test_bad_inputs_get_one_clean_error(trained_run, tmp_path):
     (tmp_path / "dir.tsv").mkdir()
     assert_clean_error(invoke("encode", *run, source, tmp_path / "dir.npy"), "folder")
     assert_clean_error(invoke("encode", *run, source, trained_run / "embeddings" / "x.npy"),
-                       "run's own files")
+                       "seqae's own files")
     assert_clean_error(invoke("encode", *run, source, tmp_path / "x.tsv"), ".tsv")
     assert_clean_error(invoke("encode", *run, source), "OUTPUT")
     assert_clean_error(invoke("encode", *run, "--model", "nope", source, out),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings import Document, SeqaeError, read_corpus
+from embeddings import CorpusConfig, Document, SeqaeError, read_corpus
 from embeddings.newsgroups import REMOVABLE, strip_newsgroup_parts
 from tests.conftest import SHARED_20NEWS
 
@@ -61,12 +61,31 @@ def test_symlinked_folder_loop_is_read_once(tmp_path):
     assert [d.doc_id for d in docs] == ["a.txt"]
 
 
-def test_single_file_is_one_document(tmp_path):
+def test_a_single_file_is_split_into_documents_at_blank_lines(tmp_path):
     path = tmp_path / "book.txt"
-    path.write_text("First paragraph.\n\nSecond paragraph.\n", encoding="utf-8")
+    path.write_text("First paragraph,\nits second line.\n \n\nSecond paragraph.\n", encoding="utf-8")
     docs, report = read_corpus(str(path))
     assert report["kind"] == "text-file"
-    assert docs == [Document("book.txt", "First paragraph.\n\nSecond paragraph.\n", None, None)]
+    assert docs == [Document("book.txt:1", "First paragraph,\nits second line.", None, None),
+                    Document("book.txt:2", "Second paragraph.", None, None)]
+
+
+def test_a_single_file_without_blank_lines_is_a_document_per_line(tmp_path):
+    from gensim.test.utils import datapath
+
+    docs, _ = read_corpus(datapath("lee_background.cor"))  # gensim's Lee corpus, as a file
+    assert len(docs) == 300
+    assert docs[0].doc_id == "lee_background.cor:1"
+
+
+def test_documents_are_counted_before_tokenizing(tmp_path, monkeypatch):
+    import embeddings.prepare as prepare
+
+    path = tmp_path / "one.txt"
+    path.write_text("A single document of one line. " * 1000, encoding="utf-8")
+    monkeypatch.setattr(prepare, "tokenize_documents", lambda *a, **k: pytest.fail("tokenized"))
+    with pytest.raises(SeqaeError, match="no sentence in the val and test splits"):
+        prepare.prepare_corpus(CorpusConfig(source=str(path)), tmp_path / "run", workers=1)
 
 
 def test_undecodable_utf8_falls_back_to_latin1_and_is_counted(tmp_path):

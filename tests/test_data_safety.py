@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.io import SeqaeError, read_json, write_json
-from tests.conftest import assert_clean_error, invoke, tiny_ae
+from embeddings.io import SeqaeError, write_json
+from tests.conftest import assert_clean_error, invoke, read_json, tiny_ae
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -200,7 +200,7 @@ def test_export_writes_through_a_fifo(trained, tmp_path):
 def test_export_never_overwrites_the_runs_own_files(trained, target):
     before = snapshot(trained)
     result = invoke("export", "--run", trained, trained / target)
-    assert_clean_error(result, "run's own files")
+    assert_clean_error(result, "seqae's own files")
     assert unchanged_but_lock(before, snapshot(trained))
 
 
@@ -336,8 +336,11 @@ def test_an_export_through_a_symlink_loop_is_one_line(trained, tmp_path):
 
 
 def test_a_model_left_aside_by_a_killed_force_is_put_back(trained):
+    from autoencoder.stage import REPLACED_TOKEN
+
     model = trained / "models" / "embedding-cosine"
     before = snapshot(model)
+    (model / REPLACED_TOKEN).write_text("99999")  # what --force writes before moving it aside
     os.replace(model, model.with_name(".embedding-cosine.replaced-99999"))
     model.mkdir()  # what a kill before the new model's first checkpoint leaves
     result = invoke("train-ae", "--run", trained, "--name", "embedding-cosine", "--force",
@@ -345,6 +348,16 @@ def test_a_model_left_aside_by_a_killed_force_is_put_back(trained):
     assert_clean_error(result, "non-finite")
     assert snapshot(model) == before
     assert not list(model.parent.glob(".*"))
+
+
+def test_a_folder_named_like_a_model_put_aside_but_not_seqaes_is_left_alone(trained):
+    yours = trained / "models" / ".embedding-cosine.replaced-mine"
+    shutil.copytree(trained / "models" / "embedding-cosine", yours)  # a backup of your own
+    before = snapshot(yours)
+    result = invoke("train-ae", "--run", trained, "--name", "embedding-cosine", "--force",
+                    *tiny_ae(1))
+    assert result.exit_code == 0, result.output
+    assert snapshot(yours) == before
 
 
 def test_embed_clears_staging_left_by_a_kill_and_pairs_corpus_with_vectors(trained):
@@ -366,3 +379,195 @@ def test_embed_clears_staging_left_by_a_kill_and_pairs_corpus_with_vectors(train
 
 def test_compare_with_an_empty_model_list_is_refused(trained):
     assert_clean_error(invoke("compare", "--run", trained, "--models", ",,,"), "--models")
+
+
+# -- ownership, schemas and readers (one reader per file kind, proven ownership) ----------------
+
+def test_a_study_never_retrains_a_model_it_did_not_create(trained):
+    before = snapshot(trained)
+    result = invoke("study", "--run", trained, "--models", "embedding-cosine")
+    assert_clean_error(result, "embedding-cosine", "no study of this run trained", "--force")
+    assert unchanged_but_lock(before, snapshot(trained))  # nor the vectors, nor config.json
+
+
+def test_study_force_checks_the_study_folder_before_re_embedding(trained):
+    (trained / "study").mkdir()
+    (trained / "study" / "notes.txt").write_text("mine")
+    before = snapshot(trained)
+    result = invoke("study", "--run", trained, "--models", "embedding-cosine", "--force")
+    assert_clean_error(result, "study", "not a folder seqae wrote")
+    assert unchanged_but_lock(before, snapshot(trained))
+
+
+def test_the_code_index_is_never_written_through_a_link(trained, tmp_path):
+    yours = tmp_path / "yours"
+    yours.mkdir()
+    (yours / "codes.npy").write_text("mine")
+    os.symlink(yours, trained / "models" / "embedding-cosine" / "index")
+    result = invoke("neighbours", "--run", trained, "the cat")
+    assert_clean_error(result, "symbolic link")
+    assert (yours / "codes.npy").read_text() == "mine"
+    assert sorted(p.name for p in yours.iterdir()) == ["codes.npy"]
+
+
+@pytest.mark.parametrize("planted", ["file", "dangling link", "folder of yours"])
+def test_an_index_path_that_is_not_seqaes_is_one_line(trained, tmp_path, planted):
+    index = trained / "models" / "embedding-cosine" / "index"
+    if planted == "file":
+        index.write_text("mine")
+    elif planted == "dangling link":
+        os.symlink(tmp_path / "nowhere", index)
+    else:
+        index.mkdir()
+        (index / "notes.txt").write_text("mine")
+    result = invoke("neighbours", "--run", trained, "the cat")
+    assert_clean_error(result, str(index))
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_manifest_that_lists_nothing_verifies_nothing(trained):
+    model = trained / "models" / "embedding-cosine"
+    manifest = read_json(model / "manifest.json")
+    write_json(model / "manifest.json", {**manifest, "files": {}})
+    vocab = (model / "vocab.txt").read_text().splitlines()
+    vocab[2:4] = vocab[3:1:-1]  # two words swapped: the model would print the other one
+    (model / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    result = invoke("reconstruct", "--run", trained, "the cat")
+    assert_clean_error(result, "does not list", "vocab.txt")
+
+
+@pytest.mark.parametrize("file, content", [
+    ("models/embedding-cosine/manifest.json", {"options": {}}),
+    ("models/embedding-cosine/manifest.json", {"files": [], "options": {}}),
+    ("models/embedding-cosine/manifest.json", {"files": {"config.json": 3}, "options": {}}),
+    ("models/embedding-cosine/manifest.json", {"files": None, "options": {}}),
+    ("models/embedding-cosine/manifest.json", [1]),
+    ("models/embedding-cosine/manifest.json",
+     {"files": {"../../config.json": {"size": 1, "sha256": "x"}}, "options": {}}),
+    ("embeddings/meta.json", []),
+    ("embeddings/manifest.json", {"files": {"vectors.npy": {"size": "big", "sha256": "x"}},
+                                  "options": {}}),
+    ("corpus/meta.json", {"digest": 7}),
+])
+def test_seqaes_own_json_of_the_wrong_shape_is_one_line(trained, file, content):
+    write_json(trained / file, content)
+    result = invoke("reconstruct", "--run", trained, "the cat")
+    assert_clean_error(result, Path(file).name)
+
+
+@pytest.mark.parametrize("content", [[1], {"epoch": 1}, None, {"epoch": True}])
+def test_a_damaged_state_is_one_line_for_every_reader(trained, content):
+    state = trained / "models" / "embedding-cosine" / "state.json"
+    write_json(state, content)
+    for command in (["compare"], ["train-ae", *tiny_ae(2), "--resume"],
+                    ["study", "--models", "embedding-cosine"]):
+        assert_clean_error(invoke(command[0], "--run", trained, *command[1:]), "state.json")
+
+
+def test_a_study_progress_of_the_wrong_shape_is_one_line(trained):
+    (trained / "study").mkdir()
+    write_json(trained / "study" / "progress.json", {"config": [], "models": {}})
+    from embeddings.io import write_manifest
+
+    write_manifest(trained / "study", ("progress.json",), {"stage": "study"})
+    result = invoke("study", "--run", trained, "--models", "opt-adam")
+    assert_clean_error(result, "progress.json", "$.config")
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
+    from embeddings.io import write_manifest
+
+    other = invoke("train-ae", "--run", trained, "--name", "wide", *tiny_ae(1), "--latent", "12")
+    assert other.exit_code == 0, other.output
+    model = trained / "models" / "embedding-cosine"
+    shutil.copyfile(trained / "models" / "wide" / "best.keras", model / "best.keras")
+    manifest = read_json(model / "manifest.json")
+    write_manifest(model, tuple(manifest["files"]), manifest["options"])  # matching manifest
+    result = invoke("reconstruct", "--run", trained, "--model", "embedding-cosine", "the cat")
+    assert_clean_error(result, "best.keras", "encoder units 12 (expected 8)")
+
+
+@pytest.mark.parametrize("damage", ["latent", "nan", "offsets short", "offsets out of range",
+                                    "object dtype"])
+def test_an_index_with_changed_arrays_is_rebuilt_not_trusted(trained, damage, caplog):
+    import numpy as np
+
+    from embeddings.io import write_manifest
+
+    assert invoke("neighbours", "--run", trained, "the cat").exit_code == 0
+    expected = invoke("neighbours", "--run", trained, "the cat").stdout
+    index = trained / "models" / "embedding-cosine" / "index"
+    codes = np.load(index / "codes.npy")
+    offsets = np.load(index / "offsets.npy")
+    if damage == "latent":
+        np.save(index / "codes.npy", codes[:, :-1])
+    elif damage == "nan":
+        codes[0] = np.nan
+        np.save(index / "codes.npy", codes)
+    elif damage == "offsets short":
+        np.save(index / "offsets.npy", offsets[:-1])
+    elif damage == "offsets out of range":
+        np.save(index / "offsets.npy", offsets + 10**9)
+    else:
+        np.save(index / "offsets.npy", offsets.astype(object), allow_pickle=True)
+    manifest = read_json(index / "manifest.json")
+    write_manifest(index, tuple(manifest["files"]), manifest["options"])  # matches the damage
+    result = invoke("neighbours", "--run", trained, "the cat")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected
+    assert "rebuilding the code index" in caplog.text
+
+
+def test_encode_never_replaces_a_sentences_file_of_yours(trained, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("the cat sees the dog .\n")
+    (tmp_path / "user.tsv").write_text("my own table\n")
+    result = invoke("encode", "--run", trained, source, tmp_path / "user.npy")
+    assert_clean_error(result, "user.tsv", "left alone")
+    assert (tmp_path / "user.tsv").read_text() == "my own table\n"
+    assert not (tmp_path / "user.npy").exists()
+    (tmp_path / "user.tsv").unlink()
+    for _ in range(2):  # its own pair it replaces
+        assert invoke("encode", "--run", trained, source, tmp_path / "user.npy").exit_code == 0
+
+
+def test_encode_never_writes_into_another_runs_files(trained, trained_once, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("the cat sees the dog .\n")
+    other = Path(shutil.copytree(trained_once, tmp_path / "other"))
+    before = snapshot(other)
+    target = other / "models" / "embedding-cosine" / "best.npy"
+    result = invoke("encode", "--run", trained, source, target)
+    assert_clean_error(result, "seqae's own files")
+    assert snapshot(other) == before
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_a_lock_file_that_is_not_seqaes_is_refused_and_kept(trained, tmp_path, kind):
+    lock = trained / ".lock"
+    lock.unlink()
+    target = tmp_path / "target"
+    if kind == "link":
+        target.write_text("mine\n")
+        os.symlink(target, lock)
+    else:
+        os.mkfifo(lock)
+    result = invoke("compare", "--run", trained)
+    assert_clean_error(result, ".lock", "not a regular file")
+    assert lock.is_symlink() if kind == "link" else stat.S_ISFIFO(os.lstat(lock).st_mode)
+    if kind == "link":
+        assert target.read_text() == "mine\n"
+
+
+def test_a_refused_command_leaves_no_new_lock_or_run(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "embeddings").mkdir(parents=True)
+    (mine / "embeddings" / "notes.txt").write_text("mine")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b c\n\nd e f\n\ng h i\n")
+    result = invoke("embed", "--run", mine, "--corpus", corpus)
+    assert_clean_error(result, "not a folder seqae wrote")
+    assert sorted(p.name for p in mine.iterdir()) == ["embeddings"]
+    result = invoke("embed", "--run", tmp_path / "new", "--corpus", tmp_path / "missing.txt")
+    assert_clean_error(result, "missing.txt")
+    assert not (tmp_path / "new").exists()

@@ -179,7 +179,7 @@ def test_embed_killed_then_rerun_equals_an_uninterrupted_run(embed_reference, tm
     for name in EMBED_IDENTICAL:
         assert (run / name).read_bytes() == (reference / name).read_bytes(), name
     for stage in ("corpus", "embeddings"):
-        verify_manifest(run / stage)
+        verify_manifest(run / stage, ())
         assert set(final_files(run / stage)) == set(final_files(reference / stage))
     assert not list(run.glob(".staging-*"))  # what the kill left was cleared by the rerun
 
@@ -336,7 +336,8 @@ def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path
     """Crash after epoch 2's last.keras is renamed into place but before state.json commits it:
     resume falls back to the committed epoch-1 checkpoint and replays epoch 2 exactly."""
     from autoencoder.train import Trainer
-    from embeddings.io import read_json, sha256_file
+    from embeddings.io import UPDATE_LOCK, sha256_file
+    from tests.conftest import read_json
     from tests.test_autoencoder import fit, make_ae
 
     splits = tmp_path / "splits"
@@ -371,4 +372,33 @@ def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path
     for x, y in zip(whole.autoencoder.model.get_weights(),
                     resumed.autoencoder.model.get_weights(), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
-    assert not list((tmp_path / "m").glob(".*"))  # the checkpoint kept aside is gone again
+    hidden = {p.name for p in (tmp_path / "m").glob(".*")}
+    assert hidden == {UPDATE_LOCK}  # the checkpoint kept aside is gone again
+
+
+def test_reading_a_model_while_it_trains_never_fails(tmp_path):
+    """A reader loading the model in a loop while it trains sees one checkpoint or the next,
+    never a half-written set reported as tampering (the writer and readers share a lock)."""
+    from autoencoder.stage import reconstruct_sentence
+    from embeddings.io import SeqaeError
+
+    run = embed_tiny_run(tmp_path)
+    first = run_ok(pipe("train-ae", "--run", run, "--seq-len", "8", "--latent", "8",
+                        "--epochs", "1", "--batch-size", "8", "--val-sentences", "20"))
+    assert "Traceback" not in first.stderr
+    proc = start(pipe("train-ae", "--run", run, "--seq-len", "8", "--latent", "8", "--epochs", "40",
+                      "--batch-size", "8", "--val-sentences", "20", "--patience", "0", "--resume"),
+                 tmp_path / "train.log")
+    reads, failures = 0, []
+    try:
+        while proc.poll() is None:
+            try:
+                reconstruct_sentence(run, "the cat sat")
+                reads += 1
+            except SeqaeError as exc:
+                failures.append(str(exc))
+    finally:
+        proc.wait()
+    assert proc.returncode == 0, (tmp_path / "train.log").read_text()
+    assert not failures, failures[:3]
+    assert reads >= 5  # the reads overlapped the training, epoch after epoch

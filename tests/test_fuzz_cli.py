@@ -156,3 +156,41 @@ def test_train_ae_with_generated_options_and_names(embedded, options, name):
         if result.exit_code == 0:
             models = [p for p in (run / "models").iterdir() if not p.name.startswith(".")]
             assert all(p.parent == run / "models" and p.is_dir() for p in models)
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=8)
+SEQAE_JSON = ["models/embedding-cosine/manifest.json", "models/embedding-cosine/state.json",
+              "models/embedding-cosine/config.json", "embeddings/meta.json",
+              "embeddings/manifest.json", "corpus/meta.json", "corpus/manifest.json",
+              "corpus/stats.json", "config.json"]
+
+
+@FUZZ
+@given(file=st.sampled_from(SEQAE_JSON), key=st.integers(0, 20), value=json_values,
+       whole=st.booleans(), command=st.sampled_from([
+           ["reconstruct", "the cat"], ["compare"], ["encode", "--split", "val"],
+           ["train-ae", "--seq-len", "4", "--latent", "2", "--epochs", "2", "--resume"]]))
+def test_seqaes_json_files_of_any_shape(embedded, file, key, value, whole, command):
+    """One of seqae's JSON files replaced by a generated value, or one of its keys set to one:
+    every reader ends in success or one line, and nothing valid is changed."""
+    import json
+
+    with copy_of(embedded) as run:
+        path = run / file
+        content = json.loads(path.read_text())
+        if not whole and isinstance(content, dict) and content:
+            content[sorted(content)[key % len(content)]] = value
+        else:
+            content = value
+        path.write_text(json.dumps(content))
+        args = [*command[:1], "--run", run, *command[1:]]
+        if command[0] == "encode":
+            args.append(run.parent / "codes.npy")
+        before = snapshot(run)
+        with no_hang():
+            result = invoke(*args)
+        check_outcome(result, run, before)

@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from embeddings.io import read_json, run_lock, write_manifest
-from tests.conftest import assert_clean_error, invoke, tiny_ae
+from embeddings.io import run_lock, write_manifest
+from tests.conftest import assert_clean_error, invoke, read_json, tiny_ae
 
 WRITERS = {
     "embed": ["--corpus", "default"],

@@ -117,7 +117,8 @@ def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):
     """A model stopped by --max-time is finished for that budget; once a longer one has been
     asked for (a convergence phase killed before its first checkpoint), it is to be resumed."""
     from autoencoder import AutoencoderConfig, TrainConfig, model_status, train_autoencoder
-    from embeddings.io import read_json, write_json
+    from embeddings.io import write_json
+    from tests.conftest import read_json
 
     ae = AutoencoderConfig(seq_len=8, latent=8)
     timed = TrainConfig(epochs=3, batch_size=32, val_sentences=20, max_time=1e-6)

@@ -13,8 +13,7 @@ from embeddings import (
     CorpusConfig, EpochLogger, SeqaeError, Word2VecConfig, evaluate_vectors, export_word2vec,
     format_evaluation, load_corpus, load_vectors, run_embed, save_vectors, train_word2vec,
 )
-from embeddings.io import read_json
-from tests.conftest import TINY_W2V
+from tests.conftest import TINY_W2V, read_json
 
 
 @pytest.fixture
