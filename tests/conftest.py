@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -101,6 +102,49 @@ def read_json(path) -> object:
     """A JSON file as the test wrote or expects it, unchecked (seqae's reader checks the
     schema of each file kind; tests read and plant files of any shape)."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file below ``root`` (links recorded as links), by relative path."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            files[rel] = "link -> " + os.readlink(path)
+        elif path.is_file():
+            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
+
+
+def unchanged_but_lock(before: dict, after: dict) -> bool:
+    """The run's files are as they were (the lock file records its last holder's pid)."""
+    return {k: v for k, v in before.items() if k != ".lock"} == {
+        k: v for k, v in after.items() if k != ".lock"}
+
+
+# The synthetic vocabulary and sizes of the autoencoder unit tests.
+WORDS = [f"w{i}" for i in range(40)]
+DIM, SEQ_LEN, LATENT = 16, 8, 8
+
+
+def make_ae(vectors, kind="embedding", loss=None, seed=0):
+    """A small :class:`SentenceAutoencoder` over :data:`WORDS` (onehot: capped at 20)."""
+    from autoencoder import AutoencoderConfig, SentenceAutoencoder, Vocabulary
+
+    config = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
+                               seq_len=SEQ_LEN, latent=LATENT, vocab_cap=20)
+    vocab = Vocabulary(WORDS) if kind == "embedding" else Vocabulary.capped(
+        [(w, 100 - i) for i, w in enumerate(WORDS)], 20)
+    return SentenceAutoencoder(config, vocab, vectors, seed=seed)
+
+
+def fit(ae, splits, model_dir, resume=False, **options):
+    """Train ``ae`` on ``splits/train.txt`` (validated on ``val.txt``) into ``model_dir``."""
+    from autoencoder import TrainConfig, Trainer
+
+    config = TrainConfig(**{"epochs": 2, "batch_size": 32, "lr": 1e-2, **options})
+    return Trainer(ae, config, model_dir).fit(splits / "train.txt", splits / "val.txt",
+                                              resume=resume)
 
 
 def tiny_ae(epochs=2):

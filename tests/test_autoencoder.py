@@ -7,18 +7,13 @@ import numpy as np
 import pytest
 from keras import ops
 
-from autoencoder import (
-    PAD_ID, UNK_ID, AutoencoderConfig, NearestNeighbourDecoder, NonFiniteLossError,
-    SentenceAutoencoder, TrainConfig, Trainer, Vocabulary,
-)
+from autoencoder import PAD_ID, UNK_ID, NearestNeighbourDecoder, NonFiniteLossError, Vocabulary
 from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.checkpoints import read_history
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from embeddings.io import SeqaeError
-from tests.conftest import read_json
+from tests.conftest import DIM, SEQ_LEN, WORDS, fit, make_ae, read_json
 
-WORDS = [f"w{i}" for i in range(40)]
-DIM, SEQ_LEN, LATENT = 16, 8, 8
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +34,6 @@ def splits(tmp_path_factory):
     return root
 
 
-def make_ae(vectors, kind="embedding", loss=None, seed=0):
-    config = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
-                               seq_len=SEQ_LEN, latent=LATENT, vocab_cap=20)
-    vocab = Vocabulary(WORDS) if kind == "embedding" else Vocabulary.capped(
-        [(w, 100 - i) for i, w in enumerate(WORDS)], 20)
-    return SentenceAutoencoder(config, vocab, vectors, seed=seed)
-
-
 def loss_and_grads(loss_fn, variables):
     """``loss_fn()`` and its gradients with respect to ``variables``, on the running backend."""
     if keras.backend.backend() == "jax":
@@ -64,12 +51,6 @@ def loss_and_grads(loss_fn, variables):
             loss = loss_fn()
         grads = tape.gradient(loss, variables)
     return float(loss), [ops.convert_to_numpy(ops.convert_to_tensor(g)) for g in grads]
-
-
-def fit(ae, splits, model_dir, resume=False, **options):
-    config = TrainConfig(**{"epochs": 2, "batch_size": 32, "lr": 1e-2, **options})
-    return Trainer(ae, config, model_dir).fit(splits / "train.txt", splits / "val.txt",
-                                              resume=resume)
 
 
 @pytest.mark.backend

@@ -8,7 +8,6 @@ run directory was touched.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -18,25 +17,7 @@ from pathlib import Path
 import pytest
 
 from embeddings.io import SeqaeError, write_json
-from tests.conftest import assert_clean_error, invoke, read_json, tiny_ae
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """sha256 of every file below ``root`` (links recorded as links), by relative path."""
-    files = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            files[rel] = "link -> " + os.readlink(path)
-        elif path.is_file():
-            files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return files
-
-
-def unchanged_but_lock(before: dict, after: dict) -> bool:
-    """The run's files are as they were (the lock file records its last holder's pid)."""
-    return {k: v for k, v in before.items() if k != ".lock"} == {
-        k: v for k, v in after.items() if k != ".lock"}
+from tests.conftest import assert_clean_error, invoke, read_json, snapshot, tiny_ae, unchanged_but_lock
 
 
 # -- model names --------------------------------------------------------------------------------

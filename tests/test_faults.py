@@ -337,8 +337,7 @@ def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path
     resume falls back to the committed epoch-1 checkpoint and replays epoch 2 exactly."""
     from autoencoder.train import Trainer
     from embeddings.io import UPDATE_LOCK, sha256_file
-    from tests.conftest import read_json
-    from tests.test_autoencoder import fit, make_ae
+    from tests.conftest import fit, make_ae, read_json
 
     splits = tmp_path / "splits"
     splits.mkdir()

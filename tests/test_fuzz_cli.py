@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import invoke
-from tests.test_data_safety import snapshot, unchanged_but_lock
+from tests.conftest import invoke, snapshot, unchanged_but_lock
 
 # Each example runs a command in process (many train a model): minutes, so with the slow tests.
 pytestmark = pytest.mark.slow
