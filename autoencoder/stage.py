@@ -247,9 +247,11 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
 
 def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: TrainConfig) -> str:
     """Where ``RUN/models/NAME`` stands for these options: ``finished`` (reusable), ``partial``
-    (resumable), or ``stale`` / ``absent`` (train from scratch)."""
+    (resumable), ``stale`` (a model trained with other options or vectors: replaced only on
+    request) or ``absent`` (no checkpoint to keep: a missing model, or one stopped by a kill or
+    a NaN before its first checkpoint)."""
     folder = model_dir(run_dir, name)
-    if not (folder / "state.json").exists():
+    if not (folder / "state.json").exists() or not _has_checkpoint(folder):
         return "absent"
     saved = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
     state = read_json(folder / "state.json", STATE_SCHEMA)
@@ -261,8 +263,6 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     if (saved["autoencoder"] != config.to_dict() or saved_train != asdict(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
         return "stale"
-    if not _has_checkpoint(folder):
-        return "stale"  # stopped (a NaN, a kill) before its first checkpoint: nothing to resume
     if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one
         spent = training_seconds(read_history(folder / "history.csv"))
         return "finished" if train.max_time is not None and spent >= train.max_time else "partial"

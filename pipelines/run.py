@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from embeddings.io import SeqaeError
 from pipelines.common import backend_option, force_option, option_names, run_option, seed_option, verbosity
 from pipelines.compare import compare_options, run_compare
 from pipelines.embed import embed_options, run_embed_stage
@@ -44,7 +45,8 @@ def run(run_dir: Path, force: bool, seed: int, **options) -> None:
     3. compare   both on the held-out test sentences (RUN/compare/report.md), then
                  print validation accuracy against training time
     Finished stages are reused when their options are unchanged (an interrupted model is
-    resumed) unless --force. Defaults are sized for gensim's Wikipedia excerpt (--corpus wiki)
+    resumed) unless --force; a model trained with other options is replaced only with
+    --force. Defaults are sized for gensim's Wikipedia excerpt (--corpus wiki)
     in under five minutes on 2 cores: each model trains 2 epochs or 100 s, whichever comes
     first; pass any stage option (--corpus, --epochs, --max-time, --seq-len, ...) to change them.
     """
@@ -59,11 +61,15 @@ def run(run_dir: Path, force: bool, seed: int, **options) -> None:
     configs = [make_configs(kind, loss, seed, **dict(options)) for kind, loss in MODELS]
     log.info("stage 1/3: embed")
     run_embed_stage(run_dir, seed, force, **embed_opts)
-    names = []
-    for step, (ae_config, train_config) in enumerate(configs, 1):
-        name = ae_config.default_name
-        names.append(name)
-        status = "absent" if force else model_status(run_dir, name, ae_config, train_config)
+    names = [ae_config.default_name for ae_config, _ in configs]
+    statuses = ["absent" if force else model_status(run_dir, name, *config)
+                for name, config in zip(names, configs, strict=True)]
+    stale = [name for name, status in zip(names, statuses, strict=True) if status == "stale"]
+    if stale:  # trained with other options, perhaps for hours: replaced only when asked
+        raise SeqaeError(f"model {', '.join(stale)} in {run_dir} was trained with other options; "
+                         "retrain it with --force, or use another --run")
+    for step, (name, status, (ae_config, train_config)) in enumerate(
+            zip(names, statuses, configs, strict=True), 1):
         log.info("stage 2/3: train-ae %s (%d of %d): %s", name, step, len(MODELS),
                  {"finished": "reusing the finished model", "partial": "resuming"}.get(
                      status, "training"))

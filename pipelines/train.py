@@ -3,30 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import fields
 from pathlib import Path
 
 import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
+from autoencoder.config import (
+    CLIP_SCOPES, DEFAULT_LR, KINDS, LOSSES, OPTIMIZERS, AutoencoderConfig, TrainConfig,
+)
 from embeddings.rundir import resolve_model
 from pipelines.common import (
     FiniteFloatRange, backend_option, force_option, lock_run, model_name_option, model_option,
     read_run_option, record_config, require_run_dir, seed_option, verbosity, verbosity_flags,
 )
 
-AE_DEFAULTS = {"seq_len": 50, "latent": 256, "vocab_cap": 2000, "center": True}
+# The dataclass fields' own defaults (an instance clears the options of the other kind).
+_AE = {f.name: f.default for f in fields(AutoencoderConfig)}
+_TRAIN = {f.name: f.default for f in fields(TrainConfig)}
+AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center")
 
 
 def autoencoder_options(func):
     """Architecture options, shared by ``train-ae`` and ``run``."""
     for option in reversed([
-        click.option("--seq-len", type=click.IntRange(1, 1000), default=AE_DEFAULTS["seq_len"],
+        click.option("--seq-len", type=click.IntRange(1, 1000), default=_AE["seq_len"],
                      show_default=True, help="Tokens per sentence (truncate / right-pad)."),
-        click.option("--latent", type=click.IntRange(1, 8192), default=AE_DEFAULTS["latent"],
+        click.option("--latent", type=click.IntRange(1, 8192), default=_AE["latent"],
                      show_default=True, help="LSTM units of encoder and decoder."),
-        click.option("--vocab-cap", type=click.IntRange(3), default=AE_DEFAULTS["vocab_cap"],
+        click.option("--vocab-cap", type=click.IntRange(3), default=_AE["vocab_cap"],
                      show_default=True, help="One-hot vocabulary size, PAD and UNK included."),
-        click.option("--center/--no-center", default=AE_DEFAULTS["center"], show_default=True,
+        click.option("--center/--no-center", default=_AE["center"], show_default=True,
                      help="Embedding kind: subtract the mean word vector before normalising."),
     ]):
         func = option(func)
@@ -36,30 +43,35 @@ def autoencoder_options(func):
 def training_options(func):
     """Optimisation options, shared by ``train-ae`` and ``run``."""
     for option in reversed([
-        click.option("--epochs", type=click.IntRange(1, 100_000), default=20, show_default=True,
+        click.option("--epochs", type=click.IntRange(1, 100_000), default=_TRAIN["epochs"],
+                     show_default=True,
                      help="Autoencoder epochs (at most; early stopping may end sooner)."),
-        click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=64, show_default=True,
-                     help="Global batch size in sentences."),
-        click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+        click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=_TRAIN["batch_size"],
+                     show_default=True, help="Global batch size in sentences."),
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_TRAIN["optimizer"],
                      show_default=True),
-        click.option("--lr", type=FiniteFloatRange(0, 1e6, min_open=True), default=None,
-                     help="Learning rate  [default: 0.001 adam, 0.01 sgd]"),
-        click.option("--momentum", type=FiniteFloatRange(0, 1, max_open=True), default=0.0,
-                     show_default=True, help="SGD momentum."),
-        click.option("--nesterov", is_flag=True, help="Nesterov momentum (SGD)."),
-        click.option("--clipnorm", type=FiniteFloatRange(0), default=1.0, show_default=True,
-                     help="Clip the gradient norm; 0 disables."),
-        click.option("--clip-scope", type=click.Choice(["global", "tensor"]), default="global",
+        click.option("--lr", type=FiniteFloatRange(0, 1e6, min_open=True), default=_TRAIN["lr"],
+                     help="Learning rate  [default: " + ", ".join(
+                         f"{lr:g} {name}" for name, lr in DEFAULT_LR.items()) + "]"),
+        click.option("--momentum", type=FiniteFloatRange(0, 1, max_open=True),
+                     default=_TRAIN["momentum"], show_default=True, help="SGD momentum."),
+        click.option("--nesterov", is_flag=True, default=_TRAIN["nesterov"],
+                     help="Nesterov momentum (SGD)."),
+        click.option("--clipnorm", type=FiniteFloatRange(0), default=_TRAIN["clipnorm"],
+                     show_default=True, help="Clip the gradient norm; 0 disables."),
+        click.option("--clip-scope", type=click.Choice(CLIP_SCOPES), default=_TRAIN["clip_scope"],
                      show_default=True,
                      help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
                           "weight's gradient on its own (Keras's clipnorm)."),
-        click.option("--patience", type=click.IntRange(0), default=3, show_default=True,
+        click.option("--patience", type=click.IntRange(0), default=_TRAIN["patience"],
+                     show_default=True,
                      help="Early stopping: epochs without a lower validation loss; 0 never."),
-        click.option("--max-sentences", type=click.IntRange(1), default=None,
+        click.option("--max-sentences", type=click.IntRange(1), default=_TRAIN["max_sentences"],
                      help="Train on a seeded subsample of this many sentences."),
-        click.option("--val-sentences", type=click.IntRange(1), default=1000, show_default=True,
+        click.option("--val-sentences", type=click.IntRange(1), default=_TRAIN["val_sentences"],
+                     show_default=True,
                      help="Validate each epoch on a seeded subsample of this many sentences."),
-        click.option("--max-time", type=FiniteFloatRange(0, min_open=True), default=None,
+        click.option("--max-time", type=FiniteFloatRange(0, min_open=True), default=_TRAIN["max_time"],
                      metavar="SECONDS",
                      help="Stop after this much training time (validation not counted); the "
                           "epoch in progress ends there.  [default: no limit]"),
@@ -78,7 +90,7 @@ def distribute_options(func):
                           "MultiWorkerMirroredStrategy from TF_CONFIG."),
         click.option("--replicas", type=click.IntRange(1, 64), default=None,
                      help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
-        click.option("--scale-lr", is_flag=True,
+        click.option("--scale-lr", is_flag=True, default=_TRAIN["scale_lr"],
                      help="Multiply --lr by the number of replicas (linear scaling rule)."),
         click.option("--cluster-demo", type=click.IntRange(1, 64), default=None, metavar="N",
                      help="Start N local workers on loopback ports (multi-worker) and wait."),
@@ -89,22 +101,20 @@ def distribute_options(func):
 
 def make_configs(kind, loss, seed, **options):
     """The frozen configs from CLI options (checked, without Keras)."""
-    from autoencoder.config import AutoencoderConfig, TrainConfig
-
-    ae = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
-                           **{k: options.pop(k) for k in AE_DEFAULTS})
+    ae = AutoencoderConfig(kind=kind, loss=loss or LOSSES[kind][0],
+                           **{k: options.pop(k) for k in AE_OPTIONS})
     return ae, TrainConfig(seed=seed, **options)
 
 
 @click.command("train-ae")
 @read_run_option
-@click.option("--kind", type=click.Choice(["embedding", "onehot", "classic"]),
-              default="embedding", show_default=True,
+@click.option("--kind", type=click.Choice(KINDS), default=_AE["kind"], show_default=True,
               help="Word2vec vectors in and out; the capped one-hot baseline (softmax); or the "
                    "classic Keras model (tanh LSTM(cap) output, no softmax), kept to show why "
                    "it fails.")
-@click.option("--loss", type=click.Choice(["cosine", "mse", "ce"]), default=None,
-              help="cosine or mse (embedding), ce (onehot, classic)  [default: cosine / ce]")
+@click.option("--loss", type=click.Choice(sorted({loss for kind in KINDS for loss in LOSSES[kind]})),
+              default=None, help="cosine or mse (embedding), ce (onehot, classic)  [default: the "
+                                 "first of its kind: cosine / ce]")
 @model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "
                                   "[default: KIND-LOSS]")
 @autoencoder_options

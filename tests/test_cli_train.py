@@ -10,7 +10,7 @@ import pytest
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
 from pipelines.cli import main
-from tests.conftest import SHARED_20NEWS, TINY_AE, assert_clean_error, invoke, tiny_ae
+from tests.conftest import SHARED_20NEWS, TINY_AE, assert_clean_error, invoke, snapshot, tiny_ae
 
 
 def test_train_ae_writes_every_artifact(trained_run):
@@ -130,6 +130,10 @@ def test_run_end_to_end_then_reuses(tiny_text_corpus, tmp_path, caplog):
     caplog.clear()
     assert invoke(*args).exit_code == 0
     assert caplog.text.count("reusing the finished model") == 2
+    models = snapshot(tmp_path / "r" / "models")
+    result = invoke(*args, "--latent", "6")  # other options: the models are not replaced unasked
+    assert_clean_error(result, "embedding-cosine, onehot-ce", "--force")
+    assert snapshot(tmp_path / "r" / "models") == models
 
 
 @pytest.mark.slow

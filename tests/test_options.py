@@ -72,10 +72,10 @@ def test_bad_option_is_one_error_line(tmp_path, command, args, fragment):
 
 def test_sgd_gets_the_same_learning_rate_from_python_and_the_command_line():
     from autoencoder.config import DEFAULT_LR, TrainConfig
-    from pipelines.train import AE_DEFAULTS, make_configs, train_ae
+    from pipelines.train import AE_OPTIONS, make_configs, train_ae
 
     defaults = {p.name: p.default for p in train_ae.params
-                if p.name in {*TrainConfig.__dataclass_fields__, *AE_DEFAULTS} and p.name != "seed"}
+                if p.name in {*TrainConfig.__dataclass_fields__, *AE_OPTIONS} and p.name != "seed"}
     _, from_cli = make_configs("embedding", None, 0, **{**defaults, "optimizer": "sgd"})
     assert TrainConfig(optimizer="sgd").lr == from_cli.lr == DEFAULT_LR["sgd"] == 1e-2
     assert TrainConfig().lr == DEFAULT_LR["adam"] == 1e-3
@@ -110,3 +110,19 @@ def test_options_are_read_from_seqae_environment_variables(tmp_path):
     given = CliRunner().invoke(main, ["compare", "--run", str(tmp_path / "given")],
                                env={"SEQAE_COMPARE_RUN_DIR": str(missing)})
     assert_clean_error(given, str(tmp_path / "given"))  # the command line wins
+
+
+def test_train_options_take_their_defaults_and_choices_from_the_configs():
+    from dataclasses import fields
+
+    from autoencoder.config import CLIP_SCOPES, KINDS, OPTIMIZERS, AutoencoderConfig, TrainConfig
+    from pipelines.train import train_ae
+
+    params = {p.name: p for p in train_ae.params}
+    for config in (AutoencoderConfig, TrainConfig):
+        for field in fields(config):
+            if field.name in params and field.name not in ("seed", "loss"):
+                assert params[field.name].default == field.default, field.name
+    assert tuple(params["kind"].type.choices) == KINDS
+    assert tuple(params["optimizer"].type.choices) == OPTIMIZERS
+    assert tuple(params["clip_scope"].type.choices) == CLIP_SCOPES
