@@ -17,11 +17,11 @@ from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
 from embeddings.io import SeqaeError, atomic_open, read_json, write_json, write_manifest
 from embeddings.rundir import check_replaceable, list_models, model_dir, models_root
+from embeddings.stats import ONE_HOT_CAP
 
 log = logging.getLogger(__name__)
 
 COMPARE_DIR = "compare"
-BASELINE_CAP = 2000
 TABLE_COLUMNS = (
     ("token acc", "token_accuracy", "{:.1%}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
     ("out-cap acc", "token_accuracy_out_of_cap", "{:.1%}"),
@@ -86,11 +86,11 @@ def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "
     n_eval = n_lines if keep is None else int(keep.sum())
     rng = np.random.default_rng(seed)
     sample_rows = tuple(sorted(rng.choice(n_eval, size=min(n_samples, n_eval), replace=False).tolist()))
-    cap_vocab = Vocabulary.capped(corpus.vocab_counts(), BASELINE_CAP)
+    cap_vocab = Vocabulary.capped(corpus.vocab_counts(), ONE_HOT_CAP)
     kv = load_embeddings(run_dir)
 
     report = {"run": str(run_dir), "split": split, "sentences": n_eval, "seed": seed,
-              "baseline_cap": BASELINE_CAP, "models": {}, "skipped": unfinished, "samples": []}
+              "baseline_cap": ONE_HOT_CAP, "models": {}, "skipped": unfinished, "samples": []}
     reconstructions = {}
     for name in names:
         folder = model_dir(run_dir, name)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from embeddings.io import SeqaeError
+from embeddings.stats import ONE_HOT_CAP
 
 if TYPE_CHECKING:
     import keras
@@ -42,7 +43,7 @@ class AutoencoderConfig:
     loss: str = "cosine"
     seq_len: int = 50
     latent: int = 256
-    vocab_cap: int | None = 2000
+    vocab_cap: int | None = ONE_HOT_CAP
     center: bool | None = True
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from embeddings.io import SeqaeError
+from embeddings.stats import ONE_HOT_CAP
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class StudyModel:
     loss: str
     description: str
     group: str = "models"
-    vocab_cap: int | None = 2000
+    vocab_cap: int | None = ONE_HOT_CAP
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.0

@@ -126,3 +126,10 @@ def test_train_options_take_their_defaults_and_choices_from_the_configs():
     assert tuple(params["kind"].type.choices) == KINDS
     assert tuple(params["optimizer"].type.choices) == OPTIMIZERS
     assert tuple(params["clip_scope"].type.choices) == CLIP_SCOPES
+
+
+def test_every_run_default_names_an_option_of_run():
+    """click ignores a default_map key that names no parameter: a misspelt one would be lost."""
+    from pipelines.run import RUN_DEFAULTS, run
+
+    assert set(RUN_DEFAULTS) <= {p.name for p in run.params}
