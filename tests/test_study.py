@@ -143,3 +143,15 @@ def test_text_curves_print_accuracy_against_cumulative_training_time():
     assert lines[1].split()[:3] == ["a", "10", "s"] and lines[1].endswith(" " + "#" * 5)
     assert lines[2].split()[:3] == ["20", "s", "20.0%"] and lines[2].endswith(" " + "#" * 20)
     assert lines[3].split()[0] == "b" and len(lines) == 4
+
+
+def test_the_study_runs_from_python_without_the_command_line(tiny_run):
+    """run_embed then run_study, as a notebook would: no RUN/config.json is needed."""
+    from autoencoder.study import run_study
+
+    config = StudyConfig(models=("opt-adam",), seq_len=8, latent=8, batch_size=32, budget_s=0.01,
+                         epochs=2, patience=1, val_sentences=20, eval_sentences=10)
+    report = run_study(tiny_run, config)
+    assert report["corpus"] is None  # not recorded: no command line ran
+    assert 0 <= report["models"]["opt-adam"]["converged"]["token_accuracy"] <= 1
+    assert (tiny_run / "study" / "report.md").exists()
