@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,43 @@ STATE_SCHEMA = Fields(
     name="training state (state.json)")
 
 
+MAX_EPOCHS = 100_000  # the most --epochs allows
+
+
+def state_problem(state: dict) -> str | None:
+    """What makes a ``state.json`` of the right shape impossible for seqae to have written
+    (a count out of range, a non-finite loss, a position past any epoch), or None."""
+    epoch, best = state["epoch"], state["best_epoch"]
+    if not 0 <= epoch <= MAX_EPOCHS:
+        return f"epoch {epoch} is not in 0..{MAX_EPOCHS}"
+    if best is not None and not 1 <= best <= epoch:
+        return f"best_epoch {best} is not in 1..{epoch}"
+    loss = state["best_val_loss"]
+    if loss is not None and not math.isfinite(loss):
+        return f"best_val_loss {loss} is not a finite number"
+    if state["wait"] < 0 or state["nan_events"] < 0:
+        return "a negative count"
+    partial = state.get("partial")
+    if partial is not None:
+        if not 1 <= partial["step"] <= 1 << 40:
+            return f"partial step {partial['step']} is out of range"
+        numbers = [partial[key] for key in ("loss_sum", "tokens", "norm_sum", "wall_s")]
+        if not all(math.isfinite(x) for x in numbers) or min(numbers[1:]) < 0:
+            return "a partial epoch with non-finite or negative sums"
+    return None
+
+
+def read_state(path: Path) -> dict:
+    """A model's ``state.json``, checked for shape (:data:`STATE_SCHEMA`) and for values seqae
+    could have written (:func:`state_problem`); else one-line :class:`SeqaeError`."""
+    state = read_json(path, STATE_SCHEMA)
+    problem = state_problem(state)
+    if problem:
+        raise SeqaeError(f"damaged training state {path}: {problem}; retrain the model "
+                         "(--force) if its checkpoints are no longer needed")
+    return state
+
+
 def resume_point(model_dir: Path) -> tuple[dict, Path]:
     """``state.json`` and the checkpoint it commits, checked without writing anything.
 
@@ -50,10 +88,7 @@ def resume_point(model_dir: Path) -> tuple[dict, Path]:
     state_path, last = model_dir / "state.json", model_dir / "last.keras"
     if not state_path.is_file() or not last.is_file():
         raise SeqaeError(f"nothing to resume in {model_dir}: no checkpoint yet")
-    state = read_json(state_path, STATE_SCHEMA)
-    if state["epoch"] < 0:
-        raise SeqaeError(f"damaged {state_path} (epoch {state['epoch']}); "
-                         "train again without --resume (--force)")
+    state = read_state(state_path)
     if sha256_file(last) == state["last_sha256"]:
         return state, last
     previous = model_dir / PREVIOUS_CHECKPOINT

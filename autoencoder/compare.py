@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from autoencoder.artifacts import load_autoencoder
-from autoencoder.checkpoints import STATE_SCHEMA, read_history, training_seconds
+from autoencoder.checkpoints import read_history, read_state, training_seconds
 from autoencoder.data import count_lines, sample_mask
 from autoencoder.evaluate import score_autoencoder
 from autoencoder.plots import plot_accuracy_by_length, plot_losses
 from autoencoder.stage import vectors_file
 from autoencoder.vocab import Vocabulary
 from embeddings import load_corpus, load_embeddings
-from embeddings.io import SeqaeError, atomic_open, read_json, write_json, write_manifest
+from embeddings.io import SeqaeError, atomic_open, write_json, write_manifest
 from embeddings.rundir import check_replaceable, list_models, model_dir, models_root
 from embeddings.stats import ONE_HOT_CAP
 
@@ -37,7 +37,7 @@ TABLE_COLUMNS = (
 def training_costs(model_dir: Path) -> dict:
     """Cost figures of a model's training, from its ``history.csv`` and ``state.json``."""
     rows = [r for r in read_history(model_dir / "history.csv") if r["status"] == "ok"]
-    state = read_json(model_dir / "state.json", STATE_SCHEMA)
+    state = read_state(model_dir / "state.json")
     return {
         "train_wall_s": training_seconds(rows),
         "train_sentences_per_s": float(np.mean([r["sentences_per_s"] for r in rows])) if rows else None,
@@ -54,7 +54,7 @@ def finished_an_epoch(folder: Path) -> bool:
     damaged or missing one is then an error, not a reason to skip)."""
     if not (folder / "state.json").exists():
         return False
-    return read_json(folder / "state.json", STATE_SCHEMA)["epoch"] >= 1
+    return read_state(folder / "state.json")["epoch"] >= 1
 
 
 def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "test",

@@ -6,8 +6,10 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +20,7 @@ from autoencoder.artifacts import (
     MODEL_CONFIG_SCHEMA, load_autoencoder, save_model_config, vectors_fingerprint,
 )
 from autoencoder.backends import current as current_backend
-from autoencoder.checkpoints import STATE_SCHEMA, read_history, resume_point, training_seconds
+from autoencoder.checkpoints import read_history, read_state, resume_point, training_seconds
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.train import Trainer
@@ -87,12 +89,14 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     with backend.scope(strategy):
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
     trainer = Trainer(autoencoder, train, folder, strategy)
-    if on_start is not None:
-        on_start()
     if not chief:
+        if on_start is not None:
+            on_start()
         return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
     with _replacing(folder, keep=resume):
-        with folder_lock(folder, shared=False):
+        with folder_lock(folder, shared=False):  # refused (a FIFO there, say) before on_start
+            if on_start is not None:
+                on_start()
             save_model_config(folder, config, asdict(train), vocab, fingerprint)
             trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
         return trainer.fit(corpus.split_path("train"), corpus.split_path("val"), resume=resume)
@@ -116,8 +120,20 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict)
 
 
 # Proof that a hidden folder beside a model is one that ``--force`` moved aside: the folder
-# holds this file, and its name ends in the token the file holds.
+# holds this file, and its name ends in the token the file holds (16 hex digits).
 REPLACED_TOKEN = ".replaced-token"
+_TOKEN = re.compile(r"[0-9a-f]{16}")
+
+
+def _read_token(path: Path) -> str | None:
+    """The token in ``path`` if it is a small regular file (never a link, FIFO or device,
+    which could point anywhere or block), else None."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode) or os.lstat(path).st_size > 64:
+            return None
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _recover_replaced(folder: Path) -> None:
@@ -126,11 +142,8 @@ def _recover_replaced(folder: Path) -> None:
     have. A folder of that name without its token is not seqae's, and is left alone."""
     for aside in sorted(folder.parent.glob(f".{folder.name}.replaced-*")):
         token = aside.name.rpartition("-")[2]
-        try:
-            proven = (not aside.is_symlink() and aside.is_dir()
-                      and (aside / REPLACED_TOKEN).read_text(encoding="utf-8") == token)
-        except (OSError, UnicodeDecodeError):
-            proven = False
+        proven = (_TOKEN.fullmatch(token) is not None and not aside.is_symlink() and aside.is_dir()
+                  and _read_token(aside / REPLACED_TOKEN) == token)
         if not proven:
             log.warning("leaving %s alone: it is not a model seqae moved aside", aside)
         elif _has_checkpoint(folder):
@@ -178,7 +191,7 @@ def _has_checkpoint(folder: Path) -> bool:
     """Whether ``folder``'s ``state.json`` commits a checkpoint (a NaN before the first one
     writes a state without)."""
     try:
-        return bool(read_json(folder / "state.json", STATE_SCHEMA)["last_sha256"])
+        return bool(read_state(folder / "state.json")["last_sha256"])
     except SeqaeError:
         return False
 
@@ -251,10 +264,12 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     request) or ``absent`` (no checkpoint to keep: a missing model, or one stopped by a kill or
     a NaN before its first checkpoint)."""
     folder = model_dir(run_dir, name)
-    if not (folder / "state.json").exists() or not _has_checkpoint(folder):
+    if not (folder / "state.json").exists():
+        return "absent"
+    state = read_state(folder / "state.json")  # a damaged one is an error, never "absent"
+    if not state["last_sha256"]:
         return "absent"
     saved = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
-    state = read_json(folder / "state.json", STATE_SCHEMA)
     kv = load_embeddings(run_dir)
     try:  # settings added since the model was saved take their defaults
         saved_train = asdict(TrainConfig(**saved["train"]))

@@ -24,7 +24,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from autoencoder.artifacts import MODEL_CONFIG_SCHEMA
-from autoencoder.checkpoints import STATE_SCHEMA, read_history
+from autoencoder.checkpoints import read_history, read_state
 from autoencoder.compare import compare_models
 from autoencoder.plots import plot_study
 from autoencoder.stage import model_status, train_autoencoder
@@ -137,9 +137,11 @@ def check_study(run_dir: Path, config: StudyConfig, force: bool = False) -> dict
                          "seqae wrote: they are left alone; move them away or use another --run")
     if not force:  # (--force retrains them whatever their records say)
         for name in present:  # a damaged record is refused now, not after the embedding
-            for file, schema in (("state.json", STATE_SCHEMA), ("config.json", MODEL_CONFIG_SCHEMA)):
-                if (model_dir(run_dir, name) / file).exists():
-                    read_json(model_dir(run_dir, name) / file, schema)
+            folder = model_dir(run_dir, name)
+            if (folder / "state.json").exists():
+                read_state(folder / "state.json")
+            if (folder / "config.json").exists():
+                read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
         theirs = [name for name in present if name not in progress["created"]]
         if theirs:
             raise SeqaeError(f"{models_root(run_dir)} already holds {', '.join(theirs)}, which no "
@@ -201,7 +203,7 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
     for model in models:
         folder = model_dir(run_dir, model.name)
         record = progress["models"].get(model.name, {})
-        state = (read_json(folder / "state.json", STATE_SCHEMA) if (folder / "state.json").exists()
+        state = (read_state(folder / "state.json") if (folder / "state.json").exists()
                  else {})
         entries[model.name] = {
             "description": model.description, "group": model.group,

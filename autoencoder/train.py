@@ -46,7 +46,7 @@ from keras import ops
 from autoencoder.backends import current as current_backend
 from autoencoder.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.checkpoints import (
-    MODEL_FILES, PREVIOUS_CHECKPOINT, STATE_SCHEMA, read_history, resume_point, training_seconds,
+    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, training_seconds,
     weights_finite, weights_sha256, write_history,
 )
 from autoencoder.config import TrainConfig
@@ -55,7 +55,7 @@ from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
 from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import (
-    SeqaeError, atomic_path, folder_lock, read_json, sha256_file, write_json, write_manifest,
+    SeqaeError, atomic_path, folder_lock, sha256_file, write_json, write_manifest,
 )
 from embeddings.progress import progress_bar
 
@@ -411,7 +411,7 @@ class Trainer:
             write_history(self.model_dir / "history.csv", self.history_)
             self.write_manifest()  # history.csv changed
             state_path = self.model_dir / "state.json"
-            on_disk = (read_json(state_path, STATE_SCHEMA) if state_path.exists()
+            on_disk = (read_state(state_path) if state_path.exists()
                        else dict(state, epoch=0))
             write_json(state_path, dict(on_disk, nan_events=state["nan_events"],
                                         stopped="non-finite", non_finite=event))

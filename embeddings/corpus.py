@@ -16,8 +16,8 @@ a ``20news-bydate`` archive (``.tar.gz``) or its extracted folder
 any other folder
     every ``.txt`` file below it, recursively, one document each.
 any other file
-    plain text: documents are separated by blank lines; a file with no blank line holds one
-    document per line (as gensim's Lee corpus does).
+    plain text: documents are separated by blank lines; a file with no blank line between two
+    lines of text holds one document per line (as gensim's Lee corpus does).
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ def _read_wiki_dump(path: Path, decode: _Decoder) -> Iterator[Document]:
 
 def _read_text_file(path: Path, decode: _Decoder) -> Iterator[Document]:
     """Blank-line separated documents, or one a line where no line is blank."""
-    text = decode(path.read_bytes(), str(path))
+    text = decode(path.read_bytes(), str(path)).strip()  # blank lines at the ends separate nothing
     lines = text.splitlines()
     if any(not line.strip() for line in lines):
         blocks = [block.strip() for block in re.split(r"\n\s*\n", "\n".join(lines))]

@@ -15,10 +15,19 @@ import warnings
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
+from embeddings.schema import Fields
+
 log = logging.getLogger(__name__)
 
 SIMILARITY_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
 ANALOGY_SET = "questions-words.txt"
+_SIMILARITY = Fields({"spearman": (float, None), "pearson": (float, None), "oov_share": float,
+                      "pairs": int})
+# eval.json: what evaluate_vectors returns.
+EVAL_SCHEMA = Fields({**{name: _SIMILARITY for name in SIMILARITY_SETS},
+                      "analogy": Fields({"accuracy": (float, None), "oov_share": float,
+                                         "questions": int, "sections": int})},
+                     name="word-vector evaluation")
 _MIN_PAIRS = 3  # fewer in-vocabulary pairs give no meaningful correlation (scipy refuses under 2)
 
 

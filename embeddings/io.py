@@ -159,7 +159,7 @@ def read_json(path: str | os.PathLike, schema: Any) -> Any:
             value = json.load(handle)
     except FileNotFoundError:
         raise SeqaeError(f"missing file: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or a 5,000-digit number
         raise SeqaeError(f"corrupt JSON in {path}: {exc}") from None
     except RecursionError:
         raise SeqaeError(f"corrupt JSON in {path}: nested too deeply") from None
@@ -360,7 +360,7 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
     removed, and so is the run folder it created if nothing else is in it.
     """
     path = Path(run_dir) / LOCK_FILE
-    new_folder = not path.parent.exists()
+    new_folders = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     new_file = not (path.exists() or path.is_symlink())
     try:
@@ -369,9 +369,11 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
     except BaseException:
         if new_file:
             path.unlink(missing_ok=True)
-            if new_folder:
-                with contextlib.suppress(OSError):  # not empty: the command left results
-                    path.parent.rmdir()
+            for folder in new_folders:  # deepest first
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty: the command left results
+                    break
         raise
 
 

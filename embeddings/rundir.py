@@ -141,7 +141,9 @@ def seqae_owns(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
     if target in {run / name for name in RUN_FILES} or any(
             target == folder or folder in target.parents for folder in owned):
         return True
-    if any(_manifest_options(folder) is not None for folder in target.parents):
+    # Any manifest at all, damaged or not: a damaged run needs its files more, not less.
+    if any((folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink()
+           for folder in target.parents):
         return True
     return target.name in RUN_FILES and _is_run_config(target.parent / "config.json")
 

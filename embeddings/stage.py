@@ -15,7 +15,7 @@ from pathlib import Path
 
 from gensim.models import KeyedVectors
 
-from embeddings.evaluate import evaluate_vectors
+from embeddings.evaluate import EVAL_SCHEMA, evaluate_vectors
 from embeddings.io import (
     META_SCHEMA, SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest,
     write_json, write_manifest,
@@ -25,7 +25,6 @@ from embeddings.prepare import (
     write_corpus,
 )
 from embeddings.rundir import check_replaceable, list_models
-from embeddings.schema import Fields
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
     train_word2vec,
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 EMBEDDINGS_DIR = "embeddings"
 _FILES = (VECTORS_FILE, VOCAB_FILE, "eval.json")
-EVAL_SCHEMA = Fields({}, name="word-vector evaluation")
 
 
 @dataclass(frozen=True)

@@ -245,3 +245,10 @@ def test_newsgroup_stripping_equals_scikit_learn_on_the_whole_archive():
         for strip in reference:
             expected = strip(expected)
         assert strip_newsgroup_parts(doc.text, REMOVABLE) == expected, doc.doc_id
+
+
+def test_blank_lines_at_the_ends_of_a_file_separate_nothing(tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_text("\nFirst line.\nSecond line.\nThird line.\n\n", encoding="utf-8")
+    docs, _ = read_corpus(str(path))
+    assert [d.text for d in docs] == ["First line.", "Second line.", "Third line."]

@@ -321,8 +321,9 @@ def test_a_model_left_aside_by_a_killed_force_is_put_back(trained):
 
     model = trained / "models" / "embedding-cosine"
     before = snapshot(model)
-    (model / REPLACED_TOKEN).write_text("99999")  # what --force writes before moving it aside
-    os.replace(model, model.with_name(".embedding-cosine.replaced-99999"))
+    token = "0123456789abcdef"
+    (model / REPLACED_TOKEN).write_text(token)  # what --force writes before moving it aside
+    os.replace(model, model.with_name(f".embedding-cosine.replaced-{token}"))
     model.mkdir()  # what a kill before the new model's first checkpoint leaves
     result = invoke("train-ae", "--run", trained, "--name", "embedding-cosine", "--force",
                     *tiny_ae(1), *NAN_GUARD)
@@ -552,3 +553,83 @@ def test_a_refused_command_leaves_no_new_lock_or_run(tmp_path):
     result = invoke("embed", "--run", tmp_path / "new", "--corpus", tmp_path / "missing.txt")
     assert_clean_error(result, "missing.txt")
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("planted", ["fifo token", "empty name and token", "token of a link"])
+def test_a_replaced_folder_is_touched_only_with_its_token(trained, tmp_path, planted):
+    from autoencoder.stage import REPLACED_TOKEN
+
+    models = trained / "models"
+    suffix = "" if planted == "empty name and token" else "0123456789abcdef"
+    yours = models / f".embedding-cosine.replaced-{suffix}"
+    yours.mkdir()
+    (yours / "precious.txt").write_text("mine")
+    if planted == "fifo token":
+        os.mkfifo(yours / REPLACED_TOKEN)  # reading it would block for ever
+    elif planted == "empty name and token":
+        (yours / REPLACED_TOKEN).write_text("")
+    else:
+        (tmp_path / "elsewhere").write_text(suffix)
+        os.symlink(tmp_path / "elsewhere", yours / REPLACED_TOKEN)
+    result = invoke("train-ae", "--run", trained, "--force", *tiny_ae(1))
+    assert result.exit_code == 0, result.output
+    assert (yours / "precious.txt").read_text() == "mine"
+
+
+def test_outputs_never_go_into_a_damaged_run_either(trained, trained_once, tmp_path):
+    other = Path(shutil.copytree(trained_once, tmp_path / "other"))
+    (other / "embeddings" / "manifest.json").write_text("{}")  # damaged: still seqae's folder
+    before = snapshot(other)
+    source = tmp_path / "in.txt"
+    source.write_text("the cat sees the dog .\n")
+    result = invoke("encode", "--run", trained, source, other / "embeddings" / "vectors.npy")
+    assert_clean_error(result, "seqae's own files")
+    assert snapshot(other) == before
+
+
+@pytest.mark.parametrize("state", [
+    '{"epoch": 1' + "0" * 5000 + "}",  # past Python's int-conversion limit
+    '{"epoch": 1, "best_val_loss": NaN, "best_epoch": 1, "wait": 0, "nan_events": 0, '
+    '"stopped": null, "last_sha256": null}',
+    '{"epoch": 1000000000000000000, "best_val_loss": 1.0, "best_epoch": 1, "wait": 0, '
+    '"nan_events": 0, "stopped": null, "last_sha256": null}',
+    '{"epoch": 1, "best_val_loss": 1.0, "best_epoch": 1, "wait": 0, "nan_events": 0, '
+    '"stopped": null, "last_sha256": null, "partial": {"step": 1000000000000000, '
+    '"loss_sum": Infinity, "tokens": -1, "norm_sum": NaN, "wall_s": -1e308}}',
+])
+def test_a_state_seqae_could_not_have_written_is_refused_before_any_write(trained, state):
+    model = trained / "models" / "embedding-cosine"
+    (model / "state.json").write_text(state)
+    before = snapshot(trained)
+    for command in (["train-ae", *tiny_ae(2), "--resume"], ["compare"]):
+        assert_clean_error(invoke(command[0], "--run", trained, *command[1:]), "state.json")
+        assert unchanged_but_lock(before, snapshot(trained))
+
+
+def test_a_misshapen_evaluation_is_one_line(trained):
+    from embeddings.io import write_manifest
+
+    folder = trained / "embeddings"
+    write_json(folder / "eval.json", {"wordsim353": 5, "analogy": [1]})
+    manifest = read_json(folder / "manifest.json")
+    write_manifest(folder, tuple(manifest["files"]), manifest["options"])
+    corpus = read_json(trained / "corpus" / "stats.json")["config"]["source"]
+    result = invoke("embed", "--run", trained, "--corpus", corpus,
+                    "--vector-size", "16", "--min-count", "1", "--epochs", "2", "--workers", "1")
+    assert_clean_error(result, "eval.json")
+
+
+def test_a_refused_resume_changes_no_file(trained):
+    model = trained / "models" / "embedding-cosine"
+    os.mkfifo(model / ".update.lock.fifo")
+    os.replace(model / ".update.lock.fifo", model / ".update.lock")
+    before = snapshot(trained)
+    result = invoke("train-ae", "--run", trained, *tiny_ae(2), "--resume")
+    assert_clean_error(result, ".update.lock")
+    assert unchanged_but_lock(before, snapshot(trained))
+
+
+def test_a_failed_command_removes_every_folder_it_made(tmp_path):
+    result = invoke("embed", "--run", tmp_path / "a" / "b" / "c", "--corpus", tmp_path / "none.txt")
+    assert_clean_error(result, "none.txt")
+    assert list(tmp_path.iterdir()) == []
