@@ -62,10 +62,10 @@ def load_autoencoder(model_dir: Path, vectors_file: Path, vectors: np.ndarray,
                         remedy=f"no seqae command changed it (they hold {model_dir.name}'s lock "
                                "while writing); restore the folder, or retrain the model")
         config = read_json(model_dir / "config.json", MODEL_CONFIG_SCHEMA)
-        try:
-            ae_config = AutoencoderConfig(**config["autoencoder"])
-        except (TypeError, ValueError) as exc:
-            raise SeqaeError(f"damaged model config {model_dir / 'config.json'}: {exc}") from None
+        ae_config = AutoencoderConfig.from_saved(config["autoencoder"])
+        if ae_config is None:
+            raise SeqaeError(f"damaged model config {model_dir / 'config.json'}: its "
+                             "architecture is not one seqae builds")
         if config["vectors"] != vectors_fingerprint(vectors_file, vectors):
             raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
                              f"{vectors_file}; retrain it")

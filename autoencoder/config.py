@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     import keras
 
 KINDS = ("embedding", "onehot", "classic")
-LOSSES = {"embedding": ("cosine", "mse"), "onehot": ("ce",), "classic": ("ce",)}
+LOSSES = {"embedding": ("cosine", "mse", "vmf"), "onehot": ("ce",), "classic": ("ce",)}
+# The von Mises-Fisher NLL's regularisers (autoencoder.losses): Kumar & Tsvetkov's reg. 1
+# (0.02 |ê|) on, reg. 2 off (the likelihood term at full weight).
+VMF_LAMBDA1 = 0.02
+VMF_LAMBDA2 = 1.0
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,8 @@ class AutoencoderConfig:
     ----------
     kind : ``embedding`` (word2vec in, vectors out), ``onehot`` (capped baseline, softmax) or
         ``classic`` (the seed's capped model: tanh ``LSTM(cap)`` output).
-    loss : ``cosine`` or ``mse`` for the embedding kind; ``ce`` (cross-entropy) otherwise.
+    loss : ``cosine``, ``mse`` or ``vmf`` (the von Mises-Fisher NLL of Kumar & Tsvetkov 2019,
+        :mod:`autoencoder.losses`) for the embedding kind; ``ce`` (cross-entropy) otherwise.
     seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
     vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
@@ -37,6 +42,9 @@ class AutoencoderConfig:
         share a common direction (on small corpora random pairs have cosine ~0.9), which lets a
         cosine loss be low while every output decodes to the same few words; centring removes it
         (Mu & Viswanath 2018, "All-but-the-top"). None for onehot.
+    vmf_lambda1, vmf_lambda2 : the vMF loss's regularisers, ``+ lambda1 |ê|`` and
+        ``- lambda2 ê.e`` (reg. 1 and reg. 2 of the paper, which used 0.02 and 0.1); None for
+        the other losses.
     """
 
     kind: str = "embedding"
@@ -45,6 +53,8 @@ class AutoencoderConfig:
     latent: int = 256
     vocab_cap: int | None = ONE_HOT_CAP
     center: bool | None = True
+    vmf_lambda1: float | None = VMF_LAMBDA1
+    vmf_lambda2: float | None = VMF_LAMBDA2
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -61,6 +71,12 @@ class AutoencoderConfig:
             object.__setattr__(self, "vocab_cap", None)
         else:
             object.__setattr__(self, "center", None)
+        if self.loss != "vmf":
+            object.__setattr__(self, "vmf_lambda1", None)
+            object.__setattr__(self, "vmf_lambda2", None)
+        elif not all(isinstance(x, int | float) and math.isfinite(x) and x >= 0
+                     for x in (self.vmf_lambda1, self.vmf_lambda2)):
+            raise SeqaeError("--vmf-lambda1 and --vmf-lambda2 must be finite and not negative")
         if self.kind != "embedding" and (self.vocab_cap is None or self.vocab_cap < 3):
             raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
                              f"got {self.vocab_cap}")
@@ -71,6 +87,15 @@ class AutoencoderConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> AutoencoderConfig | None:
+        """The config a model's ``config.json`` records, options added since then taking their
+        defaults; None when it cannot be one (unknown keys, values refused)."""
+        try:
+            return cls(**saved)
+        except (TypeError, SeqaeError):
+            return None
 
 
 OPTIMIZERS = ("adam", "sgd")

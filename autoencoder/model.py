@@ -27,6 +27,7 @@ from keras import ops
 
 from autoencoder.config import AutoencoderConfig
 from autoencoder.decode import NearestNeighbourDecoder, top_k
+from autoencoder.losses import MIN_VMF_DIM, vmf_nll
 from autoencoder.vocab import PAD_ID, UNK_ID, Vocabulary
 from embeddings.io import SeqaeError
 
@@ -104,6 +105,9 @@ class SentenceAutoencoder:
         self.config = config
         self.vocab = vocab
         self.dim = int(vectors.shape[1])
+        if config.loss == "vmf" and self.dim < MIN_VMF_DIM:
+            raise SeqaeError(f"--loss vmf needs word vectors of at least {MIN_VMF_DIM} "
+                             f"dimensions; these have {self.dim}")
         if config.kind == "embedding":
             if len(vectors) + 2 != len(vocab):
                 raise SeqaeError(f"vectors have {len(vectors)} rows but the vocabulary "
@@ -233,6 +237,8 @@ class SentenceAutoencoder:
         targets = self.inputs(ids)
         if self.config.loss == "mse":
             return ops.mean(ops.square(outputs - targets), axis=-1)
+        if self.config.loss == "vmf":
+            return vmf_nll(outputs, targets, self.config.vmf_lambda1, self.config.vmf_lambda2)
         return 1.0 - ops.sum(l2_normalize(outputs) * targets, axis=-1)
 
     def decode(self, outputs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -112,7 +112,8 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict)
     if saved_config["vectors"] != fingerprint:
         raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
                          f"the run's current ones; retrain it with --force")
-    saved = saved_config["autoencoder"]
+    saved_ae = AutoencoderConfig.from_saved(saved_config["autoencoder"])
+    saved = saved_ae.to_dict() if saved_ae is not None else saved_config["autoencoder"]
     if saved != config.to_dict():
         changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
         raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
@@ -275,7 +276,7 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
         saved_train = asdict(TrainConfig(**saved["train"]))
     except (TypeError, SeqaeError):
         return "stale"
-    if (saved["autoencoder"] != config.to_dict() or saved_train != asdict(train)
+    if (AutoencoderConfig.from_saved(saved["autoencoder"]) != config or saved_train != asdict(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
         return "stale"
     if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one

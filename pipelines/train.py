@@ -21,7 +21,7 @@ from pipelines.common import (
 # The dataclass fields' own defaults (an instance clears the options of the other kind).
 _AE = {f.name: f.default for f in fields(AutoencoderConfig)}
 _TRAIN = {f.name: f.default for f in fields(TrainConfig)}
-AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center")
+AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2")
 
 
 def autoencoder_options(func):
@@ -35,6 +35,12 @@ def autoencoder_options(func):
                      show_default=True, help="One-hot vocabulary size, PAD and UNK included."),
         click.option("--center/--no-center", default=_AE["center"], show_default=True,
                      help="Embedding kind: subtract the mean word vector before normalising."),
+        click.option("--vmf-lambda1", type=FiniteFloatRange(0), default=_AE["vmf_lambda1"],
+                     show_default=True,
+                     help="--loss vmf: weight of the |output| penalty (the paper's reg. 1)."),
+        click.option("--vmf-lambda2", type=FiniteFloatRange(0), default=_AE["vmf_lambda2"],
+                     show_default=True,
+                     help="--loss vmf: weight of the likelihood term (the paper's reg. 2: 0.1)."),
     ]):
         func = option(func)
     return func
@@ -113,8 +119,9 @@ def make_configs(kind, loss, seed, **options):
                    "classic Keras model (tanh LSTM(cap) output, no softmax), kept to show why "
                    "it fails.")
 @click.option("--loss", type=click.Choice(sorted({loss for kind in KINDS for loss in LOSSES[kind]})),
-              default=None, help="cosine or mse (embedding), ce (onehot, classic)  [default: the "
-                                 "first of its kind: cosine / ce]")
+              default=None, help="cosine, mse or vmf (embedding: vmf is the von Mises-Fisher NLL of "
+                                 "Kumar & Tsvetkov 2019), ce (onehot, classic)  [default: the first "
+                                 "of its kind: cosine / ce]")
 @model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "
                                   "[default: KIND-LOSS]")
 @autoencoder_options
