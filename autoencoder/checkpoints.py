@@ -25,7 +25,8 @@ HISTORY_FIELDS = (
     "sentences", "sentences_per_s", "padding_share", "peak_rss_mb", "status",
 )
 # What the manifest covers; state.json is not listed, it is the commit point written after it.
-MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png")
+MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png",
+               "steps.csv")
 
 
 # ``last.keras`` as committed by ``state.json``, kept aside while its successor is saved.
@@ -35,8 +36,10 @@ STATE_SCHEMA = Fields(
     {"epoch": int, "best_val_loss": (float, None), "best_epoch": (int, None), "wait": int,
      "nan_events": int, "stopped": (str, None), "last_sha256": (str, None)},
     {"partial": Fields({"step": int, "loss_sum": float, "tokens": float, "norm_sum": float,
-                        "wall_s": float}),
-     "non_finite": dict},
+                        "wall_s": float},
+                       {"trace": Fields({"loss_sum": float, "tokens": float, "norm_sum": float,
+                                         "steps": int})}),
+     "non_finite": dict, "trace_bytes": int},
     name="training state (state.json)")
 
 
@@ -54,7 +57,7 @@ def state_problem(state: dict) -> str | None:
     loss = state["best_val_loss"]
     if loss is not None and not math.isfinite(loss):
         return f"best_val_loss {loss} is not a finite number"
-    if state["wait"] < 0 or state["nan_events"] < 0:
+    if state["wait"] < 0 or state["nan_events"] < 0 or state.get("trace_bytes", 0) < 0:
         return "a negative count"
     partial = state.get("partial")
     if partial is not None:

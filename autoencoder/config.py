@@ -126,6 +126,8 @@ class TrainConfig:
     seed : shuffling and sampling seed.
     max_sentences : train on a seeded subsample of this many sentences (None: all).
     val_sentences : validate on a seeded subsample of this many sentences (None: all).
+    trace_every : a row of the step trace (``steps.csv``) every this many steps of an epoch, and
+        at its last step; None: 1% of an epoch, at least every 50 steps.
     max_time : stop once training has run this many seconds in all (validation and
         checkpoints not counted; a resumed run counts its earlier epochs): the epoch in
         progress ends at the step that crosses it, is validated and checkpointed. None: no
@@ -146,6 +148,7 @@ class TrainConfig:
     val_sentences: int | None = 1000
     clip_scope: str = "global"
     max_time: float | None = None
+    trace_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -165,6 +168,8 @@ class TrainConfig:
             raise SeqaeError(f"--clip-scope must be one of {', '.join(CLIP_SCOPES)}")
         if self.max_time is not None and not (self.max_time > 0 and math.isfinite(self.max_time)):
             raise SeqaeError(f"--max-time must be a positive number of seconds, got {self.max_time}")
+        if self.trace_every is not None and self.trace_every < 1:
+            raise SeqaeError(f"--trace-every must be at least 1, got {self.trace_every}")
         if self.nesterov and self.optimizer != "sgd":
             raise SeqaeError("--nesterov applies to --optimizer sgd only")
 

@@ -53,6 +53,7 @@ from autoencoder.config import TrainConfig
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
+from autoencoder.trace import STEPS_FILE, StepTrace, default_every
 from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import (
     SeqaeError, atomic_path, folder_lock, sha256_file, write_json, write_manifest,
@@ -186,8 +187,10 @@ class Trainer:
         if not weights_finite(model):
             raise NonFiniteLossError("weights became non-finite; nothing saved")
         if not self.is_chief:
+            self.trace_.pending.clear()  # the chief writes the trace
             return
         with folder_lock(self.model_dir, shared=False):  # readers see all old or all new
+            state["trace_bytes"] = self.trace_.commit()
             previous = self._previous_path
             if self.last_path.exists():
                 # state.json names this checkpoint until the new state.json is written: keep it
@@ -256,6 +259,9 @@ class Trainer:
             raise SeqaeError(f"no training sentences in {train_path}")
         val = self._encode(val_path, cfg.val_sentences, cfg.seed + 1)
         steps = math.ceil(len(train) / cfg.batch_size)
+        self.trace_ = StepTrace(self.model_dir / STEPS_FILE, cfg.trace_every or default_every(steps))
+        if self.is_chief:  # rows past the committed checkpoint are replayed; a new run starts empty
+            self.trace_.restore(state.get("trace_bytes", 0) if resume else 0)
         log.info("training %s: %d sentences, %d steps/epoch, %s parameters, %d replica(s)",
                  self.model_dir.name, len(train), steps, f"{model.count_params():,}",
                  self.replicas)
@@ -325,6 +331,12 @@ class Trainer:
         deadline = time.perf_counter() + self._time_left() - done["wall_s"]
         loss_sum, tokens, norm_sum = done["loss_sum"], done["tokens"], done["norm_sum"]
         step = done["step"]
+        self.trace_.reset(done.get("trace"))
+        plan = self._plan(train, epoch)
+        seen = sum(row["sentences"] for row in self.history_ if row.get("status") == "ok")
+        seen += sum(len(batch.rows) for batch in plan[:step])
+        before = training_seconds(self.history_)
+        lr = cfg.learning_rate(self.replicas)
         recent = collections.deque(maxlen=STEPS_BEFORE_NON_FINITE)
         out_of_time = False
         bar = progress_bar(itertools.islice(batches, steps - done["step"]),
@@ -338,9 +350,13 @@ class Trainer:
                                  {"loss": loss, "grad_norm": norm, "before": list(recent)})
             recent.append({"step": step, "loss": loss, "grad_norm": norm})
             loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
+            seen += len(plan[step - 1].rows)
+            now = time.perf_counter()
+            self.trace_.step(epoch, step, loss, n_tokens, norm, last=step == steps or now >= deadline,
+                             sentences=seen, train_s=before + now - started, lr=lr)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self._stop_requested = stops > 0  # a Ctrl-C at the last step stops after the epoch
-            if time.perf_counter() >= deadline:
+            if now >= deadline:
                 bar.close()
                 out_of_time = True
                 log.info("--max-time %gs reached after step %d of epoch %d", cfg.max_time,
@@ -349,14 +365,14 @@ class Trainer:
             if self._stop_requested and step < steps:
                 bar.close()
                 state["partial"] = {"step": step, "loss_sum": loss_sum, "tokens": tokens,
-                                    "norm_sum": norm_sum, "wall_s": time.perf_counter() - started}
+                                    "norm_sum": norm_sum, "wall_s": time.perf_counter() - started,
+                                    "trace": self.trace_.state()}
                 self._save_epoch(state, improved=False)
                 raise TrainingInterrupted(
                     f"interrupted in epoch {epoch} after step {step} of {steps}; checkpoint saved: "
                     "rerun the same command with --resume to continue")
         wall = time.perf_counter() - started
         out_of_time = out_of_time or time.perf_counter() >= deadline  # spent on the last step
-        plan = self._plan(train, epoch)
         sentences = sum(len(batch.rows) for batch in plan[:step])  # fewer if out of time
         val_loss, val_acc = self._from_chief(
             self.evaluate(val) if self.is_chief else (None, None))

@@ -81,6 +81,11 @@ def training_options(func):
                      metavar="SECONDS",
                      help="Stop after this much training time (validation not counted); the "
                           "epoch in progress ends there.  [default: no limit]"),
+        click.option("--trace-every", type=click.IntRange(1), default=_TRAIN["trace_every"],
+                     metavar="STEPS",
+                     help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
+                          "norm, sentences and seconds) every STEPS steps and at each epoch's "
+                          "end  [default: 1% of an epoch, at most 50]"),
     ]):
         func = option(func)
     return func
@@ -144,7 +149,8 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     RepeatVector and decoder LSTM. The classic kind is the Keras model that blows up (one-hot
     in, tanh LSTM(cap) out, categorical cross-entropy): a NaN stops it with the event (step,
     loss and gradient norms before it) in state.json. Artifacts go to RUN/models/NAME:
-    config.json, vocab.txt, best.keras, last.keras, history.csv, loss.png, state.json.
+    config.json, vocab.txt, best.keras, last.keras, history.csv (per epoch), steps.csv (the
+    step trace, --trace-every), loss.png, state.json.
 
     \b
     Several devices or hosts: --batch-size stays the global batch. With --strategy

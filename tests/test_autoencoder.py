@@ -311,3 +311,56 @@ def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits
         assert np.isfinite(saved).all()
     best = keras.saving.load_model(tmp_path / "m" / "best.keras", safe_mode=True, compile=False)
     assert all(np.isfinite(w).all() for w in best.get_weights())
+
+
+# -- the step trace -------------------------------------------------------------------------------
+
+def test_the_step_trace_has_a_row_every_n_steps_and_at_each_epochs_end(vectors, splits, tmp_path):
+    from autoencoder.trace import read_steps
+
+    trainer = fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, trace_every=3)
+    rows = read_steps(tmp_path / "m" / "steps.csv")
+    for epoch, record in enumerate(trainer.history_, 1):
+        steps = [row["step"] for row in rows if row["epoch"] == epoch]
+        assert steps == sorted({*range(3, steps[-1] + 1, 3), steps[-1]})
+        # The rows' gradient norms, weighted by the steps each covers, give the epoch's mean.
+        widths = np.diff([0, *steps])
+        norms = [row["grad_norm"] for row in rows if row["epoch"] == epoch]
+        assert np.dot(widths, norms) / steps[-1] == pytest.approx(record["grad_norm"], rel=1e-6)
+    assert rows[-1]["sentences"] == sum(record["sentences"] for record in trainer.history_)
+    assert all(np.diff([row["sentences"] for row in rows]) > 0)
+    assert all(np.diff([row["train_s"] for row in rows]) > 0)
+    assert {row["lr"] for row in rows} == {1e-2}
+
+
+def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupted_one(
+        vectors, splits, tmp_path, monkeypatch):
+    import contextlib
+
+    import autoencoder.train as train_module
+    from autoencoder.trace import read_steps
+
+    def trace(folder):
+        return [{k: v for k, v in row.items() if k != "train_s"}
+                for row in read_steps(folder / "steps.csv")]
+
+    fit(make_ae(vectors), splits, tmp_path / "whole", epochs=3, trace_every=2)
+    calls = []
+
+    @contextlib.contextmanager
+    def ctrl_c_in_epoch_two():
+        yield lambda: calls.append(1) or len(calls) >= 10  # step 3 of epoch 2 (7 steps/epoch)
+
+    monkeypatch.setattr(train_module, "_deferred_sigint", ctrl_c_in_epoch_two)
+    with pytest.raises(train_module.TrainingInterrupted):
+        fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, trace_every=2)
+    monkeypatch.undo()
+    assert read_json(tmp_path / "m" / "state.json")["partial"]["step"] < 7
+    fit(make_ae(vectors, seed=99), splits, tmp_path / "m", epochs=3, trace_every=2, resume=True)
+    expected = trace(tmp_path / "whole")
+    got = trace(tmp_path / "m")
+    assert [(r["epoch"], r["step"], r["sentences"]) for r in got] == \
+        [(r["epoch"], r["step"], r["sentences"]) for r in expected]
+    for row, reference in zip(got, expected, strict=True):
+        assert row["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-5)
+        assert row["grad_norm"] == pytest.approx(reference["grad_norm"], rel=1e-5)

@@ -44,16 +44,36 @@ def no_hang(seconds: int = HANG_SECONDS):
         signal.signal(signal.SIGALRM, previous)
 
 
-def check_outcome(result, run: Path, before: dict) -> None:
-    """Success, or exactly one ``Error:`` line, no traceback, and the run as it was."""
+def check_outcome(result, run: Path, before: dict, verify=None) -> None:
+    """Success (then ``verify(run)``, which must find what the command wrote readable), or
+    exactly one ``Error:`` line, no traceback, and the run as it was."""
     assert not isinstance(result.exception, TimeoutError), "hang"
     if result.exit_code == 0:
+        if verify is not None:
+            verify(run)
         return
     assert result.exit_code in (1, 2), (result.exit_code, result.output, result.exception)
     assert "Traceback" not in result.output, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error")]
     assert len(errors) == 1, result.output
     assert unchanged_but_lock(before, snapshot(run)), result.output
+
+
+def embedding_loads(run: Path) -> None:
+    """The corpus and vectors a successful embed wrote verify against their manifests."""
+    from embeddings import load_corpus, load_embeddings
+
+    assert load_corpus(run).stats["splits"]["train"]["sentences"] > 0
+    assert len(load_embeddings(run)) > 0
+
+
+def every_model_loads(run: Path) -> None:
+    """Every model of the run (the one just trained included) loads and verifies."""
+    from autoencoder.stage import load_run_model
+    from embeddings.rundir import list_models
+
+    for name in list_models(run):
+        assert load_run_model(run, name)[0] == name
 
 
 junk = st.one_of(
@@ -116,7 +136,7 @@ def test_embed_with_generated_options_and_corpus(embedded, options, files):
         args = [x for pair in options.items() for x in pair]
         with no_hang():
             result = invoke("embed", "--run", run, "--corpus", corpus, *args, "--force")
-        check_outcome(result, run, before)
+        check_outcome(result, run, before, verify=embedding_loads)
 
 
 TRAIN_OPTIONS = {
@@ -148,7 +168,7 @@ def test_train_ae_with_generated_options_and_names(embedded, options, name):
             args += [f"--name={name}"]
         with no_hang():
             result = invoke("train-ae", "--run", run, "--epochs", "1", *args)
-        check_outcome(result, run, before)
+        check_outcome(result, run, before, verify=every_model_loads)
         # Nothing outside the run directory was created, changed or removed.
         after = {k: v for k, v in snapshot(run.parent).items() if not k.startswith("run/")}
         assert after == {k: v for k, v in outside.items() if not k.startswith("run/")}

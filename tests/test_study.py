@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from autoencoder.compare import compare_models
 from autoencoder.study_config import MODEL_NAMES, StudyConfig
 from autoencoder.study_report import plateau_then_drop
 from embeddings.io import SeqaeError
@@ -54,7 +55,13 @@ def check_study(run, output, models):
             assert name == "classic-seed"
             continue
         budget, converged = entry["budget"], entry["converged"]
-        assert 0 <= budget["token_accuracy"] <= 1 and 0 <= converged["token_accuracy"] <= 1
+        assert 0 <= budget["token_accuracy"] <= 1
+        # What the study recorded is what the model scores: compare it afresh, same sentences.
+        fresh = compare_models(run, [name], split="test", max_sentences=10, seed=0)
+        for figure in ("token_accuracy", "exact_sentence_rate", "bleu4", "mean_cosine"):
+            expected = fresh["models"][name][figure]
+            assert converged[figure] == (expected if expected is None
+                                         else pytest.approx(expected, abs=1e-9)), (name, figure)
         assert budget["test_sentences"] == converged["test_sentences"] == 10
         assert entry["stopped"] in ("early-stop", "epochs")
         assert entry["epochs"] >= 2  # the budget's cut epoch, then at least one more
