@@ -128,6 +128,9 @@ class TrainConfig:
     val_sentences : validate on a seeded subsample of this many sentences (None: all).
     trace_every : a row of the step trace (``steps.csv``) every this many steps of an epoch, and
         at its last step; None: 1% of an epoch, at least every 50 steps.
+    eval_every : also measure how much the decoder relies on the code
+        (:mod:`autoencoder.reliance`) every this many steps and at each epoch's end, on the
+        first ``eval_sample`` validation sentences, into the trace's rows; None: never.
     max_time : stop once training has run this many seconds in all (validation and
         checkpoints not counted; a resumed run counts its earlier epochs): the epoch in
         progress ends at the step that crosses it, is validated and checkpointed. None: no
@@ -149,6 +152,8 @@ class TrainConfig:
     clip_scope: str = "global"
     max_time: float | None = None
     trace_every: int | None = None
+    eval_every: int | None = None
+    eval_sample: int = 200
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -168,8 +173,11 @@ class TrainConfig:
             raise SeqaeError(f"--clip-scope must be one of {', '.join(CLIP_SCOPES)}")
         if self.max_time is not None and not (self.max_time > 0 and math.isfinite(self.max_time)):
             raise SeqaeError(f"--max-time must be a positive number of seconds, got {self.max_time}")
-        if self.trace_every is not None and self.trace_every < 1:
-            raise SeqaeError(f"--trace-every must be at least 1, got {self.trace_every}")
+        for name in ("trace_every", "eval_every"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.eval_sample < 1:
+            raise SeqaeError(f"--eval-sample must be at least 1, got {self.eval_sample}")
         if self.nesterov and self.optimizer != "sgd":
             raise SeqaeError("--nesterov applies to --optimizer sgd only")
 

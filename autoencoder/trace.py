@@ -17,10 +17,12 @@ import io
 import os
 from pathlib import Path
 
+from autoencoder.reliance import FIELDS as RELIANCE_FIELDS
 from embeddings.io import SeqaeError
 
 STEPS_FILE = "steps.csv"
-STEP_FIELDS = ("epoch", "step", "sentences", "train_s", "train_loss", "grad_norm", "lr")
+STEP_FIELDS = ("epoch", "step", "sentences", "train_s", "train_loss", "grad_norm", "lr",
+               *RELIANCE_FIELDS)
 
 
 def default_every(steps: int) -> int:
@@ -54,17 +56,19 @@ class StepTrace:
                 "steps": self.steps}
 
     def step(self, epoch: int, step: int, loss: float, tokens: float, norm: float, *,
-             last: bool, sentences: int, train_s: float, lr: float) -> None:
-        """Count one step; emit a row at every ``every``-th step of the epoch and at its last."""
+             last: bool, sentences: int, train_s: float, lr: float,
+             validation: dict | None = None) -> None:
+        """Count one step; emit a row at every ``every``-th step of the epoch, at its last, and
+        wherever ``validation`` (the :mod:`~autoencoder.reliance` losses) was measured."""
         self.loss_sum += loss * tokens
         self.tokens += tokens
         self.norm_sum += norm
         self.steps += 1
-        if step % self.every == 0 or last:
+        if step % self.every == 0 or last or validation is not None:
             self.pending.append({
                 "epoch": epoch, "step": step, "sentences": sentences, "train_s": train_s,
                 "train_loss": self.loss_sum / self.tokens if self.tokens else None,
-                "grad_norm": self.norm_sum / self.steps, "lr": lr})
+                "grad_norm": self.norm_sum / self.steps, "lr": lr, **(validation or {})})
             self.reset()
 
     def commit(self) -> int:
@@ -103,6 +107,6 @@ def read_steps(path: Path) -> list[dict]:
     if not Path(path).exists():
         return []
     with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: None if v == "" else (int(v) if k in ("epoch", "step", "sentences")
-                                           else float(v)) for k, v in row.items()}
+        return [{k: None if v in ("", None) else (int(v) if k in ("epoch", "step", "sentences")
+                                                   else float(v)) for k, v in row.items()}
                 for row in csv.DictReader(handle)]

@@ -53,6 +53,7 @@ from autoencoder.config import TrainConfig
 from autoencoder.data import EncodedSentences, count_lines, sample_mask
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.plots import plot_losses
+from autoencoder.reliance import CodeReliance
 from autoencoder.trace import STEPS_FILE, StepTrace, default_every
 from autoencoder.vocab import PAD_ID, UNK_ID
 from embeddings.io import (
@@ -258,6 +259,8 @@ class Trainer:
         if len(train) == 0:
             raise SeqaeError(f"no training sentences in {train_path}")
         val = self._encode(val_path, cfg.val_sentences, cfg.seed + 1)
+        self.reliance_ = (CodeReliance(ae, val, train, cfg.eval_sample, cfg.seed + 2)
+                          if cfg.eval_every and self.is_chief else None)
         steps = math.ceil(len(train) / cfg.batch_size)
         self.trace_ = StepTrace(self.model_dir / STEPS_FILE, cfg.trace_every or default_every(steps))
         if self.is_chief:  # rows past the committed checkpoint are replayed; a new run starts empty
@@ -352,8 +355,14 @@ class Trainer:
             loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
             seen += len(plan[step - 1].rows)
             now = time.perf_counter()
-            self.trace_.step(epoch, step, loss, n_tokens, norm, last=step == steps or now >= deadline,
-                             sentences=seen, train_s=before + now - started, lr=lr)
+            last, trained_s = step == steps or now >= deadline, before + now - started
+            measured = None
+            if self.reliance_ is not None and (last or step % cfg.eval_every == 0):
+                measured = self.reliance_.measure()
+                paused = time.perf_counter() - now  # validation is not training time
+                started, deadline = started + paused, deadline + paused
+            self.trace_.step(epoch, step, loss, n_tokens, norm, last=last, sentences=seen,
+                             train_s=trained_s, lr=lr, validation=measured)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self._stop_requested = stops > 0  # a Ctrl-C at the last step stops after the epoch
             if now >= deadline:

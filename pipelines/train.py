@@ -86,6 +86,13 @@ def training_options(func):
                      help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
                           "norm, sentences and seconds) every STEPS steps and at each epoch's "
                           "end  [default: 1% of an epoch, at most 50]"),
+        click.option("--eval-every", type=click.IntRange(1), default=_TRAIN["eval_every"],
+                     metavar="STEPS",
+                     help="Every STEPS steps and at each epoch's end, add to the trace the "
+                          "validation loss with each sentence's own code, with the codes "
+                          "swapped between sentences, and the code-free floor  [default: never]"),
+        click.option("--eval-sample", type=click.IntRange(1), default=_TRAIN["eval_sample"],
+                     show_default=True, help="Validation sentences that --eval-every scores."),
     ]):
         func = option(func)
     return func

@@ -364,3 +364,71 @@ def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupt
     for row, reference in zip(got, expected, strict=True):
         assert row["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-5)
         assert row["grad_norm"] == pytest.approx(reference["grad_norm"], rel=1e-5)
+
+
+# -- how much the decoder relies on the code ------------------------------------------------------
+
+def test_the_code_free_floor_is_the_per_position_unigram_cross_entropy(vectors, splits):
+    from autoencoder.reliance import code_free_loss
+
+    ae = make_ae(vectors, "onehot")
+    train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    ids = np.asarray(EncodedSentences.encode(splits / "val.txt", ae.vocab, SEQ_LEN).ids)
+    train_ids = np.asarray(train.ids)
+    expected = []
+    for row in ids:
+        for position, word in enumerate(row):
+            if word != PAD_ID:
+                column = train_ids[:, position]
+                seen = column[column != PAD_ID]
+                expected.append(-np.log(((seen == word).sum() + 1) / (len(seen) + len(ae.vocab))))
+    assert code_free_loss(ae, train, ids) == pytest.approx(np.mean(expected), rel=1e-9)
+
+
+def test_the_code_free_floor_of_a_vector_model_is_its_loss_on_the_mean_target(vectors, splits):
+    from autoencoder.reliance import code_free_loss
+
+    ae = make_ae(vectors)
+    train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    ids = np.asarray(EncodedSentences.encode(splits / "val.txt", ae.vocab, SEQ_LEN).ids)
+    train_ids = np.asarray(train.ids)
+    losses = []
+    for position in range(SEQ_LEN):
+        seen = train_ids[:, position][train_ids[:, position] != PAD_ID]
+        mean = ae.table[seen].mean(axis=0)
+        for word in ids[:, position][ids[:, position] != PAD_ID]:
+            target = ae.table[word]
+            losses.append(1 - mean @ target / np.linalg.norm(mean))  # cosine loss, unit target
+    assert code_free_loss(ae, train, ids) == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_a_decoder_that_cannot_read_the_code_loses_nothing_when_codes_are_swapped(vectors, splits):
+    from autoencoder.reliance import CodeReliance
+
+    ae = make_ae(vectors)
+    train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    val = EncodedSentences.encode(splits / "val.txt", ae.vocab, SEQ_LEN)
+    reliance = CodeReliance(ae, val, train, size=20, seed=0)
+    assert sorted(reliance.swap) == list(range(20)) and (reliance.swap != np.arange(20)).all()
+    before = reliance.measure()
+    assert before["val_loss"] != pytest.approx(before["val_loss_swapped"], abs=1e-7)
+    encoder = ae.model.get_layer("encoder")
+    encoder.set_weights([np.zeros_like(w) for w in encoder.get_weights()])  # every code is 0
+    after = reliance.measure()
+    assert after["val_loss"] == pytest.approx(after["val_loss_swapped"], abs=1e-7)
+    assert after["code_free"] == before["code_free"]
+
+
+def test_eval_every_adds_the_reliance_to_the_trace_rows_it_falls_on(vectors, splits, tmp_path):
+    from autoencoder.trace import read_steps
+
+    fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, trace_every=2, eval_every=3,
+        eval_sample=10)
+    rows = read_steps(tmp_path / "m" / "steps.csv")
+    last = {epoch: max(r["step"] for r in rows if r["epoch"] == epoch) for epoch in (1, 2)}
+    for row in rows:
+        measured = row["step"] % 3 == 0 or row["step"] == last[row["epoch"]]
+        assert (row["val_loss"] is not None) == measured, row
+        if measured:
+            assert row["code_free"] > 0 and row["val_loss_swapped"] > 0
+    assert {r["step"] for r in rows if r["epoch"] == 1} >= {2, 3, 4, 6}
