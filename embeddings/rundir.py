@@ -16,11 +16,11 @@ import os
 import re
 from pathlib import Path
 
-from embeddings.io import MANIFEST, MANIFEST_SCHEMA, SeqaeError, read_json, resolve_path
+from embeddings.io import LOCK_FILE, MANIFEST, MANIFEST_SCHEMA, SeqaeError, read_json, resolve_path
 from embeddings.schema import Fields, MapOf
 
 STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare", "study")
-RUN_FILES = ("config.json", ".lock")
+RUN_FILES = ("config.json", LOCK_FILE)
 # RUN/config.json: the resolved options of every stage that ran, by stage name.
 RUN_CONFIG_SCHEMA = Fields({"stages": MapOf(dict)}, name="run configuration")
 # RUN/compare/report.json, which marks a comparison written before stage manifests existed.
@@ -133,19 +133,25 @@ def check_replaceable(run_dir: str | os.PathLike, names: tuple[str, ...]) -> Non
 def seqae_owns(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
     """Whether ``path`` (links resolved) is an artifact of seqae's that an output must never
     overwrite: inside a stage folder of ``run_dir``, or its ``config.json`` / ``.lock``; or,
-    in any run, inside a folder that holds a seqae manifest (a stage, a model, an index) or
-    beside a run configuration under a run file's name."""
+    of any run, in a folder (or below one) that holds a seqae manifest (a stage, a model, an
+    index), inside a stage folder of a folder that holds a run configuration and a lock, or a
+    run file beside a run configuration."""
     target = resolve_path(path)
     run = resolve_path(run_dir)
     owned = [run / folder for folder in STAGE_FOLDERS]
     if target in {run / name for name in RUN_FILES} or any(
             target == folder or folder in target.parents for folder in owned):
         return True
-    # Any manifest at all, damaged or not: a damaged run needs its files more, not less.
+    # A manifest beside it or one folder up (a stage, a model; a model's index), damaged or
+    # not: a damaged run needs its files more, not less. Not further up: any project may hold
+    # a file of that name.
     if any((folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink()
-           for folder in target.parents):
+           for folder in target.parents[:2]):
         return True
-    return target.name in RUN_FILES and _is_run_config(target.parent / "config.json")
+    if target.name in RUN_FILES and _is_run_config(target.parent / "config.json"):
+        return True
+    return any(folder.name in STAGE_FOLDERS and (folder.parent / LOCK_FILE).exists()
+               and _is_run_config(folder.parent / "config.json") for folder in target.parents)
 
 
 def _is_run_config(path: Path) -> bool:

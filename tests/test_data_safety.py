@@ -633,3 +633,13 @@ def test_a_failed_command_removes_every_folder_it_made(tmp_path):
     result = invoke("embed", "--run", tmp_path / "a" / "b" / "c", "--corpus", tmp_path / "none.txt")
     assert_clean_error(result, "none.txt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_manifest_json_of_another_project_far_up_does_not_block_outputs(trained, tmp_path):
+    project = tmp_path / "web"
+    (project / "out" / "codes").mkdir(parents=True)
+    (project / "manifest.json").write_text('{"name": "a web app"}')  # not seqae's
+    source = tmp_path / "in.txt"
+    source.write_text("the cat sees the dog .\n")
+    result = invoke("encode", "--run", trained, source, project / "out" / "codes" / "c.npy")
+    assert result.exit_code == 0, result.output
