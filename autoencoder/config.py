@@ -74,7 +74,8 @@ class AutoencoderConfig:
         if self.loss != "vmf":
             object.__setattr__(self, "vmf_lambda1", None)
             object.__setattr__(self, "vmf_lambda2", None)
-        elif not all(isinstance(x, int | float) and math.isfinite(x) and x >= 0
+        elif not all(isinstance(x, int | float) and not isinstance(x, bool)
+                     and math.isfinite(float(x)) and x >= 0
                      for x in (self.vmf_lambda1, self.vmf_lambda2)):
             raise SeqaeError("--vmf-lambda1 and --vmf-lambda2 must be finite and not negative")
         if self.kind != "embedding" and (self.vocab_cap is None or self.vocab_cap < 3):
@@ -94,11 +95,13 @@ class AutoencoderConfig:
         defaults; None when it cannot be one (unknown keys, values refused)."""
         try:
             return cls(**saved)
-        except (TypeError, SeqaeError):
+        except (TypeError, OverflowError, SeqaeError):
             return None
 
 
 OPTIMIZERS = ("adam", "sgd")
+# TrainConfig fields that change what is written about training, not the weights it makes.
+OUTPUT_ONLY = ("trace_every", "eval_every", "eval_sample")
 # The learning rate each optimizer gets unless one is given.
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
 # Global: one norm over all gradients (tf.clip_by_global_norm, Keras's ``global_clipnorm``);

@@ -51,7 +51,7 @@ def log_vmf_normalizer(kappa, m: int):
     With ``v = m/2 - 1``, ``z = kappa / v`` and ``s = sqrt(1 + z^2)``::
 
         log C_m = v log v - v s + v log(1 + s) - (v + 1) log(2 pi) + log(2 pi v) / 2
-                  + log(s) / 2 - log(1 + u1/v + u2/v^2 + u3/v^3)   (t = 1/s in the u_k)
+                  + log(s) / 2 - log(1 + u1/v + ... + u4/v^4)   (t = 1/s in the u_k)
     """
     if m < MIN_VMF_DIM:
         raise ValueError(f"the vMF loss needs vectors of at least {MIN_VMF_DIM} dimensions, got {m}")

@@ -10,9 +10,12 @@ loss with another sentence's code. In plain numbers, on a fixed sample of valida
 - ``val_loss``: the token-mean loss with each sentence's own code;
 - ``val_loss_swapped``: the same decoder fed the code of another sentence of the sample (a
   seeded permutation, fixed for the run);
-- ``code_free``: the loss of the best decoder that ignores the code, from the training split:
-  the per-position word frequencies scored by cross-entropy (one-hot kinds), or the
-  per-position mean target vector scored with the model's own loss (embedding kind).
+- ``code_free``: the loss of a good decoder that ignores the code, fitted to the training split
+  position by position: the word frequencies at each position (interpolated with the overall
+  ones, Witten-Bell) scored by cross-entropy (onehot kind); the mean target vector at each
+  position, scaled to its best length for the vMF loss, scored with the model's own loss
+  (embedding kind). None for the classic kind, whose Keras loss divides tanh outputs by their
+  sum and so has no such floor.
 
 ``val_loss_swapped - val_loss`` is what the code explains: about 0 when the decoder ignores it.
 """
@@ -22,11 +25,13 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from autoencoder.batches import EVAL_BATCH
 from autoencoder.data import ENCODE_CHUNK, EncodedSentences
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.vocab import PAD_ID
 
 FIELDS = ("val_loss", "val_loss_swapped", "code_free")
+OUTPUT_BYTES = 256 << 20  # the most decoder output one batch of the measurement may hold
 
 
 class CodeReliance:
@@ -62,14 +67,25 @@ class CodeReliance:
         return {"val_loss": own, "val_loss_swapped": swapped, "code_free": self.code_free}
 
     def _loss(self, codes: np.ndarray) -> float:
-        outputs = self.ae.code_decoder.predict_on_batch(codes)
-        losses = ops.convert_to_numpy(self.ae.token_loss(self.ids, outputs))
-        return float(losses[self.mask].mean(dtype=np.float64))
+        """Token-mean loss of the decoder on ``codes`` against the sample's words, in batches
+        whose outputs stay within :data:`OUTPUT_BYTES` (a 100k-word softmax is 20 MB a row)."""
+        width = self.ae.dim if self.ae.config.kind == "embedding" else len(self.ae.vocab)
+        rows = max(1, min(EVAL_BATCH, OUTPUT_BYTES // (4 * self.ae.config.seq_len * width)))
+        total = 0.0
+        for start in range(0, len(codes), rows):
+            ids, mask = self.ids[start:start + rows], self.mask[start:start + rows]
+            outputs = self.ae.code_decoder.predict_on_batch(codes[start:start + rows])
+            losses = ops.convert_to_numpy(self.ae.token_loss(ids, outputs))
+            total += float(losses[mask].sum(dtype=np.float64))
+        return total / int(self.mask.sum())
 
 
-def code_free_loss(ae: SentenceAutoencoder, train: EncodedSentences, ids: np.ndarray) -> float:
-    """The token-mean loss on ``ids`` (n, seq_len) of the best decoder that reads no code,
-    fitted to the ``train`` sentences position by position (see the module docstring)."""
+def code_free_loss(ae: SentenceAutoencoder, train: EncodedSentences,
+                   ids: np.ndarray) -> float | None:
+    """The token-mean loss on ``ids`` (n, seq_len) of the decoder that reads no code, fitted
+    to the ``train`` sentences position by position (see the module docstring)."""
+    if ae.config.kind == "classic":
+        return None
     seq_len, vocab_size = ae.config.seq_len, len(ae.vocab)
     counts = np.zeros((seq_len, vocab_size), dtype=np.int64)  # (position, word) in train
     for start in range(0, len(train), ENCODE_CHUNK):
@@ -79,14 +95,44 @@ def code_free_loss(ae: SentenceAutoencoder, train: EncodedSentences, ids: np.nda
     counts[:, PAD_ID] = 0
     mask = ids != PAD_ID
     if not mask.any():
-        return float("nan")
-    if ae.config.kind != "embedding":
-        # Add-one smoothing: a word never seen at a position has a small, not a zero, chance.
-        probs = (counts + 1) / (counts.sum(axis=1, keepdims=True) + vocab_size)
+        return None
+    if ae.config.kind == "onehot":
+        probs = position_unigrams(counts)
         positions = np.broadcast_to(np.arange(seq_len), ids.shape)
         return float(-np.log(probs[positions[mask], ids[mask]]).mean())
     totals = np.maximum(counts.sum(axis=1, keepdims=True), 1)
     means = (counts / totals).astype(np.float32) @ ae.table  # (seq_len, dim) mean targets
-    outputs = np.broadcast_to(means, (*ids.shape, means.shape[1]))
-    losses = ops.convert_to_numpy(ae.token_loss(ids, ops.convert_to_tensor(outputs)))
+    if ae.config.loss == "vmf":
+        means = (means * _best_concentration(means, ae)[:, None]).astype(np.float32)
+    losses = np.zeros(ids.shape)
+    for position in range(seq_len):  # one position's outputs at a time: (n, dim)
+        outputs = np.broadcast_to(means[position], (len(ids), 1, means.shape[1]))
+        losses[:, position] = ops.convert_to_numpy(
+            ae.token_loss(ids[:, position:position + 1], ops.convert_to_tensor(outputs)))[:, 0]
     return float(losses[mask].mean(dtype=np.float64))
+
+
+def position_unigrams(counts: np.ndarray) -> np.ndarray:
+    """(seq_len, V) probabilities of each word at each position from (seq_len, V) counts:
+    Witten-Bell interpolation of a position's frequencies with the add-one smoothed frequencies
+    over all positions, weighted by how many distinct words the position has seen."""
+    overall = counts.sum(axis=0) + 1.0
+    overall /= overall.sum()
+    seen = counts.sum(axis=1, keepdims=True).astype(np.float64)
+    distinct = (counts > 0).sum(axis=1, keepdims=True).astype(np.float64)
+    return (counts + distinct * overall) / np.maximum(seen + distinct, 1.0)
+
+
+def _best_concentration(means: np.ndarray, ae: SentenceAutoencoder) -> np.ndarray:
+    """Per position, the length of the output along the mean target's direction that minimises
+    the expected vMF NLL over the targets, ``-log C_m(k) - k (lambda2 |mean| - lambda1)``, on a
+    log grid of lengths (its step is 0.5%: the floor is that close to the best)."""
+    from autoencoder.losses import log_vmf_normalizer
+
+    config = ae.config
+    kappas = np.geomspace(1e-3, 1e6, 4000)
+    log_c = ops.convert_to_numpy(log_vmf_normalizer(ops.convert_to_tensor(kappas), ae.dim))
+    pull = config.vmf_lambda2 * np.linalg.norm(means, axis=1) - config.vmf_lambda1  # (seq_len,)
+    expected = -log_c[None, :] - kappas[None, :] * pull[:, None]
+    best = kappas[expected.argmin(axis=1)]
+    return best / np.maximum(np.linalg.norm(means, axis=1), 1e-12)

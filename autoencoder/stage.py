@@ -21,7 +21,7 @@ from autoencoder.artifacts import (
 )
 from autoencoder.backends import current as current_backend
 from autoencoder.checkpoints import read_history, read_state, resume_point, training_seconds
-from autoencoder.config import AutoencoderConfig, TrainConfig
+from autoencoder.config import OUTPUT_ONLY, AutoencoderConfig, TrainConfig
 from autoencoder.model import SentenceAutoencoder
 from autoencoder.train import Trainer
 from autoencoder.vocab import UNK_ID, Vocabulary
@@ -259,6 +259,11 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
             "reconstruction": [c[0][0] for c in candidates], "candidates": candidates}
 
 
+def _weights_settings(train: TrainConfig) -> dict:
+    """The training settings that shape the weights (the trace's do not)."""
+    return {k: v for k, v in asdict(train).items() if k not in OUTPUT_ONLY}
+
+
 def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: TrainConfig) -> str:
     """Where ``RUN/models/NAME`` stands for these options: ``finished`` (reusable), ``partial``
     (resumable), ``stale`` (a model trained with other options or vectors: replaced only on
@@ -273,10 +278,11 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     saved = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
     kv = load_embeddings(run_dir)
     try:  # settings added since the model was saved take their defaults
-        saved_train = asdict(TrainConfig(**saved["train"]))
+        saved_train = _weights_settings(TrainConfig(**saved["train"]))
     except (TypeError, SeqaeError):
         return "stale"
-    if (AutoencoderConfig.from_saved(saved["autoencoder"]) != config or saved_train != asdict(train)
+    if (AutoencoderConfig.from_saved(saved["autoencoder"]) != config
+            or saved_train != _weights_settings(train)
             or saved["vectors"] != vectors_fingerprint(vectors_file(run_dir), kv.vectors)):
         return "stale"
     if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one

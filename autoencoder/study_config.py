@@ -36,8 +36,6 @@ STUDY_MODELS = (
     StudyModel("embedding-cosine", "embedding", "cosine",
                "word2vec in and out, cosine loss, nearest-neighbour decoding (the proposal)"),
     StudyModel("embedding-mse", "embedding", "mse", "the same with a mean squared error loss"),
-    StudyModel("embedding-vmf", "embedding", "vmf",
-               "the same with the von Mises-Fisher NLL (Kumar & Tsvetkov 2019; 0.02 |output|)"),
     StudyModel("onehot-2000", "onehot", "ce",
                "one-hot over the 1,998 most frequent words, softmax, cross-entropy"),
     StudyModel("onehot-full", "onehot", "ce",

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from pathlib import Path
 
 from autoencoder.reliance import FIELDS as RELIANCE_FIELDS
 from embeddings.io import SeqaeError
+
+log = logging.getLogger(__name__)
 
 STEPS_FILE = "steps.csv"
 STEP_FIELDS = ("epoch", "step", "sentences", "train_s", "train_loss", "grad_norm", "lr",
@@ -88,12 +91,18 @@ class StepTrace:
         self.pending = []
         return self.path.stat().st_size
 
-    def restore(self, committed_bytes: int) -> None:
+    def restore(self, committed_bytes: int) -> bool:
         """Cut the file back to its size at the commit being resumed (0: a new run, or a
-        checkpoint from before traces)."""
+        checkpoint from before traces); whether it changed."""
         self._check_regular()
-        if self.path.exists() and self.path.stat().st_size > committed_bytes:
-            os.truncate(self.path, committed_bytes)
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if size < committed_bytes:
+            log.warning("%s is shorter than its last checkpoint recorded (%d < %d bytes): rows "
+                        "are missing from it", self.path, size, committed_bytes)
+        if size <= committed_bytes:
+            return False
+        os.truncate(self.path, committed_bytes)
+        return True
 
     def _check_regular(self) -> None:
         """Write only a regular file of the model folder, never through a link."""

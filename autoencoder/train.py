@@ -191,7 +191,6 @@ class Trainer:
             self.trace_.pending.clear()  # the chief writes the trace
             return
         with folder_lock(self.model_dir, shared=False):  # readers see all old or all new
-            state["trace_bytes"] = self.trace_.commit()
             previous = self._previous_path
             if self.last_path.exists():
                 # state.json names this checkpoint until the new state.json is written: keep it
@@ -209,6 +208,7 @@ class Trainer:
             state["last_sha256"] = sha256_file(self.last_path)
             write_history(self.model_dir / "history.csv", self.history_)
             plot_losses({self.model_dir.name: self.history_}, self.model_dir / "loss.png")
+            state["trace_bytes"] = self.trace_.commit()  # after the checkpoints: one commit
             self.write_manifest()
             write_json(self.model_dir / "state.json", state)
             previous.unlink(missing_ok=True)
@@ -264,7 +264,9 @@ class Trainer:
         steps = math.ceil(len(train) / cfg.batch_size)
         self.trace_ = StepTrace(self.model_dir / STEPS_FILE, cfg.trace_every or default_every(steps))
         if self.is_chief:  # rows past the committed checkpoint are replayed; a new run starts empty
-            self.trace_.restore(state.get("trace_bytes", 0) if resume else 0)
+            with folder_lock(self.model_dir, shared=False):
+                if self.trace_.restore(state.get("trace_bytes", 0) if resume else 0):
+                    self.write_manifest()  # the manifest follows the file it covers
         log.info("training %s: %d sentences, %d steps/epoch, %s parameters, %d replica(s)",
                  self.model_dir.name, len(train), steps, f"{model.count_params():,}",
                  self.replicas)
@@ -355,7 +357,8 @@ class Trainer:
             loss_sum, tokens, norm_sum = loss_sum + loss * n_tokens, tokens + n_tokens, norm_sum + norm
             seen += len(plan[step - 1].rows)
             now = time.perf_counter()
-            last, trained_s = step == steps or now >= deadline, before + now - started
+            over = now >= deadline  # decided before a measurement moves the deadline
+            last, trained_s = step == steps or over, before + now - started
             measured = None
             if self.reliance_ is not None and (last or step % cfg.eval_every == 0):
                 measured = self.reliance_.measure()
@@ -365,7 +368,7 @@ class Trainer:
                              train_s=trained_s, lr=lr, validation=measured)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self._stop_requested = stops > 0  # a Ctrl-C at the last step stops after the epoch
-            if now >= deadline:
+            if over:
                 bar.close()
                 out_of_time = True
                 log.info("--max-time %gs reached after step %d of epoch %d", cfg.max_time,

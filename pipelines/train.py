@@ -175,6 +175,9 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     if (cluster_demo or strategy == "multi-worker") and options["max_time"] is not None:
         raise click.UsageError("--max-time is measured by one process; it does not apply to "
                                "--strategy multi-worker")
+    if (cluster_demo or strategy == "multi-worker") and options["eval_every"] is not None:
+        raise click.UsageError("--eval-every is measured by one process; it does not apply to "
+                               "--strategy multi-worker")
     if cluster_demo:
         from pipelines.cluster import run_cluster_demo
 

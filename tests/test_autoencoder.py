@@ -252,8 +252,11 @@ def test_resume_refuses_a_corrupt_checkpoint(vectors, splits, tmp_path):
         fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, resume=True)
 
 
-def test_max_time_ends_the_epoch_at_that_step_and_resume_goes_on(vectors, splits, tmp_path):
-    timed = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, max_time=1e-6)
+@pytest.mark.parametrize("eval_every", [None, 1])  # a measurement must not move the limit
+def test_max_time_ends_the_epoch_at_that_step_and_resume_goes_on(vectors, splits, tmp_path,
+                                                                 eval_every):
+    timed = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, max_time=1e-6,
+                eval_every=eval_every)
     assert timed.state_["stopped"] == "time" and timed.state_["epoch"] == 1
     (row,) = read_history(tmp_path / "m" / "history.csv")
     # One step (a batch of at most 32 sentences), then validated.
@@ -369,19 +372,25 @@ def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupt
 # -- how much the decoder relies on the code ------------------------------------------------------
 
 def test_the_code_free_floor_is_the_per_position_unigram_cross_entropy(vectors, splits):
+    """Witten-Bell: a position's counts, interpolated with the add-one smoothed counts of all
+    positions, weighted by the number of distinct words the position has seen."""
     from autoencoder.reliance import code_free_loss
 
     ae = make_ae(vectors, "onehot")
     train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
     ids = np.asarray(EncodedSentences.encode(splits / "val.txt", ae.vocab, SEQ_LEN).ids)
     train_ids = np.asarray(train.ids)
+    real = train_ids[train_ids != PAD_ID]
+    overall = {w: ((real == w).sum() + 1) / (len(real) + len(ae.vocab)) for w in range(len(ae.vocab))}
+    overall[PAD_ID] = 1 / (len(real) + len(ae.vocab))
     expected = []
     for row in ids:
         for position, word in enumerate(row):
             if word != PAD_ID:
-                column = train_ids[:, position]
-                seen = column[column != PAD_ID]
-                expected.append(-np.log(((seen == word).sum() + 1) / (len(seen) + len(ae.vocab))))
+                seen = train_ids[:, position][train_ids[:, position] != PAD_ID]
+                distinct = len(set(seen.tolist()))
+                p = ((seen == word).sum() + distinct * overall[word]) / (len(seen) + distinct)
+                expected.append(-np.log(p))
     assert code_free_loss(ae, train, ids) == pytest.approx(np.mean(expected), rel=1e-9)
 
 
@@ -432,3 +441,31 @@ def test_eval_every_adds_the_reliance_to_the_trace_rows_it_falls_on(vectors, spl
         if measured:
             assert row["code_free"] > 0 and row["val_loss_swapped"] > 0
     assert {r["step"] for r in rows if r["epoch"] == 1} >= {2, 3, 4, 6}
+
+
+def test_the_vmf_floor_scales_the_mean_target_to_its_best_length(vectors, splits):
+    """The best code-free vMF output is the mean target's direction at the concentration that
+    minimises the expected NLL: on the sentences it was fitted to (the random words of this
+    fixture carry nothing from train to val), lower than the mean itself and than half or twice
+    that length."""
+    from autoencoder.losses import vmf_nll
+    from autoencoder.reliance import _best_concentration, code_free_loss
+
+    ae = make_ae(vectors, loss="vmf")
+    train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    train_ids = np.asarray(train.ids)
+    ids = train_ids
+    means = np.stack([ae.table[column[column != PAD_ID]].mean(axis=0) for column in train_ids.T])
+    mask = ids != PAD_ID
+
+    def loss_at(scale):
+        outputs = np.broadcast_to((means * scale[:, None]).astype(np.float32), (*ids.shape, DIM))
+        losses = ops.convert_to_numpy(vmf_nll(ops.convert_to_tensor(outputs), ae.table[ids],
+                                              ae.config.vmf_lambda1, ae.config.vmf_lambda2))
+        return losses[mask].mean()
+
+    best = _best_concentration(means, ae)
+    floor = code_free_loss(ae, train, ids)
+    assert floor == pytest.approx(loss_at(best), rel=1e-5)
+    for other in (np.ones(SEQ_LEN), best / 2, best * 2):
+        assert floor < loss_at(other)

@@ -33,6 +33,7 @@ BAD = [
         ("--max-time", "0"), ("--max-time", "inf"), ("--clip-scope", "layer"),
     ]],
     ("train-ae", ["--max-time", "10", "--strategy", "multi-worker"], "--max-time"),
+    ("train-ae", ["--eval-every", "10", "--strategy", "multi-worker"], "--eval-every"),
     ("train-ae", ["--loss", "mse", "--kind", "classic"], "--loss"),
     ("train-ae", ["--nesterov"], "--nesterov"),
     ("train-ae", ["--nesterov", "--optimizer", "adam"], "--nesterov"),
