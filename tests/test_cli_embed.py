@@ -6,11 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from gensim.models import KeyedVectors
 
-from tests.conftest import read_json
-from pipelines.cli import main
+from tests.conftest import invoke, read_json
 
 TINY = ["--vector-size", "16", "--min-count", "1", "--epochs", "2", "--workers", "1"]
 
@@ -25,16 +23,12 @@ def _restore_logging():
     root.setLevel(level)
 
 
-def _invoke(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
 @pytest.mark.parametrize("command, expected", [
     ("embed", ["--corpus", "--remove", "--unit", "--vector-size", "--sg / --cbow", "--seed", "--force"]),
     ("export", ["PATH", "--text", "--run"]),
 ])
 def test_help(command, expected):
-    result = _invoke(command, "--help")
+    result = invoke(command, "--help")
     assert result.exit_code == 0
     for option in expected:
         assert option in result.output
@@ -43,7 +37,7 @@ def test_help(command, expected):
 def test_embed_happy_path_then_reuse_and_export(tiny_text_corpus, tmp_path):
     run = tmp_path / "run"
     exported = tmp_path / "vectors.bin"
-    result = _invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY, "--export-word2vec", exported)
+    result = invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY, "--export-word2vec", exported)
     assert result.exit_code == 0, result.output
     assert "unk share @2000" in result.stdout and "wordsim353" in result.stdout
     assert "Traceback" not in result.output
@@ -53,11 +47,11 @@ def test_embed_happy_path_then_reuse_and_export(tiny_text_corpus, tmp_path):
     assert (stage["seed"], stage["vector_size"], stage["remove"], stage["sg"]) == (0, 16, [], False)
     assert KeyedVectors.load_word2vec_format(str(exported), binary=True).vector_size == 16
 
-    again = _invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY)
+    again = invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY)
     assert again.exit_code == 0 and "reusing word2vec vectors" in again.stderr
 
     text = tmp_path / "vectors.txt"
-    result = _invoke("export", "--run", run, text, "--text")
+    result = invoke("export", "--run", run, text, "--text")
     assert result.exit_code == 0, result.output
     assert text.read_text(encoding="utf-8").split("\n", 1)[0].endswith(" 16")
 
@@ -99,7 +93,7 @@ def _empty_files(tmp_path: Path) -> Path:
 ])
 def test_bad_corpus_fails_cleanly(tmp_path, make_source, message):
     run = tmp_path / "run"
-    result = _invoke("embed", "--run", run, "--corpus", make_source(tmp_path), *TINY)
+    result = invoke("embed", "--run", run, "--corpus", make_source(tmp_path), *TINY)
     _assert_clean_failure(result, message, run)
     # nothing was written before the corpus was read, and the failed command left no run
     assert not run.exists()
@@ -121,19 +115,19 @@ def test_remove_option_parses_lists_and_none():
 ])
 def test_bad_options_are_usage_errors(tiny_text_corpus, tmp_path, args, message):
     run = tmp_path / "run"
-    result = _invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *args)
+    result = invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *args)
     _assert_clean_failure(result, message, run)
     assert result.exit_code == 2 and not run.exists()
 
 
 def test_min_count_leaving_no_word_fails_cleanly(tiny_text_corpus, tmp_path):
     run = tmp_path / "run"
-    result = _invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY, "--min-count", "1000000")
+    result = invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY, "--min-count", "1000000")
     _assert_clean_failure(result, "lower min_count", run)
     assert not (run / "embeddings" / "meta.json").exists()
 
 
 def test_export_without_vectors_fails_cleanly(tmp_path):
-    result = _invoke("export", "--run", tmp_path / "run", tmp_path / "out.bin")
+    result = invoke("export", "--run", tmp_path / "run", tmp_path / "out.bin")
     _assert_clean_failure(result, "run `pipe embed` first", tmp_path / "run")
     assert not (tmp_path / "out.bin").exists()

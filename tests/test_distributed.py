@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
     pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
@@ -26,9 +25,8 @@ from autoencoder.checkpoints import read_history
 from autoencoder.config import TrainConfig
 from autoencoder.distribute import ClusterRole
 from embeddings.io import SeqaeError
-from pipelines.cli import main
 from pipelines.cluster import free_ports, tf_config
-from tests.conftest import embed_tiny_run
+from tests.conftest import embed_tiny_run, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 # 280 training sentences in batches of 9: the last global batch holds one sentence, so one
@@ -36,10 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ["--seq-len", "12", "--latent", "8", "--batch-size", "9", "--val-sentences", "50",
          "--patience", "0"]
 DIGEST = re.compile(r"final weights sha256 ([0-9a-f]{64})")
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def pipe(*args, env=None) -> subprocess.CompletedProcess:
