@@ -62,7 +62,8 @@ class CodeReliance:
         """``{"val_loss", "val_loss_swapped", "code_free"}`` with the model's current weights."""
         if not self.mask.any():
             return dict.fromkeys(FIELDS)
-        codes = self.ae.encode(self.ids)
+        codes = np.concatenate([self.ae.encode(self.ids[start:start + EVAL_BATCH])
+                                for start in range(0, len(self.ids), EVAL_BATCH)])
         own, swapped = (self._loss(codes[order]) for order in (np.arange(len(codes)), self.swap))
         return {"val_loss": own, "val_loss_swapped": swapped, "code_free": self.code_free}
 
