@@ -43,7 +43,9 @@ def test_log_normalizer_matches_scipy(m):
     reference = np.array([log_c_reference(m, k) for k in KAPPAS])
     got = ours(KAPPAS.astype(np.float64), m)
     error = np.abs(got - reference) / np.maximum(1.0, np.abs(reference))
-    assert error.max() < TOLERANCE[m], (m, KAPPAS[error.argmax()], error.max())
+    # JAX computes in float32 unless x64 is enabled: then float32 rounding (~3e-7) is the floor.
+    tolerance = TOLERANCE[m] if got.dtype == np.float64 else max(TOLERANCE[m], 1e-6)
+    assert error.max() < tolerance, (m, got.dtype, KAPPAS[error.argmax()], error.max())
 
 
 @pytest.mark.parametrize("m", DIMS)
@@ -51,13 +53,16 @@ def test_log_normalizer_is_finite_in_float32_from_zero_to_1e5(m):
     kappa = np.concatenate([[0.0], KAPPAS]).astype(np.float32)
     got = ours(kappa, m)
     assert np.isfinite(got).all()
-    assert (np.diff(got) <= 0).all()  # C_m falls as the concentration grows
+    # C_m falls as the concentration grows (up to float32 rounding where it is flat).
+    assert (np.diff(got) <= 4 * np.finfo(np.float32).eps * np.abs(got[1:])).all()
 
 
 @pytest.mark.parametrize("m", DIMS)
 def test_its_derivative_is_the_bessel_ratio(m):
     """d/dkappa log C_m(kappa) = -I_{m/2}(kappa) / I_{m/2-1}(kappa) (checked by central
     differences of the float64 expression, where the ratio is computable from scipy)."""
+    if ours(np.array([1.0]), m).dtype != np.float64:
+        pytest.skip("central differences need float64 (JAX without x64 computes in float32)")
     v = m / 2 - 1
     for kappa in (0.5, 10.0, 300.0, 5000.0):
         h = 1e-5 * kappa
