@@ -168,6 +168,7 @@ def _replacing(folder: Path, keep: bool):
     aside = None
     if not keep and folder.exists():
         token = secrets.token_hex(8)
+        (folder / REPLACED_TOKEN).unlink(missing_ok=True)  # never written through a link
         (folder / REPLACED_TOKEN).write_text(token, encoding="utf-8")
         aside = folder.with_name(f".{folder.name}.replaced-{token}")
         os.replace(folder, aside)
