@@ -89,10 +89,9 @@ def code_free_loss(ae: SentenceAutoencoder, train: EncodedSentences,
         return None
     seq_len, vocab_size = ae.config.seq_len, len(ae.vocab)
     counts = np.zeros((seq_len, vocab_size), dtype=np.int64)  # (position, word) in train
-    for start in range(0, len(train), ENCODE_CHUNK):
+    for start in range(0, len(train), ENCODE_CHUNK):  # streamed: O(tokens), not O(V) a chunk
         chunk = np.asarray(train.ids[start:start + ENCODE_CHUNK])
-        for position in range(seq_len):
-            counts[position] += np.bincount(chunk[:, position], minlength=vocab_size)
+        np.add.at(counts, (np.broadcast_to(np.arange(seq_len), chunk.shape), chunk), 1)
     counts[:, PAD_ID] = 0
     mask = ids != PAD_ID
     if not mask.any():

@@ -130,7 +130,8 @@ def _read_token(path: Path) -> str | None:
     """The token in ``path`` if it is a small regular file (never a link, FIFO or device,
     which could point anywhere or block), else None."""
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode) or os.lstat(path).st_size > 64:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 64:
             return None
         return path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError):

@@ -416,7 +416,9 @@ def folder_lock(folder: str | os.PathLike, shared: bool) -> Iterator[None]:
     except SeqaeError:
         if not shared or path.is_symlink() or path.exists():
             raise
-        yield  # a folder where it cannot be created: nobody can be writing here
+        fd = None  # a folder where it cannot be created: nobody can be writing here
+    if fd is None:
+        yield
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
