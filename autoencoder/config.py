@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from embeddings.io import SeqaeError
+from embeddings.core.io import SeqaeError
 from embeddings.stats import ONE_HOT_CAP
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 KINDS = ("embedding", "onehot", "classic")
 LOSSES = {"embedding": ("cosine", "mse", "vmf"), "onehot": ("ce",), "classic": ("ce",)}
-# The von Mises-Fisher NLL's regularisers (autoencoder.losses): Kumar & Tsvetkov's reg. 1
+# The von Mises-Fisher NLL's regularisers (autoencoder.model.losses): Kumar & Tsvetkov's reg. 1
 # (0.02 |ê|) on, reg. 2 off (the likelihood term at full weight).
 VMF_LAMBDA1 = 0.02
 VMF_LAMBDA2 = 1.0
@@ -33,7 +33,8 @@ class AutoencoderConfig:
     kind : ``embedding`` (word2vec in, vectors out), ``onehot`` (capped baseline, softmax) or
         ``classic`` (the seed's capped model: tanh ``LSTM(cap)`` output).
     loss : ``cosine``, ``mse`` or ``vmf`` (the von Mises-Fisher NLL of Kumar & Tsvetkov 2019,
-        :mod:`autoencoder.losses`) for the embedding kind; ``ce`` (cross-entropy) otherwise.
+        :mod:`autoencoder.model.losses`) for the embedding kind; ``ce`` (cross-entropy) otherwise.
+        None: the first of its kind (cosine, ce).
     seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
     vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
@@ -48,7 +49,7 @@ class AutoencoderConfig:
     """
 
     kind: str = "embedding"
-    loss: str = "cosine"
+    loss: str | None = None
     seq_len: int = 50
     latent: int = 256
     vocab_cap: int | None = ONE_HOT_CAP
@@ -59,6 +60,8 @@ class AutoencoderConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise SeqaeError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.loss is None:
+            object.__setattr__(self, "loss", LOSSES[self.kind][0])
         if self.loss not in LOSSES[self.kind]:
             raise SeqaeError(f"--loss {self.loss} does not fit --kind {self.kind}; "
                              f"use {' or '.join(LOSSES[self.kind])}")
@@ -132,7 +135,7 @@ class TrainConfig:
     trace_every : a row of the step trace (``steps.csv``) every this many steps of an epoch, and
         at its last step; None: 1% of an epoch, at least every 50 steps.
     eval_every : also measure how much the decoder relies on the code
-        (:mod:`autoencoder.reliance`) every this many steps and at each epoch's end, on the
+        (:mod:`autoencoder.training.reliance`) every this many steps and at each epoch's end, on the
         first ``eval_sample`` validation sentences, into the trace's rows; None: never.
     max_time : stop once training has run this many seconds in all (validation and
         checkpoints not counted; a resumed run counts its earlier epochs): the epoch in
@@ -183,6 +186,13 @@ class TrainConfig:
             raise SeqaeError(f"--eval-sample must be at least 1, got {self.eval_sample}")
         if self.nesterov and self.optimizer != "sgd":
             raise SeqaeError("--nesterov applies to --optimizer sgd only")
+
+    def check_multi_worker(self) -> None:
+        """Refuse the settings one process measures, for a run that spans several."""
+        for name in ("max_time", "eval_every"):
+            if getattr(self, name) is not None:
+                raise SeqaeError(f"--{name.replace('_', '-')} is measured by one process; it does "
+                                 "not apply to --strategy multi-worker")
 
     def learning_rate(self, replicas: int = 1) -> float:
         """The learning rate used with ``replicas`` replicas in sync."""

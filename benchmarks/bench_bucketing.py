@@ -52,7 +52,7 @@ def newsgroup_sentence_lengths(archive: Path, documents: int, seed: int = 0) -> 
     """Token counts of the sentences of a seeded sample of ``documents`` 20 Newsgroups train
     posts, tokenized as ``pipe embed`` does (Punkt trained on the sample, lowercased)."""
     from embeddings.corpus import read_corpus
-    from embeddings.io import SeqaeError
+    from embeddings.core.io import SeqaeError
     from embeddings.tokenize import TokenizeConfig, Tokenizer, train_punkt
 
     if not Path(archive).exists():
@@ -68,7 +68,7 @@ def newsgroup_sentence_lengths(archive: Path, documents: int, seed: int = 0) -> 
 
 def run(settings: Settings, workdir: Path) -> Section:
     """Sentences/s and padding share of fixed-width and bucketed batches, and their ratio."""
-    from autoencoder.batches import Bucketing, padding_share, plan_epoch
+    from autoencoder.data.batches import Bucketing, padding_share, plan_epoch
 
     lengths = newsgroup_sentence_lengths(settings.archive, settings.documents)
     path = write_zipf_sentences(Path(workdir) / "bucketing.txt", settings.vocab_size,

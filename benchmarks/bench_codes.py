@@ -1,9 +1,9 @@
 """Benchmark 9: ``pipe encode`` against ``reconstruct_sentence`` in a loop, and its memory.
 
 A small run is made once (``pipe embed`` and ``pipe train-ae`` on synthetic Zipf sentences, in
-child processes). Then (a) :func:`autoencoder.codes.encode_file` (model loading, tokenizing,
+child processes). Then (a) :func:`pipelines.codes.encode_file` (model loading, tokenizing,
 bucketed batches, codes written to a ``.npy``) is timed per sentence against
-:func:`autoencoder.stage.reconstruct_sentence` called once per sentence, as a script without
+:func:`pipelines.reconstruct.reconstruct_sentence` called once per sentence, as a script without
 ``encode`` would; and (b) ``pipe encode`` runs on N and on 4N sentences, each in a fresh
 process that reports its own peak RSS.
 """
@@ -96,8 +96,9 @@ def peak_rss_of_encodes(run_dir: Path, jobs: list[tuple[Path, Path]]) -> list[fl
 def run(settings: Settings, workdir: Path) -> Section:
     """Sentences/s of encode (N and 4N), of the reconstruct loop and of one-at-a-time codes;
     peak RSS for N and 4N; the two targets."""
-    from autoencoder.codes import encode_file, sentence_code
-    from autoencoder.stage import load_run_model, reconstruct_sentence
+    from pipelines.codes import encode_file, sentence_code
+    from pipelines.models import load_run_model
+    from pipelines.reconstruct import reconstruct_sentence
 
     workdir = Path(workdir)
     run_dir = make_run(settings, workdir)

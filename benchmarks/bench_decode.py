@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from gensim.models import KeyedVectors
 
-from autoencoder.decode import NearestNeighbourDecoder, top_k
+from autoencoder.model.decode import NearestNeighbourDecoder, top_k
 from benchmarks.report import Section, Target
 from benchmarks.timing import alternate, median, seconds, timed
 

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoencoder.checkpoints import read_history
+from autoencoder.training.checkpoints import read_history
 from benchmarks.report import Section
 from benchmarks.timing import alternate, median, plural
 

@@ -23,6 +23,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from pipelines.study_config import StudyConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "benchmarks/results/study-cpu/report.json"
 # What `pipe run` writes as RUN/compare/report.json, committed as the demo's result.
@@ -83,7 +85,7 @@ def _optimizer(settings: dict) -> str:
 
 def _after(config: dict) -> str:
     """The second phase's column title: ``at 300 s`` with a time cap, else ``converged``."""
-    cap = config.get("max_time_s")
+    cap = config.get("max_time")
     return f"at {seconds(cap)}" if cap else "converged"
 
 
@@ -95,7 +97,7 @@ def _stops(report: dict) -> str:
     why = {}
     for name, entry in report["models"].items():
         why.setdefault(entry["stopped"], []).append(name)
-    cap = report["config"].get("max_time_s")
+    cap = report["config"].get("max_time")
     if set(why) == {"time"} and cap:
         return f"every model stopped at the {seconds(cap)} cap, none by early stopping"
     return "stopped by " + "; ".join(f"{reason}: {', '.join(names)}"
@@ -112,7 +114,7 @@ def _nan(report: dict) -> str:
 def study_summary(report: dict) -> str:
     """README: token accuracy at the equal time and at the cap, for every model."""
     config = report["config"]
-    header = ["model", f"token acc at {seconds(config['budget_s'])}",
+    header = ["model", f"token acc at {seconds(config['budget'])}",
               _after(config), "exact", "BLEU-4", "epochs"]
     rows = [[name, pct(entry["budget"]["token_accuracy"]), pct(_final(entry)["token_accuracy"]),
              pct(_final(entry)["exact_sentence_rate"]), f"{_final(entry)['bleu4']:.3f}",
@@ -143,11 +145,11 @@ def study_setup(report: dict) -> str:
         f"{_sentences(config['eval_sentences'], 'test')}.",
         f"- Models: seq-len {config['seq_len']}, latent {config['latent']}, batch "
         f"{config['batch_size']}.",
-        f"- Time: {seconds(config['budget_s'])} of training per model for the equal-time "
+        f"- Time: {seconds(config['budget'])} of training per model for the equal-time "
         f"column; then trained on to early stopping (patience {config['patience']}), "
         f"{config['epochs']} epochs"
-        + (f" or {seconds(config['max_time_s'])} of training in all (budget included)"
-           if config.get("max_time_s") else "")
+        + (f" or {seconds(config['max_time'])} of training in all (budget included)"
+           if config.get("max_time") else "")
         + f"; {_stops(report)}; {_nan(report)}.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
     ])
@@ -165,7 +167,7 @@ def study_models(report: dict) -> str:
 def study_table(report: dict) -> str:
     """docs/study.md: every figure of the two phases that the write-up reads."""
     config = report["config"]
-    budget, after = seconds(config["budget_s"]), _after(config)
+    budget, after = seconds(config["budget"]), _after(config)
     header = ["model", f"token acc at {budget}", after, "exact", "BLEU-4", "out-of-cap acc",
               "vocabulary", "sent/s", "epochs", "distinct outputs", "top output (share)"]
     rows = []
@@ -211,7 +213,7 @@ def study_optimizers(report: dict) -> str:
              pct(report["models"][n]["budget"]["token_accuracy"]),
              pct(_final(report["models"][n])["token_accuracy"]), str(report["models"][n]["epochs"])]
             for n in names if n in report["models"]]
-    return table(["model", "optimizer", f"token acc at {seconds(config['budget_s'])}",
+    return table(["model", "optimizer", f"token acc at {seconds(config['budget'])}",
                   _after(config), "epochs"], rows, right={2, 3, 4})
 
 
@@ -313,6 +315,8 @@ def render(name: str, root: Path = ROOT, _cache: dict | None = None) -> str | No
     if source not in cache:
         path = root / source
         cache[source] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if source == STUDY and cache[source] is not None:  # saved before the time settings' renaming
+            cache[source]["config"] = StudyConfig.upgrade(cache[source]["config"])
     data = cache[source]
     return None if data is None else renderer(data).strip("\n")
 

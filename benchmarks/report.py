@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.io import cpu_model
+from embeddings.core.io import cpu_model
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Each :class:`TrainingWorker` is one spawned Python process holding one autoencod
 drives it epoch by epoch over a pipe, so two contenders can alternate (A B A B ...) while each
 keeps its own peak RSS: nothing one allocates can inflate the other's figure.
 
-The step is the library's own (:class:`autoencoder.train.Trainer`'s) and the input the Trainer's
+The step is the library's own (:class:`autoencoder.training.trainer.Trainer`'s) and the input the Trainer's
 own batches of a LineSentence file (length-bucketed unless the spec says otherwise); only
 ``Trainer.fit``'s per-epoch validation and checkpointing are left out, since a checkpoint of the
 100k-word one-hot baseline is gigabytes of disk traffic that says nothing about training speed.
@@ -243,7 +243,7 @@ class _Session:
         import keras
 
         from autoencoder import AutoencoderConfig, SentenceAutoencoder, TrainConfig, Trainer, Vocabulary
-        from autoencoder.batches import Bucketing, batch_ids, padding_share
+        from autoencoder.data.batches import Bucketing, batch_ids, padding_share
 
         self._batch_ids, self._padding_share = batch_ids, padding_share
         self.spec = spec

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from embeddings.io import SeqaeError
+from embeddings.core.io import SeqaeError
 from embeddings.newsgroups import REMOVABLE, strip_newsgroup_parts
 
 log = logging.getLogger(__name__)

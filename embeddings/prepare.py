@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
-from embeddings.io import (
+from embeddings.core.io import (
     SeqaeError, atomic_open, is_complete, options_digest, read_json, staged_folders,
     verify_manifest, write_json, write_manifest,
 )
-from embeddings.progress import progress_bar
-from embeddings.rundir import check_replaceable
-from embeddings.schema import ANY, Fields, MapOf
+from embeddings.core.progress import progress_bar
+from embeddings.core.rundir import check_replaceable
+from embeddings.core.schema import ANY, Fields, MapOf
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
 

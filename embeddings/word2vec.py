@@ -19,8 +19,8 @@ import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
-from embeddings.io import SeqaeError, atomic_open, output_path
-from embeddings.progress import progress_bar
+from embeddings.core.io import SeqaeError, atomic_open, output_path
+from embeddings.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ W2V_LIMITS = {
 
 class EpochLogger(CallbackAny2Vec):
     """Logs each epoch's duration and throughput, keeps them in :attr:`history`, and shows a
-    progress bar over the epochs (see :func:`~embeddings.progress.progress_bar`).
+    progress bar over the epochs (see :func:`~embeddings.core.progress.progress_bar`).
 
     Throughput counts raw corpus words (before ``min_count`` and down-sampling) per second.
     """
@@ -174,7 +174,7 @@ def load_vectors(folder: Path, mmap: bool = True) -> KeyedVectors:
 
 def export_word2vec(kv: KeyedVectors, path: Path, binary: bool = True) -> None:
     """Write the vectors in the original word2vec format (binary or text): atomically to a
-    regular file, straight through to a device or pipe (see :func:`embeddings.io.output_path`)."""
+    regular file, straight through to a device or pipe (see :func:`embeddings.core.io.output_path`)."""
     _check_keys(kv, _WORD2VEC_BREAKERS, "whitespace")
     with output_path(path) as target:
         kv.save_word2vec_format(str(target), binary=binary)

@@ -1,64 +1,189 @@
-"""``pipe compare``."""
+"""``compare``: every model of a run scored on the same held-out sentences, with its costs."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import click
+import numpy as np
 
-from embeddings.rundir import check_model_name, resolve_model
-from pipelines.common import backend_option, record_config, run_option, seed_option, verbosity
+from autoencoder.backends import current_name
+from pipelines.models import load_autoencoder
+from autoencoder.training.checkpoints import read_history, read_state, training_seconds
+from autoencoder.data.sentences import count_lines, sample_mask
+from autoencoder.scoring import score_autoencoder
+from pipelines.plots import plot_accuracy_by_length, plot_losses
+from autoencoder.data.vocab import Vocabulary
+from embeddings import load_corpus
+from pipelines.embed import load_embeddings
+from embeddings.core.io import SeqaeError, atomic_open, write_json, write_manifest
+from embeddings.core.rundir import RunDir, check_replaceable, list_models
+from embeddings.stats import ONE_HOT_CAP
 
+log = logging.getLogger(__name__)
 
-def compare_options(func):
-    """Options of the comparison, shared by ``compare`` and ``run``."""
-    for option in reversed([
-        click.option("--split", type=click.Choice(["test", "val", "train"]), default="test",
-                     show_default=True, help="Held-out split to score on."),
-        click.option("--eval-sentences", type=click.IntRange(1), default=None,
-                     help="Score a seeded subsample of this many sentences  [default: all]"),
-    ]):
-        func = option(func)
-    return func
-
-
-def run_compare(run_dir: Path, models: list[str] | None, split: str, eval_sentences: int | None,
-                seed: int) -> None:
-    """Score, write RUN/compare/ and print the table (shared by ``compare`` and ``run``)."""
-    from autoencoder import compare_models, format_table, write_report
-    from autoencoder.backends import current_name
-
-    report = compare_models(run_dir, models, split=split, max_sentences=eval_sentences, seed=seed)
-    record_config(run_dir, "compare", {"backend": current_name(), "models": models, "split": split,
-                                       "eval_sentences": eval_sentences, "seed": seed})
-    out = write_report(report, run_dir)
-    click.echo(format_table(report))
-    if report["skipped"]:
-        click.echo(f"\nskipped (no finished epoch): {', '.join(report['skipped'])}")
-    click.echo(f"\nreport: {out / 'report.md'}")
+COMPARE_DIR = "compare"
+TABLE_COLUMNS = (
+    ("token acc", "token_accuracy", "{:.1%}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
+    ("out-cap acc", "token_accuracy_out_of_cap", "{:.1%}"),
+    ("exact", "exact_sentence_rate", "{:.1%}"), ("BLEU-4", "bleu4", "{:.3f}"),
+    ("coverage", "coverage", "{:.1%}"), ("cosine", "mean_cosine", "{:.3f}"),
+    ("top-5", "top5_accuracy", "{:.1%}"), ("params", "parameters", "{:,}"),
+    ("train s", "train_wall_s", "{:.0f}"), ("sent/s", "train_sentences_per_s", "{:.0f}"),
+    ("peak MiB", "train_peak_rss_mb", "{:.0f}"), ("eval tok/s", "eval_tokens_per_s", "{:.0f}"),
+    ("epochs", "epochs", "{}"), ("NaN", "nan_events", "{}"),
+)
 
 
-@click.command()
-@run_option()
-@click.option("--models", default=None,
-              help="Comma-separated model names  [default: every model in RUN/models]")
-@compare_options
-@seed_option
-@backend_option
-@verbosity
-def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int | None,
-            seed: int) -> None:
-    """Score trained models on the same held-out sentences, against the original words.
+def run_compare(run_dir: Path, names: list[str] | None = None, split: str = "test",
+                max_sentences: int | None = None, seed: int = 0) -> tuple[dict, Path]:
+    """The compare stage: score the models (:func:`compare_models`), record the options in
+    ``RUN/config.json`` and write ``RUN/compare/``; returns the report and that folder."""
+    report = compare_models(run_dir, names, split=split, max_sentences=max_sentences, seed=seed)
+    RunDir(run_dir).record("compare", {"backend": current_name(), "models": names, "split": split,
+                                       "eval_sentences": max_sentences, "seed": seed})
+    return report, write_report(report, run_dir)
 
-    \b
-    Writes RUN/compare/: report.md (tables and sample reconstructions), report.json (every
-    figure), loss.png (all models' curves) and accuracy_by_length.png; prints the table.
-    """
-    names = None
-    if models is not None:
-        names = [check_model_name(m.strip()) for m in models.split(",") if m.strip()]
-        if not names:
-            raise click.BadParameter("name at least one model", param_hint="--models")
-        for name in names:  # before starting Keras
-            resolve_model(run_dir, name)
-    run_compare(run_dir, names, split, eval_sentences, seed)
+
+def training_costs(model_dir: Path) -> dict:
+    """Cost figures of a model's training, from its ``history.csv`` and ``state.json``."""
+    rows = [r for r in read_history(model_dir / "history.csv") if r["status"] == "ok"]
+    state = read_state(model_dir / "state.json")
+    return {
+        "train_wall_s": training_seconds(rows),
+        "train_sentences_per_s": float(np.mean([r["sentences_per_s"] for r in rows])) if rows else None,
+        "train_peak_rss_mb": max((r["peak_rss_mb"] for r in rows), default=None),
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "stopped": state["stopped"],
+        "nan_events": state["nan_events"],
+    }
+
+
+def finished_an_epoch(folder: Path) -> bool:
+    """Whether ``state.json`` records a finished epoch (so there is a checkpoint to score; a
+    damaged or missing one is then an error, not a reason to skip)."""
+    if not (folder / "state.json").exists():
+        return False
+    return read_state(folder / "state.json")["epoch"] >= 1
+
+
+def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "test",
+                   max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
+    """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
+    run_dir = Path(run_dir)
+    check_replaceable(run_dir, (COMPARE_DIR,))  # before scoring: the report goes there
+    available = list_models(run_dir)
+    names = names or available
+    if not names:
+        raise SeqaeError(f"no models in {RunDir(run_dir).models}: train some with `pipe train-ae`")
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise SeqaeError(f"no model named {', '.join(missing)} in {RunDir(run_dir).models}")
+    unfinished = [n for n in names if not finished_an_epoch(RunDir(run_dir).model(n))]
+    if unfinished:
+        log.warning("skipping %s: no finished epoch (training stopped before its first "
+                    "checkpoint)", ", ".join(unfinished))
+    names = [n for n in names if n not in unfinished]
+    if not names:
+        raise SeqaeError(f"no model in {RunDir(run_dir).models} has finished an epoch: "
+                         "train one with `pipe train-ae`")
+    corpus = load_corpus(run_dir)
+    path = corpus.split_path(split)
+    n_lines = count_lines(path)
+    if n_lines == 0:
+        raise SeqaeError(f"the {split} split of {run_dir} has no sentences")
+    keep = sample_mask(n_lines, max_sentences, seed)
+    n_eval = n_lines if keep is None else int(keep.sum())
+    rng = np.random.default_rng(seed)
+    sample_rows = tuple(sorted(rng.choice(n_eval, size=min(n_samples, n_eval), replace=False).tolist()))
+    cap_vocab = Vocabulary.capped(corpus.vocab_counts(), ONE_HOT_CAP)
+    kv = load_embeddings(run_dir)
+
+    report = {"run": str(run_dir), "split": split, "sentences": n_eval, "seed": seed,
+              "baseline_cap": ONE_HOT_CAP, "models": {}, "skipped": unfinished, "samples": []}
+    reconstructions = {}
+    for name in names:
+        folder = RunDir(run_dir).model(name)
+        ae, config = load_autoencoder(RunDir(run_dir), name, kv.vectors)
+        log.info("scoring %s on %d %s sentences", name, n_eval, split)
+        metrics, reconstructions[name] = score_autoencoder(
+            ae, path, cap_vocab, keep=keep, sample_rows=sample_rows)
+        report["models"][name] = {
+            "kind": ae.config.kind, "loss": ae.config.loss, "vocab_size": len(ae.vocab),
+            "parameters": ae.model.count_params(), **metrics, **training_costs(folder),
+        }
+    originals = _sample_originals(path, keep, sample_rows)
+    for row, original in zip(sample_rows, originals):
+        report["samples"].append({"original": " ".join(original), **{
+            name: " ".join(reconstructions[name][row]) for name in names}})
+    return report
+
+
+def _sample_originals(path: Path, keep: np.ndarray | None, rows: tuple[int, ...]) -> list[list[str]]:
+    """The original sentences at evaluation positions ``rows`` (file order, ``keep`` applied)."""
+    wanted, found, position = set(rows), {}, 0
+    with open(path, encoding="utf-8") as handle:
+        lines = (line for line in handle if line.strip())
+        for i, line in enumerate(lines):
+            if keep is not None and not keep[i]:
+                continue
+            if position in wanted:
+                found[position] = line.split()
+            position += 1
+    return [found[r] for r in rows]
+
+
+def format_table(report: dict) -> str:
+    """The comparison as a Markdown table (readable on a terminal too)."""
+    header = "| model | " + " | ".join(title for title, _, _ in TABLE_COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 1)]
+    for name, figures in report["models"].items():
+        cells = ["-" if figures.get(key) is None else fmt.format(figures[key])
+                 for _, key, fmt in TABLE_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+REPORT_FILES = ("report.json", "report.md", "loss.png", "accuracy_by_length.png")
+
+
+def write_report(report: dict, run_dir: Path) -> Path:
+    """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
+    out = Path(run_dir) / COMPARE_DIR
+    write_json(out / "report.json", report)
+    histories = {name: read_history(RunDir(run_dir).model(name) / "history.csv")
+                 for name in report["models"]}
+    plot_losses(histories, out / "loss.png")
+    plot_accuracy_by_length(
+        {name: figures["accuracy_by_length"] for name, figures in report["models"].items()},
+        out / "accuracy_by_length.png")
+    with atomic_open(out / "report.md") as handle:
+        handle.write(_markdown(report))
+    write_manifest(out, REPORT_FILES, {"split": report["split"], "models": list(report["models"])})
+    return out
+
+
+def _markdown(report: dict) -> str:
+    parts = [
+        f"# seqae comparison: {report['run']}",
+        f"{report['sentences']} held-out sentences from the `{report['split']}` split, scored "
+        "against the original words (UNK outputs and words outside a model's vocabulary count as "
+        f"errors; the cap split uses the {report['baseline_cap'] - 2:,} most frequent train words).",
+        "", format_table(report), "",
+    ]
+    if report.get("skipped"):
+        parts += [f"Skipped (no finished epoch): {', '.join(report['skipped'])}.", ""]
+    parts += ["## Accuracy by sentence length (tokens)", ""]
+    buckets = next(iter(report["models"].values()))["accuracy_by_length"]
+    parts.append("| model | " + " | ".join(buckets) + " |")
+    parts.append("|" + "---|" * (len(buckets) + 1))
+    for name, figures in report["models"].items():
+        cells = ["-" if v is None else f"{v:.1%}" for v in figures["accuracy_by_length"].values()]
+        parts.append(f"| {name} | " + " | ".join(cells) + " |")
+    parts += ["", "## Samples", ""]
+    for sample in report["samples"]:
+        parts.append(f"- **original**: {sample['original']}")
+        parts += [f"  - *{name}*: {sample[name]}" for name in report["models"]]
+    parts += ["", "![losses](loss.png)", "", "![accuracy by length](accuracy_by_length.png)", ""]
+    return "\n".join(parts)

@@ -1,150 +1,156 @@
-"""``pipe embed`` and ``pipe export``: click wiring over :mod:`embeddings`."""
+"""The embedding stage end to end: prepared corpus -> word2vec vectors -> evaluation.
+
+Layout of ``RUN/embeddings``: ``vectors.npy`` and ``vocab.tsv`` (see :mod:`embeddings.word2vec`),
+``eval.json`` (:func:`embeddings.evaluate.evaluate_vectors`), ``manifest.json`` (their sizes and
+hashes), and ``meta.json`` (cache key and training history), written last so its presence means
+"complete".
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict
+import logging
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import click
+from gensim.models import KeyedVectors
 
-from embeddings.corpus import REMOVABLE, check_remove
-from embeddings.evaluate import format_evaluation
-from embeddings.io import SeqaeError
-from embeddings.prepare import CorpusConfig
-from embeddings.rundir import seqae_owns
-from embeddings.stage import load_embeddings, run_embed
-from embeddings.stats import format_stats
-from embeddings.tokenize import UNITS
-from embeddings.word2vec import W2V_LIMITS, Word2VecConfig, export_word2vec
-from pipelines.common import force_option, read_run_option, record_config, run_option, seed_option, verbosity
+from embeddings.evaluate import EVAL_SCHEMA, evaluate_vectors
+from embeddings.core.io import (
+    META_SCHEMA, SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest,
+    write_json, write_manifest,
+)
+from embeddings.prepare import (
+    CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
+    write_corpus,
+)
+from embeddings.core.rundir import RunDir, check_replaceable, list_models
+from embeddings.word2vec import (
+    VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
+    train_word2vec,
+)
 
-_CORPUS = CorpusConfig()
-_W2V = Word2VecConfig()
+log = logging.getLogger(__name__)
 
-
-class _RemoveList(click.ParamType):
-    """A comma list of newsgroup parts, or ``none``."""
-
-    name = "PARTS"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        if value.strip().lower() == "none":
-            return ()
-        try:
-            return check_remove(part.strip() for part in value.split(",") if part.strip())
-        except SeqaeError as exc:
-            self.fail(str(exc), param, ctx)
+EMBEDDINGS_DIR = "embeddings"
+_FILES = (VECTORS_FILE, VOCAB_FILE, "eval.json")
 
 
-def _bounded(flag: str, field: str, help: str, dest: str | None = None):
-    """An integer word2vec option with the bound and its reason from ``W2V_LIMITS``."""
-    most, why = W2V_LIMITS[field]
-    default = getattr(_W2V, field)
-    return click.option(flag, dest or field, type=click.IntRange(1, most), default=default,
-                        show_default=default is not None,
-                        help=f"{help} At most {most:,}: {why}.")
+@dataclass(frozen=True)
+class EmbedResult:
+    """What the embedding stage produced: the corpus, the vectors and their evaluation."""
+
+    corpus: PreparedCorpus
+    vectors: KeyedVectors
+    evaluation: dict
+    reused: bool  # True when the vectors came from an earlier identical run
 
 
-def embed_options(epochs_flag: str = "--epochs"):
-    """Corpus and word2vec options, shared by ``embed`` and ``run`` (where ``--epochs`` belongs
-    to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
-    options = [
-        click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
-                     help="'default' (gensim's Lee corpus), 'wiki' (gensim's Wikipedia "
-                          "excerpt), '20news' (scikit-learn's cache), a 20news-bydate .tar.gz "
-                          "or folder, a MediaWiki .xml.bz2 dump, a folder of .txt files, or one "
-                          "text file."),
-        click.option("--remove", type=_RemoveList(), default=None,
-                     help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or "
-                          "'none'. Default: all for 20 Newsgroups, none otherwise."),
-        click.option("--unit", type=click.Choice(UNITS), default=_CORPUS.unit, show_default=True,
-                     help="Sentences (Punkt) or groups of --paragraph-lines lines."),
-        click.option("--paragraph-lines", type=click.IntRange(min=1),
-                     default=_CORPUS.paragraph_lines, show_default=True,
-                     help="Non-empty lines per paragraph unit."),
-        click.option("--max-docs", type=click.IntRange(min=1), default=None,
-                     help="Use a seeded sample of this many documents.  [default: all]"),
-        _bounded("--vector-size", "vector_size", "word2vec dimensions."),
-        _bounded("--window", "window", "word2vec context window (words each side)."),
-        _bounded("--min-count", "min_count", "Ignore train words rarer than this."),
-        _bounded("--negative", "negative", "Negative samples per positive example."),
-        _bounded(epochs_flag, "epochs", "word2vec passes over the train split.", "w2v_epochs"),
-        click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW."),
-        _bounded("--workers", "workers", "Processes for tokenizing and threads for word2vec "
-                 "(default: all cores)."),
-    ]
+def run_embed(
+    run_dir: Path,
+    corpus_config: CorpusConfig,
+    w2v_config: Word2VecConfig,
+    workers: int | None = None,
+    force: bool = False,
+) -> EmbedResult:
+    """Prepare the corpus, train word2vec on its train split, save and evaluate the vectors.
 
-    def decorate(func):
-        for option in reversed(options):
-            func = option(func)
-        return func
+    Finished results are reused when the corpus and the word2vec options (``workers`` aside)
+    are unchanged, unless ``force``. ``workers`` is the number of tokenizer processes (default:
+    all cores); word2vec threads come from ``w2v_config.workers``. The options are recorded
+    in ``RUN/config.json`` (stage ``embed``).
 
-    return decorate
-
-
-def run_embed_stage(run_dir: Path, seed: int, force: bool, *, source, remove, unit,
-                    paragraph_lines, max_docs, vector_size, window, min_count, negative,
-                    w2v_epochs, sg, workers, export_path=None) -> None:
-    """Run stage one from CLI options, print its statistics and evaluation, record its config."""
-    workers = workers or os.cpu_count() or 1
-    corpus_config = CorpusConfig(source=source, remove=remove, unit=unit,
-                                 paragraph_lines=paragraph_lines, max_docs=max_docs, seed=seed)
-    w2v_config = Word2VecConfig(vector_size=vector_size, window=window, min_count=min_count,
-                                negative=negative, epochs=w2v_epochs, sg=sg, workers=workers,
-                                seed=seed)
-    if export_path is not None:
-        check_export_path(export_path, run_dir)
-    result = run_embed(run_dir, corpus_config, w2v_config, workers=workers, force=force)
-    click.echo(format_stats(result.corpus.stats))
-    click.echo()
-    click.echo(format_evaluation(result.evaluation))
-    if export_path is not None:
-        export_word2vec(result.vectors, export_path)
-    record_config(run_dir, "embed", {
-        **asdict(corpus_config), "remove": result.corpus.stats["source"]["remove"],
-        **asdict(w2v_config), "export_word2vec": export_path,
-    })
-
-
-@click.command()
-@embed_options()
-@click.option("--export-word2vec", "export_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Also write the vectors here in binary word2vec format.")
-@seed_option
-@force_option
-@run_option(create=True)
-@verbosity
-def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
-    """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
-
-    Writes RUN/corpus (split files, vocabulary, statistics) and RUN/embeddings (vectors.npy,
-    vocab.tsv, eval.json); prints the corpus statistics and the evaluation. Finished results
-    are reused when the options are unchanged, unless --force.
+    Models are tied to the vectors they were trained on, so replacing the corpus or the vectors
+    of a run that has models needs ``force`` (the orphaned models are named). The new corpus and
+    vectors are written beside the old ones and replace them together at the end: a failure
+    leaves the run as it was.
     """
-    run_embed_stage(run_dir, seed, force, **options)
+    run = RunDir(run_dir)
+    run.config()  # a RUN/config.json that is not seqae's is refused before any work
+    options = {k: v for k, v in asdict(w2v_config).items() if k != "workers"}
+    key = {"corpus": options_digest(corpus_key(corpus_config)), "word2vec": options}
+    result = _reused(run.path, corpus_config, key, force)
+    if result is None:
+        _check_replacing(run.path, force)
+        result = _embed(run.path, corpus_config, w2v_config, key, workers,
+                        reuse_corpus=not force and corpus_is_current(corpus_config, run.path))
+    run.record("embed", {**asdict(corpus_config), "remove": result.corpus.stats["source"]["remove"],
+                         **asdict(w2v_config)})
+    return result
 
 
-@click.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--text", is_flag=True, help="Text format instead of binary.")
-@read_run_option
-@verbosity
-def export(path, text, run_dir):
-    """Write the run's word2vec vectors to PATH in the original word2vec format.
-
-    PATH may be a new or existing file (replaced whole, never half-written), a device or a
-    pipe (written through), or a symbolic link (what it points to is written); never one of
-    the run's own files.
-    """
-    check_export_path(path, run_dir)
-    export_word2vec(load_embeddings(run_dir), path, binary=not text)
+def _reused(run_dir: Path, corpus_config: CorpusConfig, key: dict, force: bool) -> EmbedResult | None:
+    """The finished stage one of these options, or None."""
+    folder = run_dir / EMBEDDINGS_DIR
+    if force or not corpus_is_current(corpus_config, run_dir) \
+            or not is_complete(folder, _FILES, options_digest(key)):
+        return None
+    log.info("reusing word2vec vectors in %s", folder)
+    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir),
+                       read_json(folder / "eval.json", EVAL_SCHEMA), reused=True)
 
 
-def check_export_path(path: Path, run_dir: Path) -> None:
-    """Refuse an export that would overwrite one of the run's own artifacts."""
-    if seqae_owns(path, run_dir):
-        raise SeqaeError(f"{path} is one of seqae's own files (of run {run_dir} or another run): "
-                         "export elsewhere")
+def _check_replacing(run_dir: Path, force: bool) -> None:
+    """Refuse to replace a corpus and vectors that models were trained on, unless ``force``."""
+    check_replaceable(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR))
+    models = list_models(run_dir)
+    if models and (run_dir / EMBEDDINGS_DIR / "meta.json").exists():
+        if not force:
+            raise SeqaeError(
+                f"{run_dir} has models trained on its current vectors ({', '.join(models)}); "
+                "these options would replace the corpus or the vectors and orphan them: use "
+                "another --run, or --force to replace them anyway")
+        log.warning("replacing the vectors orphans these models (retrain them with --force): %s",
+                    ", ".join(models))
+
+
+def _embed(run_dir: Path, corpus_config: CorpusConfig, w2v_config: Word2VecConfig, key: dict,
+           workers: int | None, reuse_corpus: bool) -> EmbedResult:
+    """Write the corpus (unless reused) and the vectors beside the old ones; both replace them
+    together at the end."""
+    with staged_folders(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR)) as stage:
+        if reuse_corpus:
+            log.info("reusing tokenized corpus in %s", run_dir / CORPUS_DIR)
+            corpus = load_corpus(run_dir)
+        else:
+            corpus = write_corpus(corpus_config, stage / CORPUS_DIR, workers)
+        progress = EpochLogger()
+        started = time.perf_counter()
+        kv = train_word2vec(corpus.split_path("train"), w2v_config, progress)
+        seconds = time.perf_counter() - started
+        _check_coverage(corpus, kv)
+        staged = stage / EMBEDDINGS_DIR
+        save_vectors(kv, staged)
+        log.info("evaluating %d vectors", len(kv))
+        evaluation = evaluate_vectors(kv)
+        write_json(staged / "eval.json", evaluation)
+        write_manifest(staged, _FILES, key)
+        write_json(staged / "meta.json", {
+            "digest": options_digest(key), "key": key, "vocabulary": len(kv),
+            "dimensions": kv.vector_size, "train_seconds": seconds, "epochs": progress.history,
+        })
+    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir), evaluation, reused=False)
+
+
+def _check_coverage(corpus: PreparedCorpus, kv: KeyedVectors) -> None:
+    """Refuse vectors that know no word of the validation or the test split: a model could
+    not reconstruct a single token there."""
+    for split in ("val", "test"):
+        if not any(token in kv.key_to_index
+                   for tokens in corpus.iter_sentences(split) for token in tokens):
+            raise SeqaeError(f"no word of the {split} split is in the word2vec vocabulary "
+                             f"({len(kv)} words): lower --min-count or use a larger corpus")
+
+
+def load_embeddings(run_dir: Path) -> KeyedVectors:
+    """The run's word vectors (memory-mapped, never unpickled), verified against their manifest."""
+    folder = Path(run_dir) / EMBEDDINGS_DIR
+    if not (folder / "meta.json").is_file():
+        raise SeqaeError(f"no word vectors in {run_dir}: run `pipe embed` first")
+    verify_manifest(folder, _FILES, remedy="rerun `pipe embed --force`")
+    made_from = read_json(folder / "meta.json", META_SCHEMA).get("key", {}).get("corpus")
+    corpus_meta = Path(run_dir) / CORPUS_DIR / "meta.json"
+    if corpus_meta.is_file() and made_from != read_json(corpus_meta, META_SCHEMA)["digest"]:
+        raise SeqaeError(f"the vectors in {folder} were not trained on the run's corpus (a "
+                         "`pipe embed` was interrupted between the two): rerun `pipe embed`")
+    return load_vectors(folder)

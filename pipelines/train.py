@@ -1,253 +1,113 @@
-"""``pipe train-ae`` and ``pipe reconstruct``."""
+"""Train a model into ``RUN/models/NAME``: check, replace safely, fit (the model folder's
+rules live in :mod:`pipelines.models`)."""
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import fields
+import logging
+from dataclasses import asdict
 from pathlib import Path
 
-import click
+from autoencoder.backends import current as current_backend
+from autoencoder.backends import current_name
+from autoencoder.config import AutoencoderConfig, TrainConfig
+from autoencoder.data.vocab import Vocabulary
+from autoencoder.model.network import SentenceAutoencoder
+from autoencoder.training.checkpoints import resume_point
+from autoencoder.training.trainer import Trainer
+from embeddings.core.io import SeqaeError, folder_lock, read_json
+from embeddings.core.rundir import RunDir, check_model_name, is_seqae_model
+from embeddings.prepare import load_corpus
+from pipelines.embed import load_embeddings
+from pipelines.models import MODEL_CONFIG_SCHEMA, recover_replaced, replacing, save_model_config
+from pipelines.plots import draw_model_losses
 
-from autoencoder.backends import STRATEGIES, requested_backend
-from autoencoder.config import (
-    CLIP_SCOPES, DEFAULT_LR, KINDS, LOSSES, OPTIMIZERS, AutoencoderConfig, TrainConfig,
-)
-from embeddings.rundir import resolve_model
-from pipelines.common import (
-    FiniteFloatRange, backend_option, force_option, lock_run, model_name_option, model_option,
-    read_run_option, record_config, require_run_dir, seed_option, verbosity, verbosity_flags,
-)
-
-# The dataclass fields' own defaults (an instance clears the options of the other kind).
-_AE = {f.name: f.default for f in fields(AutoencoderConfig)}
-_TRAIN = {f.name: f.default for f in fields(TrainConfig)}
-AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2")
-
-
-def autoencoder_options(func):
-    """Architecture options, shared by ``train-ae`` and ``run``."""
-    for option in reversed([
-        click.option("--seq-len", type=click.IntRange(1, 1000), default=_AE["seq_len"],
-                     show_default=True, help="Tokens per sentence (truncate / right-pad)."),
-        click.option("--latent", type=click.IntRange(1, 8192), default=_AE["latent"],
-                     show_default=True, help="LSTM units of encoder and decoder."),
-        click.option("--vocab-cap", type=click.IntRange(3), default=_AE["vocab_cap"],
-                     show_default=True, help="One-hot vocabulary size, PAD and UNK included."),
-        click.option("--center/--no-center", default=_AE["center"], show_default=True,
-                     help="Embedding kind: subtract the mean word vector before normalising."),
-        click.option("--vmf-lambda1", type=FiniteFloatRange(0), default=_AE["vmf_lambda1"],
-                     show_default=True,
-                     help="--loss vmf: weight of the |output| penalty (the paper's reg. 1)."),
-        click.option("--vmf-lambda2", type=FiniteFloatRange(0), default=_AE["vmf_lambda2"],
-                     show_default=True,
-                     help="--loss vmf: weight of the likelihood term (the paper's reg. 2: 0.1)."),
-    ]):
-        func = option(func)
-    return func
+log = logging.getLogger(__name__)
 
 
-def training_options(func):
-    """Optimisation options, shared by ``train-ae`` and ``run``."""
-    for option in reversed([
-        click.option("--epochs", type=click.IntRange(1, 100_000), default=_TRAIN["epochs"],
-                     show_default=True,
-                     help="Autoencoder epochs (at most; early stopping may end sooner)."),
-        click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=_TRAIN["batch_size"],
-                     show_default=True, help="Global batch size in sentences."),
-        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_TRAIN["optimizer"],
-                     show_default=True),
-        click.option("--lr", type=FiniteFloatRange(0, 1e6, min_open=True), default=_TRAIN["lr"],
-                     help="Learning rate  [default: " + ", ".join(
-                         f"{lr:g} {name}" for name, lr in DEFAULT_LR.items()) + "]"),
-        click.option("--momentum", type=FiniteFloatRange(0, 1, max_open=True),
-                     default=_TRAIN["momentum"], show_default=True, help="SGD momentum."),
-        click.option("--nesterov", is_flag=True, default=_TRAIN["nesterov"],
-                     help="Nesterov momentum (SGD)."),
-        click.option("--clipnorm", type=FiniteFloatRange(0), default=_TRAIN["clipnorm"],
-                     show_default=True, help="Clip the gradient norm; 0 disables."),
-        click.option("--clip-scope", type=click.Choice(CLIP_SCOPES), default=_TRAIN["clip_scope"],
-                     show_default=True,
-                     help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
-                          "weight's gradient on its own (Keras's clipnorm)."),
-        click.option("--patience", type=click.IntRange(0), default=_TRAIN["patience"],
-                     show_default=True,
-                     help="Early stopping: epochs without a lower validation loss; 0 never."),
-        click.option("--max-sentences", type=click.IntRange(1), default=_TRAIN["max_sentences"],
-                     help="Train on a seeded subsample of this many sentences."),
-        click.option("--val-sentences", type=click.IntRange(1), default=_TRAIN["val_sentences"],
-                     show_default=True,
-                     help="Validate each epoch on a seeded subsample of this many sentences."),
-        click.option("--max-time", type=FiniteFloatRange(0, min_open=True), default=_TRAIN["max_time"],
-                     metavar="SECONDS",
-                     help="Stop after this much training time (validation not counted); the "
-                          "epoch in progress ends there.  [default: no limit]"),
-        click.option("--trace-every", type=click.IntRange(1), default=_TRAIN["trace_every"],
-                     metavar="STEPS",
-                     help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
-                          "norm, sentences and seconds) every STEPS steps and at each epoch's "
-                          "end  [default: 1% of an epoch, at most 50]"),
-        click.option("--eval-every", type=click.IntRange(1), default=_TRAIN["eval_every"],
-                     metavar="STEPS",
-                     help="Every STEPS steps and at each epoch's end, add to the trace the "
-                          "validation loss with each sentence's own code, with the codes "
-                          "swapped between sentences, and the code-free floor  [default: never]"),
-        click.option("--eval-sample", type=click.IntRange(1), default=_TRAIN["eval_sample"],
-                     show_default=True, help="Validation sentences that --eval-every scores."),
-    ]):
-        func = option(func)
-    return func
+def model_vocabulary(run_dir: Path, config: AutoencoderConfig, kv) -> Vocabulary:
+    """The word2vec vocabulary (embedding kind) or the capped train vocabulary (onehot)."""
+    if config.kind == "embedding":
+        return Vocabulary(kv.index_to_key)
+    return Vocabulary.capped(load_corpus(run_dir).vocab_counts(), config.vocab_cap)
 
 
-def distribute_options(func):
-    """Where ``train-ae`` runs: one device, mirrored local devices, or a cluster of workers."""
-    for option in reversed([
-        click.option("--strategy", type=click.Choice(STRATEGIES),
-                     default="default", show_default=True,
-                     help="tf.distribute strategy (tensorflow backend): one device; "
-                          "MirroredStrategy over local GPUs (or --replicas logical CPUs); "
-                          "MultiWorkerMirroredStrategy from TF_CONFIG."),
-        click.option("--replicas", type=click.IntRange(1, 64), default=None,
-                     help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
-        click.option("--scale-lr", is_flag=True, default=_TRAIN["scale_lr"],
-                     help="Multiply --lr by the number of replicas (linear scaling rule)."),
-        click.option("--cluster-demo", type=click.IntRange(1, 64), default=None, metavar="N",
-                     help="Start N local workers on loopback ports (multi-worker) and wait."),
-    ]):
-        func = option(func)
-    return func
+def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConfig,
+                      name: str | None = None, resume: bool = False, force: bool = False,
+                      strategy=None,
+                      record: dict | None = None) -> Trainer:
+    """Train ``RUN/models/NAME`` (NAME defaults to ``KIND-LOSS``) and return the fitted trainer.
 
+    ``resume`` continues from ``last.keras`` with its optimizer state and epoch counter (the
+    architecture must be the saved one); ``force`` replaces an existing model of that name.
+    ``strategy`` distributes training (the backend's distribution; default: one device);
+    checkpoints written under one strategy resume under any other, on any number of workers, and
+    under either Keras backend. Every worker checks the run
+    directory the same way, but only the chief writes to it.
 
-def make_configs(kind, loss, seed, **options):
-    """The frozen configs from CLI options (checked, without Keras)."""
-    ae = AutoencoderConfig(kind=kind, loss=loss or LOSSES[kind][0],
-                           **{k: options.pop(k) for k in AE_OPTIONS})
-    return ae, TrainConfig(seed=seed, **options)
-
-
-@click.command("train-ae")
-@read_run_option
-@click.option("--kind", type=click.Choice(KINDS), default=_AE["kind"], show_default=True,
-              help="Word2vec vectors in and out; the capped one-hot baseline (softmax); or the "
-                   "classic Keras model (tanh LSTM(cap) output, no softmax), kept to show why "
-                   "it fails.")
-@click.option("--loss", type=click.Choice(sorted({loss for kind in KINDS for loss in LOSSES[kind]})),
-              default=None, help="cosine, mse or vmf (embedding: vmf is the von Mises-Fisher NLL of "
-                                 "Kumar & Tsvetkov 2019), ce (onehot, classic)  [default: the first "
-                                 "of its kind: cosine / ce]")
-@model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "
-                                  "[default: KIND-LOSS]")
-@autoencoder_options
-@training_options
-@distribute_options
-@click.option("--resume", is_flag=True, help="Continue from the last checkpoint of --name.")
-@force_option
-@seed_option
-@backend_option
-@verbosity
-def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resume: bool,
-             force: bool, seed: int, strategy: str, replicas: int | None,
-             cluster_demo: int | None, **options) -> None:
-    """Train a sentence autoencoder on the run's corpus and word vectors.
-
-    \b
-    The embedding kind reads frozen word2vec vectors and writes vectors (cosine or MSE loss),
-    decoded to words by nearest neighbour; the onehot kind is the capped-vocabulary baseline
-    with a softmax. Both share the encoder (bidirectional LSTM, directions summed),
-    RepeatVector and decoder LSTM. The classic kind is the Keras model that blows up (one-hot
-    in, tanh LSTM(cap) out, categorical cross-entropy): a NaN stops it with the event (step,
-    loss and gradient norms before it) in state.json. Artifacts go to RUN/models/NAME:
-    config.json, vocab.txt, best.keras, last.keras, history.csv (per epoch), steps.csv (the
-    step trace, --trace-every), loss.png, state.json.
-
-    \b
-    Several devices or hosts: --batch-size stays the global batch. With --strategy
-    multi-worker, start the same command on every host, each with its TF_CONFIG; the
-    chief (worker 0) writes the run directory, which the others read. --cluster-demo N
-    runs such a cluster of N processes on this machine. Distribution is TensorFlow's
-    (tf.distribute): --backend jax trains on one device, and checkpoints of either backend
-    resume under the other.
+    Everything is checked before anything is written; then the options (with ``record``'s
+    entries, such as the command's strategy name) are recorded in ``RUN/config.json`` as
+    stage ``train-ae:NAME``. A model replaced with ``force``
+    is kept aside until the new one commits its first checkpoint, and put back if training
+    fails before that, so a failed command never costs the model that was there.
     """
-    if cluster_demo:
-        if strategy not in ("default", "multi-worker") or replicas:
-            raise click.UsageError("--cluster-demo runs --strategy multi-worker workers")
-        if requested_backend() != "tensorflow":
-            raise click.UsageError("--cluster-demo needs --backend tensorflow (tf.distribute)")
-    if (cluster_demo or strategy == "multi-worker") and options["max_time"] is not None:
-        raise click.UsageError("--max-time is measured by one process; it does not apply to "
-                               "--strategy multi-worker")
-    if (cluster_demo or strategy == "multi-worker") and options["eval_every"] is not None:
-        raise click.UsageError("--eval-every is measured by one process; it does not apply to "
-                               "--strategy multi-worker")
-    if cluster_demo:
-        from pipelines.cluster import run_cluster_demo
-
-        return run_cluster_demo(cluster_demo, ["train-ae", *_forwarded_options()])
-    ae_config, train_config = make_configs(kind, loss, seed, **options)
-    require_run_dir(run_dir)  # both before importing Keras and starting the backend's runtime
-    from autoencoder import train_autoencoder
-    from autoencoder.backends import current, current_name
-
-    name = name or ae_config.default_name
-    backend = current()
-    distribution = backend.make_strategy(strategy, replicas)  # before any other TensorFlow op
-    chief = backend.is_chief(distribution)
-    with lock_run(run_dir) if chief else contextlib.nullcontext():
-        def record():  # once every check passed: a refused command records nothing
-            if chief:
-                record_config(run_dir, f"train-ae:{name}",
-                              {**ae_config.to_dict(), **train_config.__dict__,
-                               "backend": current_name(), "strategy": strategy,
-                               "replicas": backend.replicas(distribution)})
-
-        trainer = train_autoencoder(run_dir, ae_config, train_config, name=name, resume=resume,
-                                    force=force, strategy=distribution, on_start=record)
-    best = trainer.state_
+    run = RunDir(run_dir)
+    name = check_model_name(name or config.default_name)
+    corpus, kv, folder = load_corpus(run.path), load_embeddings(run.path), run.model(name)
+    fingerprint = run.vectors_fingerprint(kv.vectors.shape)
+    backend = current_backend()
+    strategy = strategy or backend.default_strategy()
+    chief = backend.is_chief(strategy)
+    if run.models.is_symlink():  # --force would then remove a model of another run
+        raise SeqaeError(f"{run.models} is a symbolic link: seqae trains only into a "
+                         "models folder of the run itself")
     if chief:
-        click.echo(f"{name}: {best['epoch']} epochs, best validation loss "
-                   f"{best['best_val_loss']:.4f} at epoch {best['best_epoch']} "
-                   f"-> {trainer.model_dir}")
+        run.config()  # a RUN/config.json that is not seqae's is refused before any work
+        recover_replaced(folder)
+    _check_target(run, folder, config, fingerprint, resume, force)
+    vocab = model_vocabulary(run.path, config, kv)
+    with backend.scope(strategy):
+        autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
+    trainer = Trainer(autoencoder, train, folder, strategy, on_checkpoint=(draw_model_losses,))
+    splits = corpus.split_path("train"), corpus.split_path("val")
+    if not chief:  # the chief writes the run directory
+        return trainer.fit(*splits, resume=resume)
+    with replacing(folder, keep=resume):
+        with folder_lock(folder, shared=False):  # refused (a FIFO there, say) before recording
+            run.record(f"train-ae:{name}", {**config.to_dict(), **asdict(train),
+                                            "backend": current_name(),
+                                            "replicas": backend.replicas(strategy), **(record or {})})
+            save_model_config(folder, config, asdict(train), vocab, fingerprint)
+            trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
+        return trainer.fit(*splits, resume=resume)
 
 
-def _forwarded_options() -> list[str]:
-    """This command's options as command-line flags, less the cluster ones: what each worker
-    of ``--cluster-demo`` is started with."""
-    ctx = click.get_current_context()
-    args = []
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name)
-        if (not isinstance(param, click.Option) or value is None
-                or param.name in ("cluster_demo", "strategy", "replicas")):
-            continue
-        if param.is_flag:
-            args += [param.opts[0]] if value else param.secondary_opts[:1]
-        else:
-            args += [param.opts[0], str(value)]
-    return args + verbosity_flags()
+def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, fingerprint: dict,
+                  resume: bool, force: bool) -> None:
+    """Refuse to train into ``folder`` when that would lose or misuse what is there."""
+    if resume:
+        _check_resumable(folder, config, fingerprint)
+    elif folder.exists() or folder.is_symlink():
+        if (folder / "state.json").exists() and not force:
+            raise SeqaeError(f"model {folder.name} already exists in {run.path}; use --resume to "
+                             "continue it, --force to retrain it, or --name for another")
+        if not is_seqae_model(folder):
+            raise SeqaeError(f"{folder} is not a model folder seqae wrote (no model manifest); "
+                             "it is left alone: move it away or choose another --name")
 
 
-@click.command()
-@read_run_option
-@model_option
-@click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,
-              help="Neighbours to show per position.")
-@click.argument("sentence")
-@backend_option
-@verbosity
-def reconstruct(run_dir: Path, name: str | None, top_k: int, sentence: str) -> None:
-    """Autoencode SENTENCE with a trained model and print what comes back.
-
-    Prints the tokens, their ids (UNK marked with *), and the decoded reconstruction; with
-    --top-k K, the K best candidates per position with their scores.
-    """
-    name = resolve_model(run_dir, name)  # before starting Keras
-    from autoencoder import UNK_ID, reconstruct_sentence
-
-    result = reconstruct_sentence(run_dir, sentence, name=name, k=top_k)
-    click.echo(f"model:  {result['model']}")
-    click.echo("tokens: " + " ".join(result["tokens"]))
-    click.echo("ids:    " + " ".join(f"{i}{'*' if i == UNK_ID else ''}" for i in result["ids"]))
-    click.echo("output: " + " ".join(result["reconstruction"]))
-    if top_k > 1:
-        for position, candidates in enumerate(result["candidates"]):
-            shown = "  ".join(f"{w} {s:.3f}" for w, s in candidates)
-            click.echo(f"  {position:3d} {result['tokens'][position]:>15}: {shown}")
+def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict) -> None:
+    """Refuse ``--resume`` of ``folder`` unless its checkpoint, vectors and architecture fit."""
+    if not (folder / "state.json").exists():
+        raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
+                         f"{folder.parent.parent}; train it without --resume")
+    resume_point(folder)
+    saved_config = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
+    if saved_config["vectors"] != fingerprint:
+        raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
+                         f"the run's current ones; retrain it with --force")
+    saved_ae = AutoencoderConfig.from_saved(saved_config["autoencoder"])
+    saved = saved_ae.to_dict() if saved_ae is not None else saved_config["autoencoder"]
+    if saved != config.to_dict():
+        changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
+        raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
+                         f"these options differ: {', '.join(changed)}")

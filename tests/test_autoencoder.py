@@ -8,10 +8,10 @@ import pytest
 from keras import ops
 
 from autoencoder import PAD_ID, UNK_ID, NearestNeighbourDecoder, NonFiniteLossError, Vocabulary
-from autoencoder.batches import Bucketing, batch_ids, padding_share, plan_epoch
-from autoencoder.checkpoints import read_history
-from autoencoder.data import EncodedSentences, count_lines, sample_mask
-from embeddings.io import SeqaeError
+from autoencoder.data.batches import Bucketing, batch_ids, padding_share, plan_epoch
+from autoencoder.training.checkpoints import read_history
+from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mask
+from embeddings.core.io import SeqaeError
 from tests.conftest import DIM, SEQ_LEN, WORDS, fit, make_ae, read_json
 
 
@@ -230,7 +230,7 @@ def test_training_is_deterministic_and_learns(vectors, splits, tmp_path, kind):
     for x, y in zip(a.autoencoder.model.get_weights(), b.autoencoder.model.get_weights()):
         np.testing.assert_array_equal(x, y)
     assert {p.name for p in (tmp_path / "a").iterdir()} >= {
-        "best.keras", "last.keras", "history.csv", "loss.png", "state.json"}
+        "best.keras", "last.keras", "history.csv", "state.json"}  # loss.png: a pipeline hook
     assert len(read_history(tmp_path / "a" / "history.csv")) == 2
 
 
@@ -257,12 +257,12 @@ def test_max_time_ends_the_epoch_at_that_step_and_resume_goes_on(vectors, splits
                                                                  eval_every):
     timed = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, max_time=1e-6,
                 eval_every=eval_every)
-    assert timed.state_["stopped"] == "time" and timed.state_["epoch"] == 1
+    assert timed.state_.stopped == "time" and timed.state_.epoch == 1
     (row,) = read_history(tmp_path / "m" / "history.csv")
     # One step (a batch of at most 32 sentences), then validated.
     assert 0 < row["sentences"] <= 32 and row["val_loss"] is not None
     resumed = fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, resume=True)
-    assert resumed.state_["stopped"] == "epochs"
+    assert resumed.state_.stopped == "epochs"
     assert [r["sentences"] for r in resumed.history_] == [row["sentences"], 200]
     again = fit(make_ae(vectors), splits, tmp_path / "again", epochs=2, max_time=1e-6)
     for x, y in zip(timed.autoencoder.model.get_weights(), again.autoencoder.model.get_weights()):
@@ -319,7 +319,7 @@ def test_nan_guard_restores_weights_and_saves_nothing_non_finite(vectors, splits
 # -- the step trace -------------------------------------------------------------------------------
 
 def test_the_step_trace_has_a_row_every_n_steps_and_at_each_epochs_end(vectors, splits, tmp_path):
-    from autoencoder.trace import read_steps
+    from autoencoder.training.trace import read_steps
 
     trainer = fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, trace_every=3)
     rows = read_steps(tmp_path / "m" / "steps.csv")
@@ -340,8 +340,8 @@ def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupt
         vectors, splits, tmp_path, monkeypatch):
     import contextlib
 
-    import autoencoder.train as train_module
-    from autoencoder.trace import read_steps
+    import autoencoder.training.trainer as train_module
+    from autoencoder.training.trace import read_steps
 
     def trace(folder):
         return [{k: v for k, v in row.items() if k != "train_s"}
@@ -374,7 +374,7 @@ def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupt
 def test_the_code_free_floor_is_the_per_position_unigram_cross_entropy(vectors, splits):
     """Witten-Bell: a position's counts, interpolated with the add-one smoothed counts of all
     positions, weighted by the number of distinct words the position has seen."""
-    from autoencoder.reliance import code_free_loss
+    from autoencoder.training.reliance import code_free_loss
 
     ae = make_ae(vectors, "onehot")
     train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
@@ -395,7 +395,7 @@ def test_the_code_free_floor_is_the_per_position_unigram_cross_entropy(vectors, 
 
 
 def test_the_code_free_floor_of_a_vector_model_is_its_loss_on_the_mean_target(vectors, splits):
-    from autoencoder.reliance import code_free_loss
+    from autoencoder.training.reliance import code_free_loss
 
     ae = make_ae(vectors)
     train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
@@ -412,7 +412,7 @@ def test_the_code_free_floor_of_a_vector_model_is_its_loss_on_the_mean_target(ve
 
 
 def test_a_decoder_that_cannot_read_the_code_loses_nothing_when_codes_are_swapped(vectors, splits):
-    from autoencoder.reliance import CodeReliance
+    from autoencoder.training.reliance import CodeReliance
 
     ae = make_ae(vectors)
     train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
@@ -429,7 +429,7 @@ def test_a_decoder_that_cannot_read_the_code_loses_nothing_when_codes_are_swappe
 
 
 def test_eval_every_adds_the_reliance_to_the_trace_rows_it_falls_on(vectors, splits, tmp_path):
-    from autoencoder.trace import read_steps
+    from autoencoder.training.trace import read_steps
 
     fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, trace_every=2, eval_every=3,
         eval_sample=10)
@@ -448,8 +448,8 @@ def test_the_vmf_floor_scales_the_mean_target_to_its_best_length(vectors, splits
     minimises the expected NLL: on the sentences it was fitted to (the random words of this
     fixture carry nothing from train to val), lower than the mean itself and than half or twice
     that length."""
-    from autoencoder.losses import vmf_nll
-    from autoencoder.reliance import _best_concentration, code_free_loss
+    from autoencoder.model.losses import vmf_nll
+    from autoencoder.training.reliance import _best_concentration, code_free_loss
 
     ae = make_ae(vectors, loss="vmf")
     train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)

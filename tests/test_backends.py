@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autoencoder.checkpoints import read_history
+from autoencoder.training.checkpoints import read_history
 from tests.conftest import read_json, write_tiny_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,8 +24,8 @@ def _python(code: str, env: dict | None = None, **kwargs) -> subprocess.Complete
 def test_imports_and_help_start_neither_tensorflow_nor_jax():
     done = _python(
         "import sys\n"
-        "from embeddings.io import SeqaeError\n"
-        "assert 'gensim' not in sys.modules and 'nltk' not in sys.modules, 'embeddings.io'\n"
+        "from embeddings.core.io import SeqaeError\n"
+        "assert 'gensim' not in sys.modules and 'nltk' not in sys.modules, 'embeddings.core.io'\n"
         "import embeddings, autoencoder, pipelines\n"
         "from pipelines.cli import main\n"
         "try:\n"
@@ -151,9 +151,9 @@ def test_importing_seqae_changes_no_process_state(tmp_path):
         "os.umask = lambda mask: calls.append(mask) or real(mask)\n"
         "import matplotlib\n"
         "before_env, before_backend = dict(os.environ), matplotlib.get_backend()\n"
-        "import embeddings, autoencoder, pipelines, pipelines.cli, embeddings.io, embeddings.progress\n"
-        "import autoencoder.plots\n"
-        "from autoencoder.plots import plot_accuracy_by_length\n"
+        "import embeddings, autoencoder, pipelines, pipelines.cli, embeddings.core.io, embeddings.core.progress\n"
+        "import pipelines.plots\n"
+        "from pipelines.plots import plot_accuracy_by_length\n"
         "plot_accuracy_by_length({'m': {'1-5': 0.5}}, __import__('pathlib').Path(sys.argv[1]))\n"
         "assert not calls, calls\n"
         "assert dict(os.environ) == before_env, set(os.environ.items()) ^ set(before_env.items())\n"

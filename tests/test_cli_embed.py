@@ -100,7 +100,7 @@ def test_bad_corpus_fails_cleanly(tmp_path, make_source, message):
 
 
 def test_remove_option_parses_lists_and_none():
-    from pipelines.embed import _RemoveList
+    from pipelines.cli.embed import _RemoveList
 
     parse = _RemoveList().convert
     assert parse("none", None, None) == ()

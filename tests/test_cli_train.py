@@ -49,8 +49,8 @@ def test_reconstruct_prints_tokens_ids_and_neighbours(trained_run):
 @pytest.mark.backend
 def test_compare_matches_a_hand_computation(trained_run):
     """report.json's token accuracy and BLEU equal a per-sentence recomputation."""
-    from autoencoder import load_autoencoder
-    from autoencoder.stage import vectors_file
+    from pipelines import load_autoencoder
+    from embeddings.core.rundir import RunDir
     from embeddings import load_vectors
 
     result = invoke("compare", "--run", trained_run)
@@ -63,7 +63,7 @@ def test_compare_matches_a_hand_computation(trained_run):
                  (trained_run / "corpus" / "test.txt").read_text().splitlines() if line.strip()]
     kv = load_vectors(trained_run / "embeddings")
     for name in ("embedding-cosine", "onehot-ce"):
-        ae, _ = load_autoencoder(trained_run / "models" / name, vectors_file(trained_run), kv.vectors)
+        ae, _ = load_autoencoder(RunDir(trained_run), name, kv.vectors)
         correct = total = 0
         refs, hyps = [], []
         for tokens in sentences:
@@ -239,7 +239,8 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tiny_run):
 
 def test_models_trained_on_replaced_vectors_are_refused(trained_run):
     """Re-embedding the run invalidates its models: resume and compare refuse them by name."""
-    from embeddings import CorpusConfig, Word2VecConfig, load_corpus, run_embed
+    from embeddings import CorpusConfig, Word2VecConfig, load_corpus
+    from pipelines import run_embed
 
     source = load_corpus(trained_run).stats["config"]["source"]
     run_embed(trained_run, CorpusConfig(source=source),

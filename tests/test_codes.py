@@ -43,7 +43,7 @@ def test_encode_writes_aligned_codes_and_sentences(encoded):
 
 @pytest.mark.backend
 def test_bucketed_codes_equal_codes_one_at_a_time(encoded):
-    from autoencoder.stage import load_run_model
+    from pipelines.models import load_run_model
 
     run_dir, codes_path, _ = encoded
     codes = np.load(codes_path)
@@ -55,10 +55,10 @@ def test_bucketed_codes_equal_codes_one_at_a_time(encoded):
 
 def test_encode_a_split_and_flat_window_writes(trained_run, tmp_path, monkeypatch):
     """Codes written window by window (here 1 batch of 2 per window) equal the default ones."""
-    from autoencoder import codes as codes_module
-    from autoencoder.batches import Bucketing
-    from autoencoder.data import EncodedSentences
-    from autoencoder.stage import load_run_model
+    from pipelines import codes as codes_module
+    from autoencoder.data.batches import Bucketing
+    from autoencoder.data.sentences import EncodedSentences
+    from pipelines.models import load_run_model
 
     result = invoke("encode", "--run", trained_run, "--split", "test", tmp_path / "test.npy")
     assert result.exit_code == 0, result.output
@@ -75,8 +75,8 @@ def test_encode_a_split_and_flat_window_writes(trained_run, tmp_path, monkeypatc
 
 @pytest.mark.backend
 def test_decode_codes_of_encode_is_the_reconstruction(trained_run):
-    from autoencoder.codes import sentence_code
-    from autoencoder.stage import load_run_model
+    from pipelines.codes import sentence_code
+    from pipelines.models import load_run_model
 
     for model in ("embedding-cosine", "onehot-ce"):
         _, ae = load_run_model(trained_run, model)

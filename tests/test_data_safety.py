@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.io import SeqaeError, write_json
+from embeddings.core.io import SeqaeError, write_json
 from tests.conftest import assert_clean_error, invoke, read_json, snapshot, tiny_ae, unchanged_but_lock
 
 
@@ -38,7 +38,8 @@ def test_a_name_that_is_not_a_plain_name_is_refused_and_deletes_nothing(trained,
 
 
 def test_the_library_checks_names_too(trained):
-    from autoencoder import AutoencoderConfig, TrainConfig, train_autoencoder
+    from autoencoder import AutoencoderConfig, TrainConfig
+    from pipelines import train_autoencoder
 
     with pytest.raises(SeqaeError, match="not a plain name"):
         train_autoencoder(trained, AutoencoderConfig(seq_len=8, latent=8), TrainConfig(epochs=1),
@@ -236,7 +237,7 @@ def test_compare_does_not_create_a_missing_run(tmp_path):
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
 def test_os_errors_while_writing_are_one_line_naming_the_path(trained, monkeypatch, code):
-    import embeddings.io
+    import embeddings.core.io
 
     real_replace = os.replace
 
@@ -245,7 +246,7 @@ def test_os_errors_while_writing_are_one_line_naming_the_path(trained, monkeypat
             raise OSError(code, os.strerror(code), str(dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(embeddings.io.os, "replace", failing_replace)
+    monkeypatch.setattr(embeddings.core.io.os, "replace", failing_replace)
     result = invoke("compare", "--run", trained)
     assert_clean_error(result, os.strerror(code), "report.json")
 
@@ -317,7 +318,7 @@ def test_an_export_through_a_symlink_loop_is_one_line(trained, tmp_path):
 
 
 def test_a_model_left_aside_by_a_killed_force_is_put_back(trained):
-    from autoencoder.stage import REPLACED_TOKEN
+    from pipelines.models import REPLACED_TOKEN
 
     model = trained / "models" / "embedding-cosine"
     before = snapshot(model)
@@ -347,7 +348,7 @@ def test_embed_clears_staging_left_by_a_kill_and_pairs_corpus_with_vectors(train
     stale.mkdir(parents=True)
     meta = read_json(trained / "embeddings" / "meta.json")
     write_json(trained / "embeddings" / "meta.json", dict(meta, key={**meta["key"], "corpus": "x"}))
-    from embeddings.io import write_manifest
+    from embeddings.core.io import write_manifest
     manifest = read_json(trained / "embeddings" / "manifest.json")
     write_manifest(trained / "embeddings", tuple(manifest["files"]), manifest["options"])
     # The vectors no longer claim the run's corpus: every reader refuses them.
@@ -449,7 +450,7 @@ def test_a_damaged_state_is_one_line_for_every_reader(trained, content):
 def test_a_study_progress_of_the_wrong_shape_is_one_line(trained):
     (trained / "study").mkdir()
     write_json(trained / "study" / "progress.json", {"config": [], "models": {}})
-    from embeddings.io import write_manifest
+    from embeddings.core.io import write_manifest
 
     write_manifest(trained / "study", ("progress.json",), {"stage": "study"})
     result = invoke("study", "--run", trained, "--models", "opt-adam")
@@ -457,7 +458,7 @@ def test_a_study_progress_of_the_wrong_shape_is_one_line(trained):
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
-    from embeddings.io import write_manifest
+    from embeddings.core.io import write_manifest
 
     other = invoke("train-ae", "--run", trained, "--name", "wide", *tiny_ae(1), "--latent", "12")
     assert other.exit_code == 0, other.output
@@ -474,7 +475,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
 def test_an_index_with_changed_arrays_is_rebuilt_not_trusted(trained, damage, caplog):
     import numpy as np
 
-    from embeddings.io import write_manifest
+    from embeddings.core.io import write_manifest
 
     assert invoke("neighbours", "--run", trained, "the cat").exit_code == 0
     expected = invoke("neighbours", "--run", trained, "the cat").stdout
@@ -557,7 +558,7 @@ def test_a_refused_command_leaves_no_new_lock_or_run(tmp_path):
 
 @pytest.mark.parametrize("planted", ["fifo token", "empty name and token", "token of a link"])
 def test_a_replaced_folder_is_touched_only_with_its_token(trained, tmp_path, planted):
-    from autoencoder.stage import REPLACED_TOKEN
+    from pipelines.models import REPLACED_TOKEN
 
     models = trained / "models"
     suffix = "" if planted == "empty name and token" else "0123456789abcdef"
@@ -607,7 +608,7 @@ def test_a_state_seqae_could_not_have_written_is_refused_before_any_write(traine
 
 
 def test_a_misshapen_evaluation_is_one_line(trained):
-    from embeddings.io import write_manifest
+    from embeddings.core.io import write_manifest
 
     folder = trained / "embeddings"
     write_json(folder / "eval.json", {"wordsim353": 5, "analogy": [1]})

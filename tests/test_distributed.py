@@ -21,11 +21,11 @@ import pytest
 if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
     pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
 
-from autoencoder.checkpoints import read_history
+from autoencoder.training.checkpoints import read_history
 from autoencoder.config import TrainConfig
-from autoencoder.distribute import ClusterRole
-from embeddings.io import SeqaeError
-from pipelines.cluster import free_ports, tf_config
+from autoencoder.backends.distribute import ClusterRole
+from embeddings.core.io import SeqaeError
+from pipelines.cli.cluster import free_ports, tf_config
 from tests.conftest import embed_tiny_run, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,10 +102,10 @@ def test_scale_lr_multiplies_by_replicas():
 
 def test_cluster_demo_forwards_every_option(monkeypatch, tmp_path):
     """Workers get the very options given (flags, negated flags, values), not the demo's own."""
-    import pipelines.cluster
+    import pipelines.cli.cluster
 
     seen = {}
-    monkeypatch.setattr(pipelines.cluster, "run_cluster_demo",
+    monkeypatch.setattr(pipelines.cli.cluster, "run_cluster_demo",
                         lambda n, args: seen.update(n=n, args=args))
     result = invoke("train-ae", "--run", tmp_path, "--cluster-demo", 3, "--no-center", "--lr", 0.5,
                     "--scale-lr", "--name", "m", "-q")

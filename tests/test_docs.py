@@ -182,7 +182,7 @@ def test_environment_variables_in_the_docs_name_real_options():
 
 
 def _compare_report() -> dict:
-    """A report with the keys of autoencoder.compare's report.json (what `pipe run` writes as
+    """A report with the keys of pipelines.compare's report.json (what `pipe run` writes as
     RUN/compare/report.json; the committed demo report may not exist yet)."""
     model = {"kind": "embedding", "loss": "cosine", "vocab_size": 100, "parameters": 10,
              "token_accuracy": 0.163, "token_accuracy_in_cap": 0.219, "exact_sentence_rate": 0.021,

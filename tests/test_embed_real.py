@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from embeddings import CorpusConfig, Word2VecConfig, read_corpus, run_embed
+from embeddings import CorpusConfig, Word2VecConfig, read_corpus
+from pipelines import run_embed
 from tests.conftest import SHARED_20NEWS
 
 pytestmark = pytest.mark.slow

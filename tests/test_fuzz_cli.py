@@ -61,7 +61,8 @@ def check_outcome(result, run: Path, before: dict, verify=None) -> None:
 
 def embedding_loads(run: Path) -> None:
     """The corpus and vectors a successful embed wrote verify against their manifests."""
-    from embeddings import load_corpus, load_embeddings
+    from embeddings import load_corpus
+    from pipelines import load_embeddings
 
     assert load_corpus(run).stats["splits"]["train"]["sentences"] > 0
     assert len(load_embeddings(run)) > 0
@@ -69,8 +70,8 @@ def embedding_loads(run: Path) -> None:
 
 def every_model_loads(run: Path) -> None:
     """Every model of the run (the one just trained included) loads and verifies."""
-    from autoencoder.stage import load_run_model
-    from embeddings.rundir import list_models
+    from pipelines.models import load_run_model
+    from embeddings.core.rundir import list_models
 
     for name in list_models(run):
         assert load_run_model(run, name)[0] == name

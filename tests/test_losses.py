@@ -9,7 +9,7 @@ import pytest
 from keras import ops
 from scipy.special import gammaln, ive, logsumexp
 
-from autoencoder.losses import log_vmf_normalizer, vmf_nll
+from autoencoder.model.losses import log_vmf_normalizer, vmf_nll
 from tests.conftest import TINY_AE, invoke
 
 KAPPAS = np.logspace(-3, 5, 33)

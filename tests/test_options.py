@@ -73,7 +73,7 @@ def test_bad_option_is_one_error_line(tmp_path, command, args, fragment):
 
 def test_sgd_gets_the_same_learning_rate_from_python_and_the_command_line():
     from autoencoder.config import DEFAULT_LR, TrainConfig
-    from pipelines.train import AE_OPTIONS, make_configs, train_ae
+    from pipelines.cli.train import AE_OPTIONS, make_configs, train_ae
 
     defaults = {p.name: p.default for p in train_ae.params
                 if p.name in {*TrainConfig.__dataclass_fields__, *AE_OPTIONS} and p.name != "seed"}
@@ -117,7 +117,7 @@ def test_train_options_take_their_defaults_and_choices_from_the_configs():
     from dataclasses import fields
 
     from autoencoder.config import CLIP_SCOPES, KINDS, OPTIMIZERS, AutoencoderConfig, TrainConfig
-    from pipelines.train import train_ae
+    from pipelines.cli.train import train_ae
 
     params = {p.name: p for p in train_ae.params}
     for config in (AutoencoderConfig, TrainConfig):
@@ -131,6 +131,6 @@ def test_train_options_take_their_defaults_and_choices_from_the_configs():
 
 def test_every_run_default_names_an_option_of_run():
     """click ignores a default_map key that names no parameter: a misspelt one would be lost."""
-    from pipelines.run import RUN_DEFAULTS, run
+    from pipelines.cli.run import RUN_DEFAULTS, run
 
     assert set(RUN_DEFAULTS) <= {p.name for p in run.params}

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from autoencoder.compare import compare_models
-from autoencoder.study_config import MODEL_NAMES, StudyConfig
-from autoencoder.study_report import plateau_then_drop
-from embeddings.io import SeqaeError
+from pipelines.compare import compare_models
+from pipelines.study_config import MODEL_NAMES, StudyConfig
+from pipelines.study_report import plateau_then_drop
+from embeddings.core.io import SeqaeError
 from tests.conftest import assert_clean_error, invoke
 
 TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "--workers", "1",
@@ -71,7 +71,7 @@ def check_study(run, output, models):
                    if e["converged"]}
     assert vocab_sizes["onehot-full"] == vocab_sizes["embedding-cosine"]  # the whole vocabulary
     assert report["hardware"]["backend"] in ("tensorflow", "jax")
-    assert report["config"]["budget_s"] == 0.01
+    assert report["config"]["budget"] == 0.01
     markdown = (run / "study" / "report.md").read_text()
     for heading in ("At an equal training time (0.01 s each)", "At convergence", "The seed's model",
                     "Which optimizer", "Reading the curves"):
@@ -123,13 +123,14 @@ def test_plateau_then_drop_is_found_and_only_then():
 def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):
     """A model stopped by --max-time is finished for that budget; once a longer one has been
     asked for (a convergence phase killed before its first checkpoint), it is to be resumed."""
-    from autoencoder import AutoencoderConfig, TrainConfig, model_status, train_autoencoder
-    from embeddings.io import write_json
+    from autoencoder import AutoencoderConfig, TrainConfig
+    from pipelines import model_status, train_autoencoder
+    from embeddings.core.io import write_json
     from tests.conftest import read_json
 
     ae = AutoencoderConfig(seq_len=8, latent=8)
     timed = TrainConfig(epochs=3, batch_size=32, val_sentences=20, max_time=1e-6)
-    assert train_autoencoder(tiny_run, ae, timed, name="m").state_["stopped"] == "time"
+    assert train_autoencoder(tiny_run, ae, timed, name="m").state_.stopped == "time"
     assert model_status(tiny_run, "m", ae, timed) == "finished"
     config_path = tiny_run / "models" / "m" / "config.json"
     config = read_json(config_path)
@@ -142,7 +143,7 @@ def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):
 
 
 def test_text_curves_print_accuracy_against_cumulative_training_time():
-    from autoencoder.plots import text_curves
+    from pipelines.plots import text_curves
 
     history = _history([0.9, 0.8], [0.05, 0.2]) + [{"status": "non-finite at step 3",
                                                     "wall_s": 5.0}]
@@ -152,13 +153,31 @@ def test_text_curves_print_accuracy_against_cumulative_training_time():
     assert lines[3].split()[0] == "b" and len(lines) == 4
 
 
-def test_the_study_runs_from_python_without_the_command_line(tiny_run):
-    """run_embed then run_study, as a notebook would: no RUN/config.json is needed."""
-    from autoencoder.study import run_study
+def test_embed_train_compare_and_study_run_from_python_without_the_command_line(tmp_path):
+    """The pipelines as a notebook calls them: embed, train two models and compare them
+    (run_pipeline), then a tiny study on the same run; no click anywhere."""
+    from autoencoder import AutoencoderConfig, TrainConfig
+    from embeddings import CorpusConfig
+    from pipelines import RunDir, StudyConfig, run_pipeline, run_study
+    from tests.conftest import TINY_W2V, write_tiny_corpus
 
-    config = StudyConfig(models=("opt-adam",), seq_len=8, latent=8, batch_size=32, budget_s=0.01,
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    train = TrainConfig(epochs=2, batch_size=32, val_sentences=20)
+    models = [(AutoencoderConfig(kind=kind, seq_len=8, latent=8, vocab_cap=30), train)
+              for kind in ("embedding", "onehot")]
+    result = run_pipeline(tmp_path / "run", CorpusConfig(source=str(corpus)), TINY_W2V, models)
+    assert result.statuses == {"embedding-cosine": "absent", "onehot-ce": "absent"}
+    assert set(result.report["models"]) == {"embedding-cosine", "onehot-ce"}
+    assert (result.report_dir / "report.md").exists()
+    run = RunDir(tmp_path / "run")
+    assert {"embed", "train-ae:embedding-cosine", "train-ae:onehot-ce", "compare"} <= set(
+        run.config()["stages"])  # the library records its options; no command line ran
+    again = run_pipeline(run.path, CorpusConfig(source=str(corpus)), TINY_W2V, models)
+    assert set(again.statuses.values()) == {"finished"} and again.embedded.reused
+
+    config = StudyConfig(models=("opt-adam",), seq_len=8, latent=8, batch_size=32, budget=0.01,
                          epochs=2, patience=1, val_sentences=20, eval_sentences=10)
-    report = run_study(tiny_run, config)
-    assert report["corpus"] is None  # not recorded: no command line ran
+    report = run_study(run.path, config)
+    assert report["corpus"]["source"] == str(corpus)
     assert 0 <= report["models"]["opt-adam"]["converged"]["token_accuracy"] <= 1
-    assert (tiny_run / "study" / "report.md").exists()
+    assert (run / "study" / "report.md").exists()

@@ -11,8 +11,9 @@ from gensim.models import KeyedVectors
 
 from embeddings import (
     CorpusConfig, EpochLogger, SeqaeError, Word2VecConfig, evaluate_vectors, export_word2vec,
-    format_evaluation, load_corpus, load_vectors, run_embed, save_vectors, train_word2vec,
+    format_evaluation, load_corpus, load_vectors, save_vectors, train_word2vec,
 )
+from pipelines import run_embed
 from tests.conftest import TINY_W2V, read_json
 
 
@@ -163,7 +164,7 @@ def test_tiny_run_has_every_artifact(tiny_run):
 
 def test_run_embed_reuses_vectors_unless_options_change(tiny_run, caplog):
     corpus_config = CorpusConfig(source=load_corpus(tiny_run).stats["config"]["source"])
-    with caplog.at_level(logging.INFO, logger="embeddings"):
+    with caplog.at_level(logging.INFO, logger="pipelines"):
         again = run_embed(tiny_run, corpus_config, TINY_W2V, workers=1)
     assert again.reused and "reusing word2vec vectors" in caplog.text
     assert isinstance(again.vectors.vectors, np.memmap)

@@ -1,0 +1,1 @@
+"""Sentences as ids: the vocabulary, encoded splits and length-bucketed batches."""

@@ -1,0 +1,1 @@
+"""The network: the sentence autoencoder, its losses and nearest-neighbour decoding."""

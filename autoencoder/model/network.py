@@ -1,0 +1,262 @@
+"""The sequence autoencoder: BiLSTM encoder -> RepeatVector -> LSTM decoder -> per-step output.
+
+Two kinds share every layer but the ends, so their comparison is fair:
+
+* ``embedding``: reads the frozen, unit-normalised word2vec vectors of the tokens and writes one
+  ``dim``-vector per position (linear output), trained with a cosine or MSE loss and decoded to
+  words by nearest-neighbour search.
+* ``onehot``: the baseline done right, over a capped vocabulary. Its input is the one-hot row
+  times a trainable (cap x dim) matrix, computed as a lookup; its output a softmax over the cap,
+  trained with sparse categorical cross-entropy and decoded by argmax.
+* ``classic``: the seed's model exactly as written, kept to show why it fails: one-hot rows into
+  the encoder, ``LSTM(cap)`` as decoder and output (tanh, no softmax, no Dense head), trained
+  with Keras's ``categorical_crossentropy``, which divides the outputs by their sum (it expects
+  probabilities) and clips the quotient to [1e-7, 1 - 1e-7]; decoded by argmax.
+
+Only Keras built-in layers are used, so saved models load with ``safe_mode=True`` and no custom
+objects. The saved model is ``seq_len`` wide; :meth:`SentenceAutoencoder.at_width` runs the very
+same layers (weights shared, nothing more to save) on narrower batches, whose outputs at real
+tokens are those of the full width: the encoder is masked and the decoder is causal.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from autoencoder.config import AutoencoderConfig
+from autoencoder.model.decode import NearestNeighbourDecoder, top_k
+from autoencoder.model.losses import MIN_VMF_DIM, vmf_nll
+from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
+from embeddings.core.io import SeqaeError
+
+# The UNK input/target vector: a fixed random unit vector, far from every real word in high dims.
+UNK_VECTOR_SEED = 20_000
+
+
+def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:
+    """The input/target table of the embedding kind, shape (V + 2, dim) float32.
+
+    Row 0 (PAD) is zero, row 1 (UNK) a fixed random unit vector, rows 2.. the word vectors (minus
+    their mean if ``center``) scaled to unit length.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    table = np.empty((len(vectors) + 2, vectors.shape[1]), dtype=np.float32)
+    table[PAD_ID] = 0.0
+    unk = np.random.default_rng(UNK_VECTOR_SEED).standard_normal(vectors.shape[1])
+    table[UNK_ID] = unk / np.linalg.norm(unk)
+    words = table[2:]  # filled in place: at 100k x 2000 every copy is 800 MB
+    if center:
+        np.subtract(vectors, vectors.mean(axis=0, dtype=np.float64).astype(np.float32), out=words)
+    else:
+        words[...] = vectors
+    words /= np.maximum(np.linalg.norm(words, axis=1, keepdims=True), 1e-12)
+    return table
+
+
+def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.Model:
+    """The Keras model; input (batch, seq_len) ids for onehot or (batch, seq_len, dim) vectors.
+
+    Output: (batch, seq_len, dim) linear vectors (embedding), (batch, seq_len, vocab_size)
+    probabilities (onehot) or tanh activations in [-1, 1] (classic).
+    """
+    seq_len, latent = config.seq_len, config.latent
+    if config.kind == "embedding":
+        inputs = keras.Input((seq_len, dim), name="vectors")
+        # PAD rows are exactly zero; no real word vector is, since all are unit length.
+        x = keras.layers.Masking(0.0, name="mask")(inputs)
+    else:
+        inputs = keras.Input((seq_len,), dtype="int32", name="ids")
+        # classic: the one-hot rows themselves (a frozen identity lookup, as the seed fed them).
+        projection = (dict(output_dim=dim) if config.kind == "onehot" else
+                      dict(output_dim=vocab_size, embeddings_initializer="identity",
+                           trainable=False))
+        x = keras.layers.Embedding(vocab_size, mask_zero=True, name="onehot_projection",
+                                   **projection)(inputs)
+    code = keras.layers.Bidirectional(keras.layers.LSTM(latent), merge_mode="sum", name="encoder")(x)
+    x = keras.layers.RepeatVector(seq_len, name="repeat")(code)
+    if config.kind == "classic":  # no head: the decoder's tanh is the output
+        x = keras.layers.LSTM(vocab_size, return_sequences=True, name="decoder")(x)
+        outputs = keras.layers.Identity(name="output")(x)
+    else:
+        x = keras.layers.LSTM(latent, return_sequences=True, name="decoder")(x)
+        head = (keras.layers.Dense(dim, name="vector") if config.kind == "embedding" else
+                keras.layers.Dense(vocab_size, activation="softmax", name="softmax"))
+        outputs = keras.layers.TimeDistributed(head, name="output")(x)
+    return keras.Model(inputs, outputs, name=f"seqae_{config.kind}")
+
+
+class SentenceAutoencoder:
+    """A Keras model with its vocabulary, input table and decoder.
+
+    Parameters
+    ----------
+    config : the architecture.
+    vocab : the model's vocabulary (the word2vec one for ``embedding``, the capped one for onehot).
+    vectors : (len(vocab) - 2, dim) word vectors in vocabulary order; required for ``embedding``,
+        and for ``onehot`` gives only the input width ``dim``.
+    model : an existing Keras model (loaded from a checkpoint); built fresh when None.
+    seed : initialisation seed of a freshly built model (Python, NumPy and TensorFlow).
+    """
+
+    def __init__(self, config: AutoencoderConfig, vocab: Vocabulary, vectors: np.ndarray,
+                 model: keras.Model | None = None, seed: int = 0):
+        self.config = config
+        self.vocab = vocab
+        self.dim = int(vectors.shape[1])
+        if config.loss == "vmf" and self.dim < MIN_VMF_DIM:
+            raise SeqaeError(f"--loss vmf needs word vectors of at least {MIN_VMF_DIM} "
+                             f"dimensions; these have {self.dim}")
+        if config.kind == "embedding":
+            if len(vectors) + 2 != len(vocab):
+                raise SeqaeError(f"vectors have {len(vectors)} rows but the vocabulary "
+                                 f"{len(vocab) - 2} words")
+            self.table = unit_vectors(vectors, config.center)
+            # A variable, not a graph constant: the table can be hundreds of MB.
+            self.table_var = keras.Variable(self.table, trainable=False, name="word_vectors")
+            self.decoder = NearestNeighbourDecoder(self.table, exclude=(PAD_ID, UNK_ID),
+                                                   unit_rows=True)
+        if model is None:
+            keras.utils.set_random_seed(seed)
+            model = build_model(config, len(vocab), self.dim)
+        self.model = model
+
+    @property
+    def lookup_variables(self) -> list:
+        """Variables read outside the Keras model: the word-vector table (embedding kind)."""
+        return [self.table_var] if self.config.kind == "embedding" else []
+
+    @property
+    def model(self) -> keras.Model:
+        """The ``seq_len``-wide Keras model (the one saved and loaded)."""
+        return self._model
+
+    @model.setter
+    def model(self, model: keras.Model) -> None:
+        self._model = model
+        self._at_width = {self.config.seq_len: model}
+        self._code_models: dict[str, keras.Model] = {}  # encoder and code_decoder, built on use
+
+    def at_width(self, width: int) -> keras.Model:
+        """The model for (batch, ``width``) inputs, ``width <= seq_len``: the same layer objects
+        (so the same weights) with a ``RepeatVector(width)``, built once per width and never
+        saved. Its outputs at the first ``width`` positions are those of :attr:`model`."""
+        if width not in self._at_width:
+            if not 1 <= width <= self.config.seq_len:
+                raise ValueError(f"width {width} is not in 1..{self.config.seq_len}")
+            inputs, code = self._encoder_graph(width)
+            outputs = self._decoder_graph(code, width)
+            self._at_width[width] = keras.Model(inputs, outputs, name=f"{self.model.name}_{width}")
+        return self._at_width[width]
+
+    def _encoder_graph(self, width: int | None) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+        """A (batch, ``width``) input (None: any width) and the code the trained layers make
+        of it."""
+        layer = self.model.get_layer
+        if self.config.kind == "embedding":
+            inputs = keras.Input((width, self.dim), name="vectors")
+            x = layer("mask")(inputs)
+        else:
+            inputs = keras.Input((width,), dtype="int32", name="ids")
+            x = layer("onehot_projection")(inputs)
+        return inputs, layer("encoder")(x)
+
+    def _decoder_graph(self, code: keras.KerasTensor, width: int) -> keras.KerasTensor:
+        """The trained decoder's ``width`` per-position outputs for ``code``."""
+        layer = self.model.get_layer
+        x = keras.layers.RepeatVector(width, name="repeat")(code)
+        return layer("output")(layer("decoder")(x))
+
+    @property
+    def encoder(self) -> keras.Model:
+        """(batch, width) inputs of any width <= ``seq_len`` -> (batch, latent) codes: the
+        trained input layer and encoder, weights shared. The code is the sum of the two
+        directions' last states (masked, so padding does not change it)."""
+        if "encoder" not in self._code_models:
+            inputs, code = self._encoder_graph(None)
+            self._code_models["encoder"] = keras.Model(inputs, code,
+                                                       name=f"{self.model.name}_encoder")
+        return self._code_models["encoder"]
+
+    @property
+    def code_decoder(self) -> keras.Model:
+        """(batch, latent) codes -> the ``seq_len``-wide outputs of the trained RepeatVector,
+        decoder and output head, weights shared."""
+        if "code_decoder" not in self._code_models:
+            code = keras.Input((self.config.latent,), name="code")
+            self._code_models["code_decoder"] = keras.Model(
+                code, self._decoder_graph(code, self.config.seq_len),
+                name=f"{self.model.name}_code_decoder")
+        return self._code_models["code_decoder"]
+
+    def encode(self, ids: np.ndarray) -> np.ndarray:
+        """Codes of a (batch, width) int32 id batch, width <= ``seq_len``, right-padded with
+        PAD: shape (batch, latent) float32. Padding does not change a code, so a sentence gets
+        the same code in a batch of any width (up to float rounding, ~1e-6)."""
+        return np.asarray(self.encoder.predict_on_batch(self.inputs(ids)), dtype=np.float32)
+
+    def decode_codes(self, codes: np.ndarray, lengths: np.ndarray | None = None,
+                     batch_size: int = 256) -> list[list[str]]:
+        """The words the decoder writes from each of (N, latent) ``codes``, decoded as
+        reconstructions are (:meth:`decode`: nearest neighbour or argmax), ``batch_size`` codes
+        at a time.
+
+        ``lengths`` : (N,) words to read per code, 1 to ``seq_len`` (the model has no end of
+            sentence, so the length is the caller's); None reads all ``seq_len``.
+        """
+        codes = np.asarray(codes, dtype=np.float32).reshape(-1, self.config.latent)
+        lengths = (np.full(len(codes), self.config.seq_len) if lengths is None
+                   else np.clip(np.asarray(lengths), 1, self.config.seq_len))
+        sentences = []
+        for start in range(0, len(codes), batch_size):
+            outputs = self.code_decoder.predict_on_batch(codes[start:start + batch_size])
+            top = self.decode(np.asarray(outputs))[0][..., 0]
+            sentences += [self.vocab.decode(row[:n])
+                          for row, n in zip(top, lengths[start:start + batch_size])]
+        return sentences
+
+    def __call__(self, ids, training: bool = False):
+        """Outputs for a (batch, width) id batch, width <= seq_len: (batch, width, dim) vectors
+        or (batch, width, vocab) probabilities."""
+        return self.at_width(ids.shape[1])(self.inputs(ids), training=training)
+
+    def inputs(self, ids):
+        """Model input for a (batch, width) id batch, looked up inside the compiled step."""
+        if self.config.kind == "embedding":
+            return ops.take(self.table_var, ids, axis=0)
+        return ids
+
+    def token_loss(self, ids, outputs):
+        """Per-position loss, shape (batch, width); padding positions are the caller's to mask."""
+        if self.config.kind == "onehot":
+            return keras.losses.sparse_categorical_crossentropy(ids, outputs)
+        if self.config.kind == "classic":  # Keras's own, as the seed compiled it
+            return keras.losses.categorical_crossentropy(
+                ops.one_hot(ids, len(self.vocab)), outputs)
+        targets = self.inputs(ids)
+        if self.config.loss == "mse":
+            return ops.mean(ops.square(outputs - targets), axis=-1)
+        if self.config.loss == "vmf":
+            return vmf_nll(outputs, targets, self.config.vmf_lambda1, self.config.vmf_lambda2)
+        return 1.0 - ops.sum(l2_normalize(outputs) * targets, axis=-1)
+
+    def decode(self, outputs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ids and scores per position: shapes (batch, seq_len, k).
+
+        Embedding kind: cosine nearest neighbours over the vocabulary (PAD and UNK excluded).
+        Onehot and classic kinds: the ``k`` highest outputs (UNK included: the baseline may say
+        "unknown").
+        """
+        flat = outputs.reshape(-1, outputs.shape[-1])
+        if self.config.kind == "embedding":
+            ids, scores = self.decoder.kneighbors(flat, k)
+        else:
+            ids, scores = top_k(flat, min(k, flat.shape[1]))
+        return ids.reshape(*outputs.shape[:2], k), scores.reshape(*outputs.shape[:2], k)
+
+
+def l2_normalize(x):
+    """``x`` scaled to unit length along the last axis, as ``tf.math.l2_normalize`` does (a
+    zero row stays zero)."""
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))

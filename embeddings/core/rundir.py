@@ -1,0 +1,236 @@
+"""The run directory's layout: the folders seqae owns in it, and what may name a model.
+
+Every stage writes below one run directory (``--run``)::
+
+    RUN/config.json  RUN/.lock
+    RUN/corpus/  RUN/embeddings/  RUN/models/NAME/  RUN/compare/  RUN/study/
+
+A model name becomes a folder under ``RUN/models``, so it must be one path component of safe
+characters: never ``.``, ``..``, a path, or anything a shell or file system would read otherwise.
+Nothing here imports TensorFlow or gensim.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from embeddings.core.io import (
+    LOCK_FILE, MANIFEST, MANIFEST_SCHEMA, SeqaeError, library_versions, read_json, resolve_path,
+    sha256_file, write_json,
+)
+from embeddings.core.schema import Fields, MapOf
+
+STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare", "study")
+RUN_FILES = ("config.json", LOCK_FILE)
+# RUN/config.json: the resolved options of every stage that ran, by stage name.
+RUN_CONFIG_SCHEMA = Fields({"stages": MapOf(dict)}, name="run configuration")
+# RUN/compare/report.json, which marks a comparison written before stage manifests existed.
+COMPARISON_SCHEMA = Fields({"models": dict, "split": str, "samples": list}, name="comparison report")
+MODELS = "models"
+# A letter or digit first (no hidden names, no options), then letters, digits, '.', '_', '-'.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_run_dir(run_dir: str | os.PathLike) -> Path:
+    """``run_dir`` as a path; an empty string (which would mean the current folder) is refused."""
+    if not str(run_dir).strip():
+        raise SeqaeError("--run must name a folder, not an empty string")
+    return Path(run_dir)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it can name a folder under ``RUN/models``, else :class:`SeqaeError`.
+
+    One path component of at most 100 characters: letters, digits, ``.``, ``_`` and ``-``,
+    starting with a letter or digit (so never ``.``, ``..``, hidden, absolute or nested).
+    """
+    if not _MODEL_NAME.fullmatch(name or ""):
+        raise SeqaeError(f"model name {name!r} is not a plain name: use 1-100 letters, digits, "
+                         "'.', '_' or '-', starting with a letter or digit")
+    return name
+
+
+class RunDir:
+    """One run directory and every path under it: the stage folders, ``config.json`` (the
+    resolved options of each stage that ran) and the word vectors' fingerprint.
+
+    ``RunDir(path)`` touches nothing on disk; each stage creates its own folder.
+    """
+
+    CONFIG = "config.json"
+    VECTORS = "vectors.npy"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = check_run_dir(path)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, other: str) -> Path:
+        return self.path / other
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def models(self) -> Path:
+        return self.path / MODELS
+
+    @property
+    def vectors_file(self) -> Path:
+        """``RUN/embeddings/vectors.npy``: float32, shape (vocabulary, vector size)."""
+        return self.path / "embeddings" / self.VECTORS
+
+    def model(self, name: str) -> Path:
+        """``RUN/models/NAME`` for a checked ``name``."""
+        return self.models / check_model_name(name)
+
+    def vectors_fingerprint(self, shape: tuple[int, ...]) -> dict:
+        """sha256 and shape of the run's word vectors, which every model records and is checked
+        against; the digest of an unchanged file is computed once per process."""
+        return {"sha256": file_digest(self.vectors_file), "shape": list(shape)}
+
+    def config(self) -> dict:
+        """``RUN/config.json`` (empty stages when there is none yet); one that is not seqae's is
+        refused, never overwritten."""
+        path = self.path / self.CONFIG
+        if not path.exists():
+            return {"stages": {}}
+        try:
+            return read_json(path, RUN_CONFIG_SCHEMA)
+        except SeqaeError as exc:
+            raise SeqaeError(f"{exc}; it is left alone: choose another --run") from None
+
+    def stage_options(self, stage: str) -> dict | None:
+        """The options ``config.json`` records for ``stage``, or None."""
+        return self.config()["stages"].get(stage)
+
+    def record(self, stage: str, options: dict[str, Any]) -> None:
+        """Merge one stage's resolved options into ``config.json`` with the library versions."""
+        config = self.config()
+        config["stages"][stage] = {k: (str(v) if isinstance(v, Path) else v)
+                                   for k, v in options.items()}
+        config["versions"] = library_versions()
+        write_json(self.path / self.CONFIG, config)
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of ``path``, computed once per version of the file (its inode, size and
+    modification time) in this process: an 800 MB ``vectors.npy`` is read once, not once per
+    model and check."""
+    info = os.stat(path)
+    return _digest(os.path.realpath(path), info.st_dev, info.st_ino, info.st_size,
+                   info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, device: int, inode: int, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def list_models(run_dir: str | os.PathLike) -> list[str]:
+    """Names of the models in ``RUN/models`` that have a config (trained or in training)."""
+    root = RunDir(run_dir).models
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob("*/config.json")
+                  if _MODEL_NAME.fullmatch(p.parent.name))
+
+
+def resolve_model(run_dir: str | os.PathLike, name: str | None = None) -> str:
+    """The model a reader of the run means: ``name``, else the only model, else
+    ``embedding-cosine``; :class:`SeqaeError` naming what is missing (the run, any model, or
+    that name). Reads only file names, so commands check it before starting Keras."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` and `pipe train-ae` first")
+    names = list_models(run_dir)
+    if not names:
+        raise SeqaeError(f"no trained model in {run_dir}: run `pipe train-ae --run {run_dir}` first")
+    if name is None:
+        name = names[0] if len(names) == 1 else "embedding-cosine"
+    if name not in names:
+        raise SeqaeError(f"no model named {name} in {RunDir(run_dir).models} (have: {', '.join(names)})")
+    return name
+
+
+def _manifest_options(folder: Path) -> dict | None:
+    """The options recorded in ``folder``'s manifest, or None where seqae wrote no manifest
+    there (or ``folder`` is a symbolic link, which seqae never makes)."""
+    folder = Path(folder)
+    if folder.is_symlink() or not (folder / MANIFEST).is_file():
+        return None
+    try:
+        return read_json(folder / MANIFEST, MANIFEST_SCHEMA)["options"]
+    except SeqaeError:
+        return None
+
+
+def is_seqae_model(folder: Path) -> bool:
+    """Whether ``folder`` is a model folder that seqae wrote: a real folder (not a link) whose
+    manifest records an autoencoder. Only such a folder is ever removed (``--force``)."""
+    options = _manifest_options(folder)
+    return options is not None and "autoencoder" in options
+
+
+def is_seqae_stage(folder: Path) -> bool:
+    """Whether ``folder`` (``RUN/corpus``, ``RUN/embeddings``, ``RUN/compare``, ``RUN/study``) is
+    one seqae wrote: a real folder holding seqae's manifest (or, for a comparison written before
+    manifests, its ``report.json``), or an empty one. Only such a folder is ever replaced or
+    written into."""
+    folder = Path(folder)
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    if _manifest_options(folder) is not None or not any(folder.iterdir()):
+        return True
+    try:
+        read_json(folder / "report.json", COMPARISON_SCHEMA)
+    except SeqaeError:
+        return False
+    return True
+
+
+def check_replaceable(run_dir: str | os.PathLike, names: tuple[str, ...]) -> None:
+    """Refuse to write into a ``RUN/<name>`` folder that seqae did not write (``--run`` at a
+    folder of yours, say a source tree with its own ``embeddings/``)."""
+    for name in names:
+        folder = Path(run_dir) / name
+        if (folder.exists() or folder.is_symlink()) and not is_seqae_stage(folder):
+            raise SeqaeError(f"{folder} exists and is not a folder seqae wrote (no manifest); "
+                             "it is left alone: choose another --run")
+
+
+def seqae_owns(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
+    """Whether ``path`` (links resolved) is an artifact of seqae's that an output must never
+    overwrite: inside a stage folder of ``run_dir``, or its ``config.json`` / ``.lock``; or,
+    of any run, in a folder (or below one) that holds a seqae manifest (a stage, a model, an
+    index), inside a stage folder of a folder that holds a run configuration and a lock, or a
+    run file beside a run configuration."""
+    target = resolve_path(path)
+    run = resolve_path(run_dir)
+    owned = [run / folder for folder in STAGE_FOLDERS]
+    if target in {run / name for name in RUN_FILES} or any(
+            target == folder or folder in target.parents for folder in owned):
+        return True
+    # A manifest beside it or one folder up (a stage, a model; a model's index), damaged or
+    # not: a damaged run needs its files more, not less. Not further up: any project may hold
+    # a file of that name.
+    if any((folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink()
+           for folder in target.parents[:2]):
+        return True
+    if target.name in RUN_FILES and _is_run_config(target.parent / "config.json"):
+        return True
+    return any(folder.name in STAGE_FOLDERS and (folder.parent / LOCK_FILE).exists()
+               and _is_run_config(folder.parent / "config.json") for folder in target.parents)
+
+
+def _is_run_config(path: Path) -> bool:
+    try:
+        read_json(path, RUN_CONFIG_SCHEMA)
+    except SeqaeError:
+        return False
+    return True

@@ -1,0 +1,155 @@
+"""``pipe embed`` and ``pipe export``: click wiring over :mod:`embeddings`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from embeddings.corpus import REMOVABLE, check_remove
+from embeddings.evaluate import format_evaluation
+from embeddings.core.io import SeqaeError
+from embeddings.prepare import CorpusConfig
+from embeddings.core.rundir import seqae_owns
+from pipelines.embed import EmbedResult, load_embeddings, run_embed
+from embeddings.stats import format_stats
+from embeddings.tokenize import UNITS
+from embeddings.word2vec import W2V_LIMITS, Word2VecConfig, export_word2vec
+from pipelines.cli.options import force_option, read_run_option, run_option, seed_option, verbosity
+
+_CORPUS = CorpusConfig()
+_W2V = Word2VecConfig()
+
+
+class _RemoveList(click.ParamType):
+    """A comma list of newsgroup parts, or ``none``."""
+
+    name = "PARTS"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        if value.strip().lower() == "none":
+            return ()
+        try:
+            return check_remove(part.strip() for part in value.split(",") if part.strip())
+        except SeqaeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _bounded(flag: str, field: str, help: str, dest: str | None = None):
+    """An integer word2vec option with the bound and its reason from ``W2V_LIMITS``."""
+    most, why = W2V_LIMITS[field]
+    default = getattr(_W2V, field)
+    return click.option(flag, dest or field, type=click.IntRange(1, most), default=default,
+                        show_default=default is not None,
+                        help=f"{help} At most {most:,}: {why}.")
+
+
+def embed_options(epochs_flag: str = "--epochs"):
+    """Corpus and word2vec options, shared by ``embed`` and ``run`` (where ``--epochs`` belongs
+    to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
+    options = [
+        click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
+                     help="'default' (gensim's Lee corpus), 'wiki' (gensim's Wikipedia "
+                          "excerpt), '20news' (scikit-learn's cache), a 20news-bydate .tar.gz "
+                          "or folder, a MediaWiki .xml.bz2 dump, a folder of .txt files, or one "
+                          "text file."),
+        click.option("--remove", type=_RemoveList(), default=None,
+                     help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or "
+                          "'none'. Default: all for 20 Newsgroups, none otherwise."),
+        click.option("--unit", type=click.Choice(UNITS), default=_CORPUS.unit, show_default=True,
+                     help="Sentences (Punkt) or groups of --paragraph-lines lines."),
+        click.option("--paragraph-lines", type=click.IntRange(min=1),
+                     default=_CORPUS.paragraph_lines, show_default=True,
+                     help="Non-empty lines per paragraph unit."),
+        click.option("--max-docs", type=click.IntRange(min=1), default=None,
+                     help="Use a seeded sample of this many documents.  [default: all]"),
+        _bounded("--vector-size", "vector_size", "word2vec dimensions."),
+        _bounded("--window", "window", "word2vec context window (words each side)."),
+        _bounded("--min-count", "min_count", "Ignore train words rarer than this."),
+        _bounded("--negative", "negative", "Negative samples per positive example."),
+        _bounded(epochs_flag, "epochs", "word2vec passes over the train split.", "w2v_epochs"),
+        click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW."),
+        _bounded("--workers", "workers", "Processes for tokenizing and threads for word2vec "
+                 "(default: all cores)."),
+    ]
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def embed_configs(seed: int, *, source, remove, unit, paragraph_lines, max_docs, vector_size,
+                  window, min_count, negative, w2v_epochs, sg, workers
+                  ) -> tuple[CorpusConfig, Word2VecConfig]:
+    """The stage-one configs from the command's options (checked, before anything runs)."""
+    workers = workers or os.cpu_count() or 1
+    return (CorpusConfig(source=source, remove=remove, unit=unit, paragraph_lines=paragraph_lines,
+                         max_docs=max_docs, seed=seed),
+            Word2VecConfig(vector_size=vector_size, window=window, min_count=min_count,
+                           negative=negative, epochs=w2v_epochs, sg=sg, workers=workers, seed=seed))
+
+
+def print_embedded(result: EmbedResult) -> None:
+    """Stage one's corpus statistics and vector evaluation, on stdout."""
+    click.echo(format_stats(result.corpus.stats))
+    click.echo()
+    click.echo(format_evaluation(result.evaluation))
+
+
+def run_embed_stage(run_dir: Path, seed: int, force: bool, export_path: Path | None = None,
+                    **options) -> None:
+    """Run stage one from the command's options and print what it made."""
+    corpus_config, w2v_config = embed_configs(seed, **options)
+    if export_path is not None:
+        check_export_path(export_path, run_dir)
+    result = run_embed(run_dir, corpus_config, w2v_config, workers=w2v_config.workers, force=force)
+    print_embedded(result)
+    if export_path is not None:
+        export_word2vec(result.vectors, export_path)
+
+
+@click.command()
+@embed_options()
+@click.option("--export-word2vec", "export_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the vectors here in binary word2vec format.")
+@seed_option
+@force_option
+@run_option(create=True)
+@verbosity
+def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
+    """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
+
+    Writes RUN/corpus (split files, vocabulary, statistics) and RUN/embeddings (vectors.npy,
+    vocab.tsv, eval.json); prints the corpus statistics and the evaluation. Finished results
+    are reused when the options are unchanged, unless --force.
+    """
+    run_embed_stage(run_dir, seed, force, **options)
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--text", is_flag=True, help="Text format instead of binary.")
+@read_run_option
+@verbosity
+def export(path, text, run_dir):
+    """Write the run's word2vec vectors to PATH in the original word2vec format.
+
+    PATH may be a new or existing file (replaced whole, never half-written), a device or a
+    pipe (written through), or a symbolic link (what it points to is written); never one of
+    the run's own files.
+    """
+    check_export_path(path, run_dir)
+    export_word2vec(load_embeddings(run_dir), path, binary=not text)
+
+
+def check_export_path(path: Path, run_dir: Path) -> None:
+    """Refuse an export that would overwrite one of the run's own artifacts."""
+    if seqae_owns(path, run_dir):
+        raise SeqaeError(f"{path} is one of seqae's own files (of run {run_dir} or another run): "
+                         "export elsewhere")

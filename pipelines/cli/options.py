@@ -1,0 +1,179 @@
+"""Options and helpers shared by every ``pipe`` command, defined once."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from autoencoder.backends import BACKENDS, requested_backend, select_backend
+from embeddings.core.io import SeqaeError, run_lock
+from embeddings.core.rundir import RunDir, check_model_name, check_run_dir
+
+log = logging.getLogger("seqae")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Logs to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
+def _configure_logging(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    verbose = ctx.params.get("verbose", 0) if param.name == "quiet" else value
+    quiet = value if param.name == "quiet" else ctx.params.get("quiet", 0)
+    level = logging.INFO - 10 * (verbose or 0) + 10 * (quiet or 0)
+    root = logging.getLogger()
+    root.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    # TensorFlow's start-up chatter and per-step collective notices, and gensim's per-batch lines,
+    # drown the progress lines unless asked for with -v (gensim) or -vv (TensorFlow).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "3")
+    logging.getLogger("gensim").setLevel(level if level < logging.INFO else max(level, logging.WARNING))
+    logging.getLogger("tensorflow").setLevel(max(level + 10, logging.WARNING))
+    return value
+
+
+def verbosity_flags() -> list[str]:
+    """The ``-v``/``-q`` flags that reproduce the current log level in a child ``pipe``."""
+    steps = (logging.getLogger().getEffectiveLevel() - logging.INFO) // 10
+    return ["-q"] * steps if steps > 0 else ["-v"] * -steps
+
+
+def verbosity(func: Callable) -> Callable:
+    """``-v/--verbose`` and ``-q/--quiet``: logs go to stderr, results to stdout."""
+    func = click.option(
+        "-q", "--quiet", count=True, expose_value=False, callback=_configure_logging,
+        help="Less logging (repeatable).",
+    )(func)
+    return click.option(
+        "-v", "--verbose", count=True, expose_value=False, is_eager=True,
+        callback=_configure_logging, help="More logging (repeatable).",
+    )(func)
+
+
+def _library_check(check: Callable[[Any], Any]) -> Callable:
+    """A click callback running one of the library's own checks (one rule, one place)."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check(value)
+        except SeqaeError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+
+    return callback
+
+
+read_run_option = click.option(
+    # Read as a string, so that the check sees "" before it becomes Path("") == Path(".").
+    "--run", "run_dir", type=click.Path(file_okay=False, path_type=str),
+    default="runs/default", show_default=True, callback=_library_check(check_run_dir),
+    help="Run directory holding every artifact of this run.",
+)
+
+
+def model_name_option(*flags: str, help: str) -> Callable:
+    """A model name option (``--name``, ``--model``): one plain path component, checked here
+    and again by the library."""
+    return click.option(*flags, "name", default=None, callback=_library_check(check_model_name),
+                        help=help)
+
+
+model_option = model_name_option(
+    "--model", help="Model name under RUN/models  [default: the only one, or embedding-cosine]")
+
+
+def require_run_dir(run_dir: Path) -> None:
+    """Refuse a missing run directory (before anything would create it)."""
+    if not run_dir.is_dir():
+        raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` first")
+
+
+@contextlib.contextmanager
+def lock_run(run_dir: Path, create: bool = False):
+    """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once.
+    A missing run directory is refused (nothing is created) unless ``create``; so is a
+    ``RUN/config.json`` that seqae did not write, before any work is done."""
+    if not create:
+        require_run_dir(run_dir)
+    with run_lock(run_dir, click.get_current_context().command_path):
+        RunDir(run_dir).config()
+        yield
+
+
+def run_option(create: bool = False) -> Callable:
+    """``--run`` for commands that write the run directory: the command body holds ``RUN/.lock``
+    (taken after option parsing, so a bad option never leaves the lock held). Only a command
+    that starts a run (``create``) may make the folder."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def locked(*args, run_dir: Path, **kwargs):
+            with lock_run(run_dir, create):
+                return func(*args, run_dir=run_dir, **kwargs)
+
+        return read_run_option(locked)
+
+    return decorate
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (which compare false to any bound)."""
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if not math.isfinite(value):
+            self.fail(f"{value} is not a finite number", param, ctx)
+        return value
+
+
+def _backend_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    source = ctx.get_parameter_source(param.name)
+    from_env = source is click.core.ParameterSource.DEFAULT and os.environ.get("KERAS_BACKEND")
+    try:
+        return select_backend(value, source="KERAS_BACKEND" if from_env else "--backend")
+    except SeqaeError as exc:
+        if from_env:  # the user never gave --backend: say which setting is wrong
+            message = str(exc) if "KERAS_BACKEND" in str(exc) else f"KERAS_BACKEND={value}: {exc}"
+            raise click.UsageError(message, ctx) from None
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+backend_option = click.option(
+    # Eager and applied at once: KERAS_BACKEND must be set before anything imports Keras. A
+    # plain string, checked by the library, so that a bad KERAS_BACKEND is named as such.
+    "--backend", type=click.STRING, default=requested_backend, is_eager=True,
+    expose_value=False, callback=_backend_callback, metavar="[" + "|".join(BACKENDS) + "]",
+    help="Keras backend  [default: KERAS_BACKEND, else tensorflow]",
+)
+seed_option = click.option(
+    "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+    help="Random seed for splits, sampling and initialisation.",
+)
+force_option = click.option(
+    "--force", is_flag=True, help="Recompute even if a finished result for these options exists.",
+)
+
+
+def option_names(decorator: Callable) -> tuple[str, ...]:
+    """Parameter names a shared-options decorator adds, to route a command's kwargs by stage."""
+    return tuple(p.name for p in decorator(lambda **_: None).__click_params__)

@@ -1,0 +1,66 @@
+"""``pipe run``: the whole story in one command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from autoencoder.training.checkpoints import read_history
+from embeddings.core.rundir import RunDir
+from pipelines.cli.compare import compare_options, print_report
+from pipelines.cli.embed import embed_configs, embed_options, print_embedded
+from pipelines.cli.options import backend_option, force_option, option_names, run_option, seed_option, verbosity
+from pipelines.cli.train import autoencoder_options, make_configs, training_options
+
+log = logging.getLogger("seqae")
+
+# Sized so that the whole run (gensim's Wikipedia excerpt, ~26,000 train sentences) takes under
+# five minutes on 2 cores and its models visibly learn (docs/study.md, "What `pipe run` uses by
+# default" says why each); every one can be overridden on the command line.
+RUN_DEFAULTS = {
+    "source": "wiki", "vector_size": 300, "min_count": 2, "w2v_epochs": 20,
+    "seq_len": 16, "latent": 128, "lr": 0.004, "epochs": 2, "max_time": 100.0, "patience": 3,
+    "val_sentences": 500,
+}
+
+
+@click.command(context_settings={"default_map": RUN_DEFAULTS})
+@run_option(create=True)
+@embed_options("--w2v-epochs")
+@autoencoder_options
+@training_options
+@compare_options
+@force_option
+@seed_option
+@backend_option
+@verbosity
+def run(run_dir: Path, force: bool, seed: int, **options) -> None:
+    """Run everything: embed, train the embedding model and the one-hot baseline, compare.
+
+    \b
+    1. embed     corpus -> sentences -> word2vec vectors (RUN/corpus, RUN/embeddings)
+    2. train-ae  embedding-cosine, then the onehot-ce baseline (RUN/models/...)
+    3. compare   both on the held-out test sentences (RUN/compare/report.md), then
+                 print validation accuracy against training time
+    Finished stages are reused when their options are unchanged (an interrupted model is
+    resumed) unless --force; a model trained with other options is replaced only with
+    --force. Defaults are sized for gensim's Wikipedia excerpt (--corpus wiki)
+    in under five minutes on 2 cores: each model trains 2 epochs or 100 s, whichever comes
+    first; pass any stage option (--corpus, --epochs, --max-time, --seq-len, ...) to change them.
+    """
+    from pipelines.plots import text_curves
+    from pipelines.run import RUN_MODELS, run_pipeline
+
+    embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
+    compare_opts = {k: options.pop(k) for k in option_names(compare_options)}
+    # Built before embedding, so an inconsistent option fails in a second, not after stage one.
+    corpus, word2vec = embed_configs(seed, **embed_opts)
+    models = [make_configs(kind, loss, seed, **dict(options)) for kind, loss in RUN_MODELS]
+    result = run_pipeline(run_dir, corpus, word2vec, models, seed=seed, force=force,
+                          split=compare_opts["split"], eval_sentences=compare_opts["eval_sentences"],
+                          on_embedded=print_embedded)
+    print_report(result.report, result.report_dir)
+    click.echo("\n" + text_curves({name: read_history(RunDir(run_dir).model(name) / "history.csv")
+                                    for name in result.statuses}))

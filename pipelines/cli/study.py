@@ -1,0 +1,113 @@
+"""``pipe study``: the question answered with evidence, in one resumable command."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from pipelines.study_config import MODEL_NAMES, StudyConfig
+from pipelines.cli.options import (
+    FiniteFloatRange, backend_option, force_option, lock_run, option_names, read_run_option,
+    seed_option, verbosity,
+)
+from pipelines.cli.embed import embed_options, run_embed_stage
+
+log = logging.getLogger("seqae")
+
+_STUDY = StudyConfig()
+
+
+class _ModelList(click.ParamType):
+    """A comma list of study model names."""
+
+    name = "NAMES"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        names = tuple(n.strip() for n in value.split(",") if n.strip())
+        unknown = [n for n in names if n not in MODEL_NAMES]
+        if unknown or not names:
+            self.fail(f"choose from {', '.join(MODEL_NAMES)}; got {', '.join(unknown) or 'none'}",
+                      param, ctx)
+        return names
+
+
+@click.command()
+@read_run_option
+@embed_options("--w2v-epochs")
+@click.option("--models", type=_ModelList(), default=",".join(_STUDY.models), show_default=True,
+              help="Study models to train, comma-separated.")
+@click.option("--seq-len", type=click.IntRange(1, 1000), default=_STUDY.seq_len,
+              show_default=True, help="Tokens per sentence (truncate / right-pad).")
+@click.option("--latent", type=click.IntRange(1, 8192), default=_STUDY.latent, show_default=True,
+              help="LSTM units of encoder and decoder.")
+@click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=_STUDY.batch_size,
+              show_default=True, help="Sentences per step, every model.")
+@click.option("--budget", "budget", type=FiniteFloatRange(0, min_open=True),
+              default=_STUDY.budget, show_default=True, metavar="SECONDS",
+              help="The equal wall-clock budget: seconds of training per model.")
+@click.option("--max-time", "max_time", type=FiniteFloatRange(0, min_open=True),
+              default=_STUDY.max_time, metavar="SECONDS",
+              help="Cap on each model's total training time when training to convergence  "
+                   "[default: none, early stopping decides]")
+@click.option("--epochs", type=click.IntRange(1, 100_000), default=_STUDY.epochs,
+              show_default=True, help="Most epochs of a model.")
+@click.option("--patience", type=click.IntRange(1), default=_STUDY.patience, show_default=True,
+              help="Convergence: epochs without a lower validation loss before stopping.")
+@click.option("--max-sentences", type=click.IntRange(1), default=_STUDY.max_sentences,
+              help="Train on a seeded subsample of this many sentences  [default: all]")
+@click.option("--val-sentences", type=click.IntRange(1), default=_STUDY.val_sentences,
+              show_default=True, help="Validation sentences per epoch.")
+@click.option("--eval-sentences", type=click.IntRange(1), default=_STUDY.eval_sentences,
+              help="Test sentences scored  [default: the whole test split]")
+@force_option
+@seed_option
+@backend_option
+@verbosity
+def study(run_dir: Path, force: bool, seed: int, **options) -> None:
+    """Train every model of the question on one corpus and score them on the same test
+    sentences, at an equal training time and at convergence.
+
+    \b
+    Models (--models): embedding-cosine and embedding-mse (word2vec in and out);
+    onehot-2000 and onehot-full (softmax over the 1,998 most frequent words, or over the
+    whole vocabulary); classic-seed (the seed's Keras model as written: LSTM(2000) tanh
+    output, categorical_crossentropy, Nesterov SGD 0.04; its blow-up is recorded, the study
+    goes on); opt-sgd, opt-sgd-nesterov and opt-adam (the question's three optimizers on
+    embedding-cosine).
+
+    \b
+    Each model trains --budget seconds and is scored, then resumes until early stopping
+    (--patience, --epochs, --max-time) and is scored again. Writes RUN/study/: report.md
+    (tables, the seed model's failure, the optimizer answer, the curves read in plain
+    words), report.json (every figure, the command, hardware and versions), curves.png and
+    optimizers.png (accuracy and loss against training time). Rerunning the same command
+    continues an interrupted study (--models may change: each model's phases are kept);
+    --force starts it over, the embedding included. Training time counts compiling the
+    step for each batch width, as the user's clock does. Defaults are the reference
+    setup (2000-d vectors, seq-len 50, latent 256, 70 s per model), sized for a GPU.
+    """
+    from pipelines.study import check_study, run_study
+
+    embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
+    config = StudyConfig(seed=seed, **options)  # checked before the run is created or locked
+    with lock_run(run_dir, create=True):
+        check_study(run_dir, config, force)  # before the embedding or RUN/config.json changes
+        log.info("study 1/2: embed")
+        run_embed_stage(run_dir, seed, force, **embed_opts)
+        log.info("study 2/2: %d models", len(config.models))
+        report = run_study(run_dir, config, force=force,
+                           command=shlex.join(["pipe", *sys.argv[1:]]))
+    for name, entry in report["models"].items():
+        scores = [entry[phase] and entry[phase].get("token_accuracy") for phase in
+                  ("budget", "converged")]
+        cells = ["-" if s is None else f"{s:.1%}" for s in scores]
+        click.echo(f"{name:18s} at budget {cells[0]:>6s}   converged {cells[1]:>6s}   "
+                   f"{entry['epochs'] or 0} epochs" +
+                   ("   NON-FINITE" if entry["non_finite"] else ""))
+    click.echo(f"\nreport: {Path(run_dir) / 'study' / 'report.md'}")

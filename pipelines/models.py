@@ -1,0 +1,232 @@
+"""A trained model's folder, ``RUN/models/NAME``, and its lifecycle: config, vocabulary and
+checkpoints; loading; where a model stands for a set of options; replacing one safely.
+
+``config.json`` records the architecture, the training settings and a fingerprint (sha256 and
+shape) of the word vectors the model was trained on, so a model is never silently paired with other
+vectors. ``vocab.txt`` is the model's vocabulary in id order. ``manifest.json`` (rewritten by the
+trainer after every epoch) holds the size and sha256 of every file, checked before loading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import stat
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from autoencoder.backends import current_name
+from autoencoder.config import OUTPUT_ONLY, AutoencoderConfig, TrainConfig
+from autoencoder.data.vocab import Vocabulary
+from autoencoder.model.network import SentenceAutoencoder
+from autoencoder.training.checkpoints import read_history, read_state, training_seconds
+from embeddings.core.io import (
+    SeqaeError, folder_lock, library_versions, read_json, verify_manifest, write_json,
+)
+from embeddings.core.rundir import RunDir, resolve_model
+from embeddings.core.schema import Fields, ListOf
+from pipelines.embed import load_embeddings
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = ("best", "last")
+MODEL_CONFIG_SCHEMA = Fields(
+    {"autoencoder": dict, "train": dict,
+     "vectors": Fields({"sha256": str, "shape": ListOf(int)})},
+    {"vocab_size": int, "backend": str, "versions": dict},
+    name="model config")
+
+
+def save_model_config(model_dir: Path, config: AutoencoderConfig, train: dict, vocab: Vocabulary,
+                      fingerprint: dict) -> None:
+    """Write ``config.json`` and ``vocab.txt`` for a model about to be trained."""
+    vocab.save(model_dir / "vocab.txt")
+    write_json(model_dir / "config.json", {
+        "autoencoder": config.to_dict(), "train": train, "vectors": fingerprint,
+        "vocab_size": len(vocab), "backend": current_name(), "versions": library_versions(),
+    })
+
+
+def load_autoencoder(run: RunDir, name: str, vectors: np.ndarray,
+                     checkpoint: str = "best") -> tuple[SentenceAutoencoder, dict]:
+    """Load a trained model for inference, checking it matches the run's word vectors.
+
+    Returns the autoencoder and its ``config.json``. Raises :class:`SeqaeError` naming the file
+    when something is missing, corrupt, unsafe or trained on other vectors. Reads under the
+    model folder's shared lock, so a model in training is read between two of its checkpoints,
+    never in the middle of one.
+    """
+    model_dir = run.model(name)
+    path = model_dir / f"{checkpoint}.keras"
+    if not path.exists():
+        raise SeqaeError(f"missing checkpoint {path}: model {model_dir.name} is not trained yet")
+    with folder_lock(model_dir, shared=True):
+        verify_manifest(model_dir, ("config.json", "vocab.txt", path.name),
+                        remedy=f"no seqae command changed it (they hold {model_dir.name}'s lock "
+                               "while writing); restore the folder, or retrain the model")
+        config = read_json(model_dir / "config.json", MODEL_CONFIG_SCHEMA)
+        ae_config = AutoencoderConfig.from_saved(config["autoencoder"])
+        if ae_config is None:
+            raise SeqaeError(f"damaged model config {model_dir / 'config.json'}: its "
+                             "architecture is not one seqae builds")
+        if config["vectors"] != run.vectors_fingerprint(vectors.shape):
+            raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
+                             f"{run.vectors_file}; retrain it")
+        vocab = Vocabulary.load(model_dir / "vocab.txt")
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here
+            raise SeqaeError(f"cannot load model {path}: {exc}".splitlines()[0]) from None
+    problem = architecture_problem(model, ae_config, len(vocab), int(vectors.shape[1]))
+    if problem:
+        raise SeqaeError(f"{path} does not hold the model its config.json describes: {problem}")
+    return SentenceAutoencoder(ae_config, vocab, vectors, model=model), config
+
+
+def architecture_problem(model: keras.Model, config: AutoencoderConfig, vocab_size: int,
+                         dim: int) -> str | None:
+    """What in ``model`` differs from the architecture ``config`` builds (input and output
+    shapes, encoder and decoder units), or None."""
+    width = dim if config.kind == "embedding" else vocab_size
+    want = {"input": (None, config.seq_len, dim) if config.kind == "embedding"
+            else (None, config.seq_len),
+            "output": (None, config.seq_len, width),
+            "encoder units": config.latent,
+            "decoder units": vocab_size if config.kind == "classic" else config.latent}
+    try:
+        got = {"input": tuple(model.input_shape), "output": tuple(model.output_shape),
+               "encoder units": model.get_layer("encoder").forward_layer.units,
+               "decoder units": model.get_layer("decoder").units}
+    except (AttributeError, ValueError, TypeError) as exc:
+        return f"it is not a seqae autoencoder ({exc})".splitlines()[0]
+    wrong = [f"{key} {got[key]} (expected {value})" for key, value in want.items()
+             if got[key] != value]
+    return ", ".join(wrong) or None
+
+
+# Proof that a hidden folder beside a model is one that ``--force`` moved aside: the folder
+# holds this file, and its name ends in the token the file holds (16 hex digits).
+REPLACED_TOKEN = ".replaced-token"
+_TOKEN = re.compile(r"[0-9a-f]{16}")
+
+
+def _read_token(path: Path) -> str | None:
+    """The token in ``path`` if it is a small regular file (never a link, FIFO or device,
+    which could point anywhere or block), else None."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 64:
+            return None
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def recover_replaced(folder: Path) -> None:
+    """Settle a model that a killed ``--force`` left aside (``.NAME.replaced-TOKEN``): put it
+    back if the new model never committed a checkpoint, else delete it as ``--force`` would
+    have. A folder of that name without its token is not seqae's, and is left alone."""
+    for aside in sorted(folder.parent.glob(f".{folder.name}.replaced-*")):
+        token = aside.name.rpartition("-")[2]
+        proven = (_TOKEN.fullmatch(token) is not None and not aside.is_symlink() and aside.is_dir()
+                  and _read_token(aside / REPLACED_TOKEN) == token)
+        if not proven:
+            log.warning("leaving %s alone: it is not a model seqae moved aside", aside)
+        elif _has_checkpoint(folder):
+            log.warning("removing %s, replaced by model %s before a kill", aside, folder.name)
+            shutil.rmtree(aside)
+        else:
+            log.warning("putting back model %s, which a killed --force left aside in %s",
+                        folder.name, aside)
+            if folder.exists():
+                shutil.rmtree(folder)
+            (aside / REPLACED_TOKEN).unlink()
+            os.replace(aside, folder)
+
+
+@contextlib.contextmanager
+def replacing(folder: Path, keep: bool):
+    """Train into ``folder``: unless ``keep``, a model already there is moved aside first, then
+    deleted once the new model committed a checkpoint, or put back if the block fails before
+    that. A SIGKILL in between leaves it in a hidden ``.NAME.replaced-TOKEN`` folder beside it,
+    never lost."""
+    aside = None
+    if not keep and folder.exists():
+        token = secrets.token_hex(8)
+        (folder / REPLACED_TOKEN).unlink(missing_ok=True)  # never written through a link
+        (folder / REPLACED_TOKEN).write_text(token, encoding="utf-8")
+        aside = folder.with_name(f".{folder.name}.replaced-{token}")
+        os.replace(folder, aside)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if aside is not None and not _has_checkpoint(folder):
+            shutil.rmtree(folder)
+            (aside / REPLACED_TOKEN).unlink()
+            os.replace(aside, folder)
+            log.warning("training failed before its first checkpoint: model %s is as it was",
+                        folder.name)
+            aside = None
+        raise
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside)
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    """Whether ``folder``'s ``state.json`` commits a checkpoint (a NaN before the first one
+    writes a state without)."""
+    try:
+        return bool(read_state(folder / "state.json")["last_sha256"])
+    except SeqaeError:
+        return False
+
+
+def load_run_model(run_dir: Path, name: str | None = None) -> tuple[str, SentenceAutoencoder]:
+    """Model ``name`` of the run (default: the only model, else ``embedding-cosine``), loaded
+    for inference from its best checkpoint; returns its name and the autoencoder."""
+    run_dir = Path(run_dir)
+    name = resolve_model(run_dir, name)
+    kv = load_embeddings(run_dir)
+    ae, _ = load_autoencoder(RunDir(run_dir), name, kv.vectors)
+    return name, ae
+
+
+def _weights_settings(train: TrainConfig) -> dict:
+    """The training settings that shape the weights (the trace's do not)."""
+    return {k: v for k, v in asdict(train).items() if k not in OUTPUT_ONLY}
+
+
+def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: TrainConfig) -> str:
+    """Where ``RUN/models/NAME`` stands for these options: ``finished`` (reusable), ``partial``
+    (resumable), ``stale`` (a model trained with other options or vectors: replaced only on
+    request) or ``absent`` (no checkpoint to keep: a missing model, or one stopped by a kill or
+    a NaN before its first checkpoint)."""
+    folder = RunDir(run_dir).model(name)
+    if not (folder / "state.json").exists():
+        return "absent"
+    state = read_state(folder / "state.json")  # a damaged one is an error, never "absent"
+    if not state["last_sha256"]:
+        return "absent"
+    saved = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
+    kv = load_embeddings(run_dir)
+    try:  # settings added since the model was saved take their defaults
+        saved_train = _weights_settings(TrainConfig(**saved["train"]))
+    except (TypeError, SeqaeError):
+        return "stale"
+    if (AutoencoderConfig.from_saved(saved["autoencoder"]) != config
+            or saved_train != _weights_settings(train)
+            or saved["vectors"] != RunDir(run_dir).vectors_fingerprint(kv.vectors.shape)):
+        return "stale"
+    if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one
+        spent = training_seconds(read_history(folder / "history.csv"))
+        return "finished" if train.max_time is not None and spent >= train.max_time else "partial"
+    return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"

@@ -1,0 +1,104 @@
+"""Training curves, drawn headless and written atomically.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects, never pyplot's: importing or
+plotting leaves the process's matplotlib backend (a notebook's, say) as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from autoencoder.training.checkpoints import training_time
+from embeddings.core.io import atomic_path
+
+
+def plot_losses(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
+    """Train (solid) and validation (dashed) loss per epoch, one colour per model.
+
+    Losses of different kinds live on different scales (cosine distance, MSE, cross-entropy), so
+    with several models each gets its own panel.
+    """
+    names = list(histories)
+    fig = Figure(figsize=(5 * len(names), 3.6))
+    axes = fig.subplots(1, len(names), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        rows = [r for r in histories[name] if r.get("status") == "ok"]
+        epochs = [r["epoch"] for r in rows]
+        ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
+        val = [(r["epoch"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+        if val:
+            ax.plot(*zip(*val), "s--", label="validation")
+        ax.set(title=name, xlabel="epoch", ylabel="loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, path)
+
+
+def draw_model_losses(model_dir: Path, history: Sequence[dict]) -> None:
+    """``MODEL/loss.png``: the model's own curves, redrawn after each checkpoint (a trainer hook)."""
+    plot_losses({model_dir.name: history}, model_dir / "loss.png")
+
+
+def plot_accuracy_by_length(accuracies: Mapping[str, Mapping[str, float | None]], path: Path) -> None:
+    """Token accuracy per sentence-length bucket, one line per model."""
+    fig = Figure(figsize=(6.5, 3.8))
+    ax = fig.subplots()
+    for name, buckets in accuracies.items():
+        ax.plot(list(buckets), [float("nan") if v is None else v for v in buckets.values()],
+                "o-", label=name)
+    ax.set(xlabel="sentence length (tokens)", ylabel="token accuracy", ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def text_curves(histories: Mapping[str, Sequence[dict]], width: int = 40) -> str:
+    """Validation token accuracy against training time as text, one bar per epoch and model
+    (``width`` characters for the best accuracy shown): the curve a terminal can print."""
+    rows = [(name, t, r["val_token_accuracy"]) for name, history in histories.items()
+            for t, r in training_time(history) if r.get("val_token_accuracy") is not None]
+    if not rows:
+        return "no validation accuracy recorded"
+    top = max(acc for _, _, acc in rows) or 1.0
+    label = max(len(name) for name, _, _ in rows)
+    lines = ["validation token accuracy against training time"]
+    previous = None
+    for name, t, acc in rows:
+        shown = name if name != previous else ""
+        previous = name
+        lines.append(f"  {shown:<{label}} {t:6.0f} s {acc:6.1%} {'#' * round(width * acc / top)}")
+    return "\n".join(lines)
+
+
+def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
+    """Validation token accuracy and validation loss against training time, one line per
+    model. Losses of different kinds differ in scale, so the loss axis is logarithmic and each
+    model's loss is divided by its value after the first epoch (1.0 = where it started)."""
+    fig = Figure(figsize=(12, 4.2))
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for name, history in histories.items():
+        points = [(t, r) for t, r in training_time(history) if r.get("val_loss") is not None]
+        if not points:
+            continue
+        times = [t for t, _ in points]
+        line, = acc_ax.plot(times, [r["val_token_accuracy"] for _, r in points], "o-",
+                            markersize=3, label=name)
+        first = points[0][1]["val_loss"] or 1.0
+        loss_ax.plot(times, [r["val_loss"] / first for _, r in points], "o-", markersize=3,
+                     color=line.get_color(), label=name)
+    acc_ax.set(xlabel="training time (s)", ylabel="validation token accuracy", ylim=(0, None))
+    loss_ax.set(xlabel="training time (s)", ylabel="validation loss / loss after epoch 1",
+                yscale="log")
+    for ax in (acc_ax, loss_ax):
+        ax.grid(alpha=0.3)
+    acc_ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=110)
