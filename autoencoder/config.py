@@ -22,6 +22,12 @@ LOSSES = {"embedding": ("cosine", "mse", "vmf"), "onehot": ("ce",), "classic": (
 # (0.02 |ê|) on, reg. 2 off (the likelihood term at full weight).
 VMF_LAMBDA1 = 0.02
 VMF_LAMBDA2 = 1.0
+# The one-hot kind's output: the exact softmax, or sampled softmax in training (autoencoder.model.
+# sampled); by default sampled above SAMPLED_ABOVE words, where the full one costs most of a step.
+SOFTMAXES = ("full", "sampled")
+SAMPLED_ABOVE = 20_000
+# Negatives a step: about 5% of 20 Newsgroups' 22,000 words (Jean et al. used 15k-50k of 500k).
+NEGATIVES = 1024
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,10 @@ class AutoencoderConfig:
     seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
     vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
-        default); None for the embedding kind, whose vocabulary is the word2vec one.
+        default); None: the whole word2vec vocabulary (and always for the embedding kind).
+    softmax : onehot kind: ``full`` or ``sampled`` softmax in training (scoring is always
+        exact); None: sampled when the vocabulary has more than :data:`SAMPLED_ABOVE` entries.
+    negatives : onehot kind, sampled softmax: ids drawn a step (K), at most the vocabulary.
     center : embedding kind: subtract the mean word vector before normalising. word2vec vectors
         share a common direction (on small corpora random pairs have cosine ~0.9), which lets a
         cosine loss be low while every output decodes to the same few words; centring removes it
@@ -56,6 +65,8 @@ class AutoencoderConfig:
     center: bool | None = True
     vmf_lambda1: float | None = VMF_LAMBDA1
     vmf_lambda2: float | None = VMF_LAMBDA2
+    softmax: str | None = None
+    negatives: int | None = NEGATIVES
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -81,9 +92,27 @@ class AutoencoderConfig:
                      and math.isfinite(float(x)) and x >= 0
                      for x in (self.vmf_lambda1, self.vmf_lambda2)):
             raise SeqaeError("--vmf-lambda1 and --vmf-lambda2 must be finite and not negative")
-        if self.kind != "embedding" and (self.vocab_cap is None or self.vocab_cap < 3):
+        if self.kind != "embedding" and self.vocab_cap is not None and self.vocab_cap < 3:
             raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
                              f"got {self.vocab_cap}")
+        self._check_softmax()
+
+    def _check_softmax(self) -> None:
+        if self.kind != "onehot":
+            if self.softmax is not None:
+                raise SeqaeError(f"--softmax {self.softmax} applies to --kind onehot only")
+            object.__setattr__(self, "negatives", None)
+            return
+        if self.softmax is not None and self.softmax not in SOFTMAXES:
+            raise SeqaeError(f"--softmax must be one of {', '.join(SOFTMAXES)}, got {self.softmax!r}")
+        if not isinstance(self.negatives, int) or self.negatives < 1:
+            raise SeqaeError(f"--negatives must be at least 1, got {self.negatives}")
+
+    def softmax_for(self, vocab_size: int) -> str | None:
+        """The softmax a onehot model over ``vocab_size`` ids trains with (None: no softmax)."""
+        if self.kind != "onehot":
+            return None
+        return self.softmax or ("sampled" if vocab_size > SAMPLED_ABOVE else "full")
 
     @property
     def default_name(self) -> str:

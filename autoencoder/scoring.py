@@ -20,7 +20,7 @@ from keras import ops
 from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
 from autoencoder.backends import current as current_backend
-from autoencoder.data.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
+from autoencoder.data.batches import Bucketing, batch_ids, plan_epoch
 from autoencoder.data.sentences import EncodedSentences
 from autoencoder.model.network import SentenceAutoencoder, l2_normalize
 from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
@@ -106,12 +106,12 @@ def score_autoencoder(
     """
     seq_len, words = ae.config.seq_len, np.array(ae.vocab.words, dtype=object)
     k = 5 if ae.config.kind == "embedding" else 1
-    step = current_backend().compile_forward(ae, functools.partial(_cosine, ae), rows=EVAL_BATCH)
+    step = current_backend().compile_forward(ae, functools.partial(_cosine, ae), rows=ae.eval_rows)
     wanted = set(sample_rows)
     tally, samples = _Tally(output_counts=np.zeros(len(ae.vocab), np.int64)), {}
     started = time.perf_counter()
     sentences = EncodedSentences.encode(path, ae.vocab, seq_len, keep=keep)
-    plan = plan_epoch(sentences.lengths, EVAL_BATCH, seq_len, bucketing=bucketing)
+    plan = plan_epoch(sentences.lengths, ae.eval_rows, seq_len, bucketing=bucketing)
     for batch, ids in progress_bar(zip(plan, batch_ids(sentences, plan)), total=len(plan),
                                    desc="scoring", unit="batch", leave=False):
         outputs, cosine = step(ids)

@@ -66,6 +66,7 @@ class TrainSpec:
     backend : the Keras backend the worker process runs on (``tensorflow`` or ``jax``).
     bucket : batches grouped by length and padded to one of a few widths (the Trainer's default);
         False pads every batch to ``seq_len``.
+    softmax : the one-hot kind's training softmax, ``full`` or ``sampled`` (``negatives`` a step).
     """
 
     kind: str
@@ -79,6 +80,8 @@ class TrainSpec:
     jit_compile: bool = False
     bucket: bool = True
     backend: str = "tensorflow"
+    softmax: str = "full"
+    negatives: int = 1024
 
     @property
     def label(self) -> str:
@@ -248,8 +251,9 @@ class _Session:
         self._batch_ids, self._padding_share = batch_ids, padding_share
         self.spec = spec
         started = time.perf_counter()
-        config = AutoencoderConfig(kind=spec.kind, loss="cosine" if spec.kind == "embedding" else "ce",
-                                   seq_len=spec.seq_len, latent=spec.latent, vocab_cap=spec.vocab_size)
+        onehot = {"softmax": spec.softmax, "negatives": spec.negatives} if spec.kind == "onehot" else {}
+        config = AutoencoderConfig(kind=spec.kind, seq_len=spec.seq_len, latent=spec.latent,
+                                   vocab_cap=spec.vocab_size, **onehot)
         if spec.kind == "embedding":
             vectors = np.random.default_rng(spec.seed).standard_normal(
                 (spec.vocab_size - 2, spec.dim), dtype=np.float32)
@@ -271,6 +275,7 @@ class _Session:
         # Streamed epochs come from Trainer.fit's own iterator over every epoch's batches.
         self._stream = trainer._batches(self._sentences, first_epoch=1, skip=0)
         self._steps, self._streamed = math.ceil(spec.sentences / spec.batch_size), 0
+        self._rng = np.random.default_rng(spec.seed)
         self._memory_batches: list | None = None
         self.epochs = 0
         build_s = time.perf_counter() - started
@@ -294,9 +299,10 @@ class _Session:
 
     def _train(self, batches) -> int:
         """Run the step on every batch, reading each result back as ``Trainer.fit`` does."""
-        sentences = 0
+        sentences, ae = 0, self._trainer.autoencoder
         for ids in batches:
-            loss, norm, _, _ = (float(t) for t in self._step(ids, 0.0))  # 0.0: no Ctrl-C
+            extra = ae.step_inputs(self._rng)  # sampled negatives, drawn per step as fit does
+            loss, norm, _, _ = (float(t) for t in self._step(ids, 0.0, *extra))  # 0.0: no Ctrl-C
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}")
             sentences += int(ids.shape[0])

@@ -75,10 +75,12 @@ def text_curves(histories: Mapping[str, Sequence[dict]], width: int = 40) -> str
 
 def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
     """Validation token accuracy and validation loss against training time, one line per
-    model. Losses of different kinds differ in scale, so the loss axis is logarithmic and each
-    model's loss is divided by its value after the first epoch (1.0 = where it started)."""
+    model. Losses of different kinds differ in scale, so each model's loss is shown relative to
+    its value after the first epoch, ``1 + (loss - first) / |first|`` (1.0 = where it started;
+    ``loss / first`` for a positive loss), on a logarithmic axis when all stay positive."""
     fig = Figure(figsize=(12, 4.2))
     acc_ax, loss_ax = fig.subplots(1, 2)
+    positive = True
     for name, history in histories.items():
         points = [(t, r) for t, r in training_time(history) if r.get("val_loss") is not None]
         if not points:
@@ -87,11 +89,13 @@ def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
         line, = acc_ax.plot(times, [r["val_token_accuracy"] for _, r in points], "o-",
                             markersize=3, label=name)
         first = points[0][1]["val_loss"] or 1.0
-        loss_ax.plot(times, [r["val_loss"] / first for _, r in points], "o-", markersize=3,
-                     color=line.get_color(), label=name)
+        relative = [1.0 + (r["val_loss"] - first) / abs(first) for _, r in points]
+        positive = positive and min(relative) > 0
+        loss_ax.plot(times, relative, "o-", markersize=3, color=line.get_color(), label=name)
     acc_ax.set(xlabel="training time (s)", ylabel="validation token accuracy", ylim=(0, None))
-    loss_ax.set(xlabel="training time (s)", ylabel="validation loss / loss after epoch 1",
-                yscale="log")
+    # A vMF NLL can be negative and fall below zero relative change: then a linear axis.
+    loss_ax.set(xlabel="training time (s)", ylabel="validation loss relative to epoch 1",
+                yscale="log" if positive else "linear")
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
     acc_ax.legend(fontsize=8)

@@ -31,7 +31,6 @@ from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
 from pipelines.train import train_autoencoder
 from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from autoencoder.training.trainer import NonFiniteLossError
-from pipelines.embed import load_embeddings
 from embeddings.core.io import (
     SeqaeError, atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest,
 )
@@ -61,7 +60,6 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
     progress = check_study(run_dir, config, force)
     RunDir(run_dir).record("study", {**config.to_dict(), "backend": current_name()})
     out = run_dir / STUDY_DIR
-    full_cap = len(load_embeddings(run_dir).index_to_key) + 2
     chosen = [m for m in STUDY_MODELS if m.name in config.models]
     for model in chosen:
         if model.name not in progress["created"]:  # recorded before its folder is made
@@ -72,7 +70,7 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
             if phase in record or record.get("non_finite"):
                 continue
             started = time.perf_counter()
-            event, scoreable = _train_phase(run_dir, config, model, full_cap, phase,
+            event, scoreable = _train_phase(run_dir, config, model, phase,
                                             fresh=force and phase == "budget")
             if event is not None:
                 record["non_finite"] = event
@@ -85,7 +83,7 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
     return report
 
 
-def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, full_cap: int,
+def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel,
                  phase: str, fresh: bool) -> tuple[dict | None, bool]:
     """Train ``model`` through ``phase``: the budget phase starts from scratch (or resumes an
     interrupted one), the convergence phase resumes the budget phase's checkpoint.
@@ -94,7 +92,7 @@ def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, full_cap
     holds a checkpoint of this study to score: a blow-up in the first epoch of a model trained
     from scratch leaves none (and a model it replaced is put back, not to be scored).
     """
-    ae, train = config.configs(model, full_cap, phase)
+    ae, train = config.configs(model, phase)
     status = "absent" if fresh else model_status(run_dir, model.name, ae, train)
     if status == "finished":
         return None, True

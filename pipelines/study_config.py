@@ -24,6 +24,7 @@ class StudyModel:
     description: str
     group: str = "models"
     vocab_cap: int | None = ONE_HOT_CAP
+    softmax: str | None = None
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.0
@@ -36,11 +37,17 @@ STUDY_MODELS = (
     StudyModel("embedding-cosine", "embedding", "cosine",
                "word2vec in and out, cosine loss, nearest-neighbour decoding (the proposal)"),
     StudyModel("embedding-mse", "embedding", "mse", "the same with a mean squared error loss"),
+    StudyModel("embedding-vmf", "embedding", "vmf",
+               "the same with the von Mises-Fisher NLL (Kumar & Tsvetkov 2019), reg. 1 at 0.02"),
     StudyModel("onehot-2000", "onehot", "ce",
                "one-hot over the 1,998 most frequent words, softmax, cross-entropy"),
     StudyModel("onehot-full", "onehot", "ce",
                "one-hot over the whole word2vec vocabulary, softmax, cross-entropy",
-               vocab_cap=None),
+               vocab_cap=None, softmax="full"),
+    StudyModel("onehot-sampled", "onehot", "ce",
+               "one-hot over the whole word2vec vocabulary, trained with sampled softmax (1,024 "
+               "log-uniform negatives a step), scored with the full softmax",
+               vocab_cap=None, softmax="sampled"),
     StudyModel("classic-seed", "classic", "ce",
                "the seed's model as written: LSTM(2000) tanh output, categorical_crossentropy, "
                "SGD(lr=0.04, momentum=0.9, nesterov=True, clipnorm=1.0)",
@@ -101,14 +108,14 @@ class StudyConfig:
             raise SeqaeError(f"--max-time ({self.max_time:g} s) must not be below --budget "
                              f"({self.budget:g} s)")
 
-    def configs(self, model: StudyModel, full_cap: int, phase: str) -> tuple:
+    def configs(self, model: StudyModel, phase: str) -> tuple:
         """The ``AutoencoderConfig`` and ``TrainConfig`` of ``model`` in ``phase``
-        (``budget`` or ``converged``); ``full_cap`` is the vocabulary size (PAD and UNK
-        included) of a model over the whole vocabulary."""
+        (``budget`` or ``converged``)."""
         from autoencoder.config import AutoencoderConfig, TrainConfig
 
         ae = AutoencoderConfig(kind=model.kind, loss=model.loss, seq_len=self.seq_len,
-                               latent=self.latent, vocab_cap=model.vocab_cap or full_cap)
+                               latent=self.latent, vocab_cap=model.vocab_cap,
+                               softmax=model.softmax)
         train = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, optimizer=model.optimizer,
             lr=model.lr, momentum=model.momentum, nesterov=model.nesterov,

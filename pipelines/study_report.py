@@ -175,7 +175,8 @@ def plateau_then_drop(history: list[dict]) -> dict | None:
     flat = 0
     for i in range(1, len(points)):
         previous, current = points[i - 1][1], points[i][1]
-        fall = (previous["val_loss"] - current["val_loss"]) / previous["val_loss"]
+        # |loss|: a vMF NLL can be negative; its fall is still a share of its size.
+        fall = (previous["val_loss"] - current["val_loss"]) / abs(previous["val_loss"])
         if fall >= SHARP_FALL and flat >= PLATEAU_EPOCHS:
             return {"from_s": points[i - 1 - flat][0], "to_s": points[i - 1][0], "epochs": flat,
                     "fall": fall, "accuracy_before": previous["val_token_accuracy"],

@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def model_vocabulary(run_dir: Path, config: AutoencoderConfig, kv) -> Vocabulary:
-    """The word2vec vocabulary (embedding kind) or the capped train vocabulary (onehot)."""
-    if config.kind == "embedding":
+    """The word2vec vocabulary (the embedding kind, and the others without a cap: in frequency
+    order, as sampled softmax needs) or the capped train vocabulary."""
+    if config.kind == "embedding" or config.vocab_cap is None:
         return Vocabulary(kv.index_to_key)
     return Vocabulary.capped(load_corpus(run_dir).vocab_counts(), config.vocab_cap)
 

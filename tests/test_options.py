@@ -116,7 +116,7 @@ def test_options_are_read_from_seqae_environment_variables(tmp_path):
 def test_train_options_take_their_defaults_and_choices_from_the_configs():
     from dataclasses import fields
 
-    from autoencoder.config import CLIP_SCOPES, KINDS, OPTIMIZERS, AutoencoderConfig, TrainConfig
+    from autoencoder.config import CLIP_SCOPES, KINDS, OPTIMIZERS, SOFTMAXES, AutoencoderConfig, TrainConfig
     from pipelines.cli.train import train_ae
 
     params = {p.name: p for p in train_ae.params}
@@ -127,6 +127,7 @@ def test_train_options_take_their_defaults_and_choices_from_the_configs():
     assert tuple(params["kind"].type.choices) == KINDS
     assert tuple(params["optimizer"].type.choices) == OPTIMIZERS
     assert tuple(params["clip_scope"].type.choices) == CLIP_SCOPES
+    assert tuple(params["softmax"].type.choices) == SOFTMAXES
 
 
 def test_every_run_default_names_an_option_of_run():

@@ -47,11 +47,12 @@ class Backend(Protocol):
     def make_train_step(self, ae: Any, optimizer: Any, clipnorm: float, strategy: Any,
                         batches: Iterator | None = None, rows: int | None = None,
                         jit_compile: bool | None = None, per_tensor: bool = False) -> Callable:
-        """``step(ids, stop) -> (loss, grad_norm, n_tokens, stops)``: one optimizer step on a
-        global batch of at most ``rows`` sentences (gradients clipped to the global norm
-        ``clipnorm``, or each to its own with ``per_tensor``), its token-mean loss, the global
-        gradient norm before clipping, and the sum of the processes' stop flags (``stop`` is
-        1.0 when this one was interrupted)."""
+        """``step(ids, stop, *extra) -> (loss, grad_norm, n_tokens, stops)``: one optimizer
+        step on a global batch of at most ``rows`` sentences (the loss is ``ae.step_loss``,
+        ``extra`` what ``ae.step_inputs`` drew for the step; gradients clipped to the global
+        norm ``clipnorm``, or each to its own with ``per_tensor``), its token-mean loss, the
+        global gradient norm before clipping, and the sum of the processes' stop flags
+        (``stop`` is 1.0 when this one was interrupted)."""
 
     def compile_forward(self, ae: Any, extra: Callable, rows: int | None = None) -> Callable:
         """``forward(ids) -> (outputs, *extra(ids, outputs))`` as NumPy arrays, for id batches

@@ -75,18 +75,17 @@ def make_train_step(ae: SentenceAutoencoder, optimizer: keras.optimizers.Optimiz
     trainable = ae.model.trainable_variables
     frozen = ae.model.non_trainable_variables + ae.lookup_variables
 
-    def loss_fn(train_values, frozen_values, ids):
+    def loss_fn(train_values, frozen_values, ids, extra):
         mask = ops.cast(ids != PAD_ID, "float32")
         mapping = [*zip(trainable, train_values), *zip(frozen, frozen_values)]
         with keras.StatelessScope(state_mapping=mapping):
-            outputs = ae(ids, training=True)
             n_tokens = ops.sum(mask)
-            return ops.sum(ae.token_loss(ids, outputs) * mask) / n_tokens, n_tokens
+            return ops.sum(ae.step_loss(ids, *extra) * mask) / n_tokens, n_tokens
 
     @jax.jit
-    def step(train_values, frozen_values, optimizer_values, ids):
+    def step(train_values, frozen_values, optimizer_values, ids, extra):
         (loss, n_tokens), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            train_values, frozen_values, ids)
+            train_values, frozen_values, ids, extra)
         norm = jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in grads))
         if clipnorm and per_tensor:  # as tf.clip_by_norm
             grads = [g * (clipnorm / jnp.maximum(jnp.sqrt(jnp.sum(jnp.square(g))), clipnorm))
@@ -97,10 +96,11 @@ def make_train_step(ae: SentenceAutoencoder, optimizer: keras.optimizers.Optimiz
             optimizer_values, grads, train_values)
         return train_values, optimizer_values, loss, norm, n_tokens
 
-    def train_step(ids, stop: float):
-        ae.at_width(ids.shape[1])  # built outside the trace
+    def train_step(ids, stop: float, *extra):
+        ae.step_model(ids.shape[1])  # built outside the trace
         train_values, optimizer_values, loss, norm, n_tokens = step(
-            _values(trainable), _values(frozen), _values(optimizer.variables), _pad(ids, rows))
+            _values(trainable), _values(frozen), _values(optimizer.variables), _pad(ids, rows),
+            extra)
         _assign(trainable, train_values)
         _assign(optimizer.variables, optimizer_values)
         return loss, norm, n_tokens, stop

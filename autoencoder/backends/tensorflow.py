@@ -80,7 +80,7 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
     model, n_replicas = ae.model, strategy.num_replicas_in_sync
     ids_spec = IDS_SPEC if batches is None else batches.element_spec
 
-    def replica_step(ids, stop, width):
+    def replica_step(ids, stop, *extra, width):
         ids = tf.ensure_shape(ids, (None, width))
         ctx = tf.distribute.get_replica_context()
         mask = tf.cast(ids != PAD_ID, tf.float32)
@@ -88,8 +88,7 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
         n_tokens, stop = tf.unstack(ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                                    tf.stack([tf.reduce_sum(mask), stop])))
         with tf.GradientTape() as tape:
-            outputs = ae(ids, training=True)
-            loss = tf.reduce_sum(ae.token_loss(ids, outputs) * mask) / n_tokens
+            loss = tf.reduce_sum(ae.step_loss(ids, *extra) * mask) / n_tokens
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
                                tape.gradient(loss, model.trainable_variables))
         norm = tf.linalg.global_norm(grads)
@@ -103,14 +102,17 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
         optimizer.apply(grads, model.trainable_variables)
         return loss, norm, n_tokens, stop
 
-    def train_step(ids, stop, width):
-        loss, *same_everywhere = strategy.run(replica_step, args=(ids, stop, width))
+    def train_step(ids, stop, *extra, width):
+        loss, *same_everywhere = strategy.run(replica_step, args=(ids, stop, *extra),
+                                              kwargs={"width": width})
         reduce = strategy.reduce
         return (reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
                 *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
 
-    step = per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32)), jit_compile)
-    return lambda ids, stop: step(ids, tf.constant(stop, tf.float32))
+    # The step's other inputs (sampled negatives) have fixed shapes: one spec from a draw.
+    extra_specs = tuple(tf.TensorSpec(x.shape, x.dtype) for x in ae.step_inputs(np.random.default_rng(0)))
+    step = per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32), *extra_specs), jit_compile)
+    return lambda ids, stop, *extra: step(ids, tf.constant(stop, tf.float32), *extra)
 
 
 def compile_forward(ae: SentenceAutoencoder, extra: Callable, rows: int | None = None) -> Callable:

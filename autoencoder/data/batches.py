@@ -21,6 +21,14 @@ from autoencoder.data.sentences import EncodedSentences
 from embeddings.core.io import SeqaeError
 
 EVAL_BATCH = 256  # sentences per batch when evaluating (no gradients: larger batches are fine)
+OUTPUT_BYTES = 256 << 20  # the most model output (float32) one evaluation batch may hold
+
+
+def eval_rows(seq_len: int, output_width: int) -> int:
+    """Sentences per evaluation batch: :data:`EVAL_BATCH`, fewer where the (rows, seq_len,
+    output_width) float32 output would pass :data:`OUTPUT_BYTES` (a 100k-word softmax is 20 MB
+    a sentence at seq-len 50)."""
+    return max(1, min(EVAL_BATCH, OUTPUT_BYTES // (4 * seq_len * output_width)))
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,10 @@ import numpy as np
 from keras import ops
 
 from autoencoder.config import AutoencoderConfig
+from autoencoder.data.batches import eval_rows
 from autoencoder.model.decode import NearestNeighbourDecoder, top_k
 from autoencoder.model.losses import MIN_VMF_DIM, vmf_nll
+from autoencoder.model.sampled import LogUniformSampler, sampled_softmax_ce
 from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
 from embeddings.core.io import SeqaeError
 
@@ -105,6 +107,9 @@ class SentenceAutoencoder:
         self.config = config
         self.vocab = vocab
         self.dim = int(vectors.shape[1])
+        self.softmax = config.softmax_for(len(vocab))
+        self.sampler = (LogUniformSampler(len(vocab), config.negatives)
+                        if self.softmax == "sampled" else None)
         if config.loss == "vmf" and self.dim < MIN_VMF_DIM:
             raise SeqaeError(f"--loss vmf needs word vectors of at least {MIN_VMF_DIM} "
                              f"dimensions; these have {self.dim}")
@@ -123,6 +128,12 @@ class SentenceAutoencoder:
         self.model = model
 
     @property
+    def eval_rows(self) -> int:
+        """Sentences per batch when scoring, bounded by the size of the model's output."""
+        return eval_rows(self.config.seq_len, self.dim if self.config.kind == "embedding"
+                         else len(self.vocab))
+
+    @property
     def lookup_variables(self) -> list:
         """Variables read outside the Keras model: the word-vector table (embedding kind)."""
         return [self.table_var] if self.config.kind == "embedding" else []
@@ -136,6 +147,7 @@ class SentenceAutoencoder:
     def model(self, model: keras.Model) -> None:
         self._model = model
         self._at_width = {self.config.seq_len: model}
+        self._states_at_width: dict[int, keras.Model] = {}  # decoder states, for sampled softmax
         self._code_models: dict[str, keras.Model] = {}  # encoder and code_decoder, built on use
 
     def at_width(self, width: int) -> keras.Model:
@@ -149,6 +161,33 @@ class SentenceAutoencoder:
             outputs = self._decoder_graph(code, width)
             self._at_width[width] = keras.Model(inputs, outputs, name=f"{self.model.name}_{width}")
         return self._at_width[width]
+
+    def step_model(self, width: int) -> keras.Model:
+        """What the training step runs on a (batch, ``width``) batch: :meth:`at_width`, or with
+        sampled softmax the same layers up to the decoder's states (batch, width, latent)."""
+        if self.sampler is None:
+            return self.at_width(width)
+        if width not in self._states_at_width:
+            self.at_width(width)  # checks the width
+            inputs, code = self._encoder_graph(width)
+            states = self.model.get_layer("decoder")(keras.layers.RepeatVector(width)(code))
+            self._states_at_width[width] = keras.Model(inputs, states)
+        return self._states_at_width[width]
+
+    def step_inputs(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """The arrays a training step takes besides the id batch: the step's sampled negatives
+        and their ``log(K q)`` with sampled softmax, else none."""
+        return () if self.sampler is None else self.sampler.draw(rng)
+
+    def step_loss(self, ids, *step_inputs):
+        """The training loss at each position of a (batch, width) id batch, shape (batch, width):
+        :meth:`token_loss` of the model's outputs, or the sampled softmax cross-entropy over
+        :meth:`step_inputs`' negatives. Padding positions are the caller's to mask."""
+        outputs = self.step_model(ids.shape[1])(self.inputs(ids), training=True)
+        if self.sampler is None:
+            return self.token_loss(ids, outputs)
+        dense = self.model.get_layer("output").layer
+        return sampled_softmax_ce(outputs, dense.kernel, dense.bias, ids, *step_inputs)
 
     def _encoder_graph(self, width: int | None) -> tuple[keras.KerasTensor, keras.KerasTensor]:
         """A (batch, ``width``) input (None: any width) and the code the trained layers make
@@ -197,7 +236,7 @@ class SentenceAutoencoder:
         return np.asarray(self.encoder.predict_on_batch(self.inputs(ids)), dtype=np.float32)
 
     def decode_codes(self, codes: np.ndarray, lengths: np.ndarray | None = None,
-                     batch_size: int = 256) -> list[list[str]]:
+                     batch_size: int | None = None) -> list[list[str]]:
         """The words the decoder writes from each of (N, latent) ``codes``, decoded as
         reconstructions are (:meth:`decode`: nearest neighbour or argmax), ``batch_size`` codes
         at a time.
@@ -208,7 +247,7 @@ class SentenceAutoencoder:
         codes = np.asarray(codes, dtype=np.float32).reshape(-1, self.config.latent)
         lengths = (np.full(len(codes), self.config.seq_len) if lengths is None
                    else np.clip(np.asarray(lengths), 1, self.config.seq_len))
-        sentences = []
+        sentences, batch_size = [], batch_size or self.eval_rows
         for start in range(0, len(codes), batch_size):
             outputs = self.code_decoder.predict_on_batch(codes[start:start + batch_size])
             top = self.decode(np.asarray(outputs))[0][..., 0]

@@ -31,7 +31,6 @@ from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.data.vocab import PAD_ID
 
 FIELDS = ("val_loss", "val_loss_swapped", "code_free")
-OUTPUT_BYTES = 256 << 20  # the most decoder output one batch of the measurement may hold
 
 
 class CodeReliance:
@@ -69,9 +68,8 @@ class CodeReliance:
 
     def _loss(self, codes: np.ndarray) -> float:
         """Token-mean loss of the decoder on ``codes`` against the sample's words, in batches
-        whose outputs stay within :data:`OUTPUT_BYTES` (a 100k-word softmax is 20 MB a row)."""
-        width = self.ae.dim if self.ae.config.kind == "embedding" else len(self.ae.vocab)
-        rows = max(1, min(EVAL_BATCH, OUTPUT_BYTES // (4 * self.ae.config.seq_len * width)))
+        of ``ae.eval_rows`` (whose outputs stay within a set size)."""
+        rows = self.ae.eval_rows
         total = 0.0
         for start in range(0, len(codes), rows):
             ids, mask = self.ids[start:start + rows], self.mask[start:start + rows]

@@ -47,7 +47,7 @@ from keras import ops
 
 from autoencoder.backends import current as current_backend
 from autoencoder.config import TrainConfig
-from autoencoder.data.batches import EVAL_BATCH, Bucketing, batch_ids, padding_share, plan_epoch
+from autoencoder.data.batches import Bucketing, batch_ids, padding_share, plan_epoch
 from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mask
 from autoencoder.data.vocab import PAD_ID, UNK_ID
 from autoencoder.model.network import SentenceAutoencoder
@@ -292,7 +292,7 @@ class Trainer:
             with self.backend.scope(self.strategy):
                 optimizer.build(model.trainable_variables)
         self._eval_step = self.backend.compile_forward(ae, functools.partial(_masked_loss, ae),
-                                                       rows=EVAL_BATCH)
+                                                       rows=ae.eval_rows)
         self._from_chief = self.backend.chief_broadcast(self.strategy)
         self._stop_requested = False
         return state
@@ -379,7 +379,9 @@ class Trainer:
                            leave=False, show=self.is_chief)
         with contextlib.closing(bar):
             for step, ids in enumerate(bar, first + 1):
-                loss, norm, n_tokens, stops = (float(t) for t in loop.train_step(ids, float(interrupted())))
+                extra = self.autoencoder.step_inputs(np.random.default_rng([cfg.seed, epoch, step]))
+                loss, norm, n_tokens, stops = (
+                    float(t) for t in loop.train_step(ids, float(interrupted()), *extra))
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     bar.close()
                     self._non_finite(state, epoch, step, good_weights, clock,
@@ -491,7 +493,7 @@ class Trainer:
         """Token-mean loss and token accuracy over real tokens; as in ``compare``, a position is
         right only when it decodes to its word, so UNK (in or out) never counts as right."""
         ae, loss_sum, correct, tokens = self.autoencoder, 0.0, 0, 0
-        plan = plan_epoch(sentences.lengths, EVAL_BATCH, ae.config.seq_len,
+        plan = plan_epoch(sentences.lengths, ae.eval_rows, ae.config.seq_len,
                           bucketing=self.bucketing)
         for ids in progress_bar(batch_ids(sentences, plan), total=len(plan), desc="validation",
                                 unit="batch", leave=False):

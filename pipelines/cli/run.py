@@ -26,6 +26,12 @@ RUN_DEFAULTS = {
 }
 
 
+def _for_kind(kind: str, options: dict) -> dict:
+    """The options as the model of ``kind`` takes them: the one-hot softmax settings go to the
+    one-hot model only."""
+    return dict(options) if kind == "onehot" else {**options, "softmax": None}
+
+
 @click.command(context_settings={"default_map": RUN_DEFAULTS})
 @run_option(create=True)
 @embed_options("--w2v-epochs")
@@ -57,7 +63,7 @@ def run(run_dir: Path, force: bool, seed: int, **options) -> None:
     compare_opts = {k: options.pop(k) for k in option_names(compare_options)}
     # Built before embedding, so an inconsistent option fails in a second, not after stage one.
     corpus, word2vec = embed_configs(seed, **embed_opts)
-    models = [make_configs(kind, loss, seed, **dict(options)) for kind, loss in RUN_MODELS]
+    models = [make_configs(kind, loss, seed, **_for_kind(kind, options)) for kind, loss in RUN_MODELS]
     result = run_pipeline(run_dir, corpus, word2vec, models, seed=seed, force=force,
                           split=compare_opts["split"], eval_sentences=compare_opts["eval_sentences"],
                           on_embedded=print_embedded)

@@ -74,9 +74,10 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
     sentences, at an equal training time and at convergence.
 
     \b
-    Models (--models): embedding-cosine and embedding-mse (word2vec in and out);
-    onehot-2000 and onehot-full (softmax over the 1,998 most frequent words, or over the
-    whole vocabulary); classic-seed (the seed's Keras model as written: LSTM(2000) tanh
+    Models (--models): embedding-cosine, embedding-mse and embedding-vmf (word2vec in and
+    out; the last with the von Mises-Fisher NLL); onehot-2000 and onehot-full (softmax over
+    the 1,998 most frequent words, or over the whole vocabulary); onehot-sampled (the whole
+    vocabulary, trained with sampled softmax); classic-seed (the seed's Keras model as written: LSTM(2000) tanh
     output, categorical_crossentropy, Nesterov SGD 0.04; its blow-up is recorded, the study
     goes on); opt-sgd, opt-sgd-nesterov and opt-adam (the question's three optimizers on
     embedding-cosine).

@@ -10,7 +10,8 @@ import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
 from autoencoder.config import (
-    CLIP_SCOPES, DEFAULT_LR, KINDS, LOSSES, OPTIMIZERS, AutoencoderConfig, TrainConfig,
+    CLIP_SCOPES, DEFAULT_LR, KINDS, LOSSES, OPTIMIZERS, SAMPLED_ABOVE, SOFTMAXES, AutoencoderConfig,
+    TrainConfig,
 )
 from embeddings.core.rundir import resolve_model
 from pipelines.cli.options import (
@@ -21,7 +22,25 @@ from pipelines.cli.options import (
 # The dataclass fields' own defaults (an instance clears the options of the other kind).
 _AE = {f.name: f.default for f in fields(AutoencoderConfig)}
 _TRAIN = {f.name: f.default for f in fields(TrainConfig)}
-AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2")
+AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2", "softmax",
+              "negatives")
+
+
+class _VocabCap(click.ParamType):
+    """A vocabulary size (PAD and UNK included, at least 3), or ``none`` for the whole one."""
+
+    name = "INTEGER|none"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number or 'none'", param, ctx)
+        if number < 3:
+            self.fail(f"{number} is below 3 (PAD, UNK and one word)", param, ctx)
+        return number
 
 
 def autoencoder_options(func):
@@ -31,8 +50,17 @@ def autoencoder_options(func):
                      show_default=True, help="Tokens per sentence (truncate / right-pad)."),
         click.option("--latent", type=click.IntRange(1, 8192), default=_AE["latent"],
                      show_default=True, help="LSTM units of encoder and decoder."),
-        click.option("--vocab-cap", type=click.IntRange(3), default=_AE["vocab_cap"],
-                     show_default=True, help="One-hot vocabulary size, PAD and UNK included."),
+        click.option("--vocab-cap", type=_VocabCap(), default=_AE["vocab_cap"],
+                     show_default=True, help="One-hot vocabulary size, PAD and UNK included; "
+                                             "'none': the whole word2vec vocabulary."),
+        click.option("--softmax", type=click.Choice(SOFTMAXES), default=_AE["softmax"],
+                     help="One-hot training softmax: exact, or sampled over --negatives ids a "
+                          "step (scoring is always exact)  [default: sampled above "
+                          f"{SAMPLED_ABOVE:,} words, else full]"),
+        click.option("--negatives", type=click.IntRange(1), default=_AE["negatives"],
+                     show_default=True, metavar="K",
+                     help="--softmax sampled: ids drawn a step (log-uniform over the "
+                          "frequency-ordered vocabulary, logQ-corrected)."),
         click.option("--center/--no-center", default=_AE["center"], show_default=True,
                      help="Embedding kind: subtract the mean word vector before normalising."),
         click.option("--vmf-lambda1", type=FiniteFloatRange(0), default=_AE["vmf_lambda1"],
