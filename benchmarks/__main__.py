@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = {
     "stage1": "benchmarks.bench_stage1",
     "output-layer": "benchmarks.bench_output_layer",
+    "sampled": "benchmarks.bench_sampled",
     "memory": "benchmarks.bench_memory",
     "input": "benchmarks.bench_input",
     "decode": "benchmarks.bench_decode",

@@ -6,12 +6,14 @@ plotting leaves the process's matplotlib backend (a notebook's, say) as it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from autoencoder.training.checkpoints import training_time
+from pipelines.curve import gap
 from embeddings.core.io import atomic_path
 
 
@@ -99,6 +101,34 @@ def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
     acc_ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_traces(traces: Mapping[str, Sequence[dict]], path: Path) -> None:
+    """One panel a model, against seconds of training: the training loss of the step trace,
+    the validation loss with each sentence's own code and with the codes swapped, the
+    code-free floor, and (right axis) the gap's share of the loss, the part the code explains."""
+    names = [name for name, rows in traces.items() if rows] or list(traces)[:1]
+    fig = Figure(figsize=(5 * max(1, min(len(names), 3)), 3.6 * math.ceil(len(names) / 3)))
+    axes = fig.subplots(math.ceil(len(names) / 3), min(len(names), 3), squeeze=False).ravel()
+    for ax, name in zip(axes, names):
+        rows = traces.get(name, [])
+        ax.plot([r["train_s"] for r in rows], [r["train_loss"] for r in rows], lw=1,
+                label="training loss")
+        checked = [r for r in rows if r.get("val_loss") is not None]
+        times = [r["train_s"] for r in checked]
+        for key, style, label in (("val_loss", "o-", "validation, own code"),
+                                  ("val_loss_swapped", "s--", "codes swapped"),
+                                  ("code_free", ":", "code-free floor")):
+            ax.plot(times, [r.get(key) for r in checked], style, markersize=2, label=label)
+        share = ax.twinx()
+        share.plot(times, [gap(r) for r in checked], "-", color="grey", alpha=0.6)
+        share.set(ylabel="share the code explains", ylim=(0, 1))
+        ax.set(title=name, xlabel="training time (s)", ylabel="loss")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
     _save(fig, path)
 
 

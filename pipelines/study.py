@@ -25,8 +25,10 @@ from pathlib import Path
 
 from autoencoder.backends import current_name
 from autoencoder.training.checkpoints import read_history, read_state
+from autoencoder.training.trace import STEPS_FILE, read_steps
 from pipelines.compare import compare_models
-from pipelines.plots import plot_study
+from pipelines.curve import describe
+from pipelines.plots import plot_study, plot_traces
 from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
 from pipelines.train import train_autoencoder
 from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
@@ -213,6 +215,7 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
             "non_finite": record.get("non_finite"), "stopped": state.get("stopped"),
             "epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
             "history": read_history(folder / "history.csv"),
+            "curve": describe(model.name, read_steps(folder / STEPS_FILE)),
         }
     wall = sum(record.get(f"{phase}_wall_s", 0.0) for record in progress["models"].values()
                for phase in PHASES)
@@ -225,7 +228,8 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
 
 def write_study(report: dict, run_dir: Path) -> Path:
     """Write ``RUN/study/``: report.json, report.md, curves.png (accuracy and loss against
-    training time, every model) and optimizers.png (the optimizer question)."""
+    training time, every model), optimizers.png (the optimizer question) and trace.png (each
+    model's step trace: loss, code-free floor and code-reliance gap)."""
     from pipelines.study_report import markdown
 
     out = Path(run_dir) / STUDY_DIR
@@ -235,6 +239,8 @@ def write_study(report: dict, run_dir: Path) -> Path:
     optimizers = {n: h for n, h in histories.items()
                   if report["models"][n]["group"] == "optimizers" or n == "embedding-cosine"}
     plot_study(optimizers, out / "optimizers.png")
+    plot_traces({name: read_steps(RunDir(run_dir).model(name) / STEPS_FILE)
+                 for name in report["models"]}, out / "trace.png")
     with atomic_open(out / "report.md") as handle:
         handle.write(markdown(report))
     _write_manifest(out)

@@ -83,6 +83,9 @@ class StudyConfig:
     max_sentences : train on a seeded subsample of this many sentences (None: all).
     val_sentences : validation sentences per epoch (early stopping, curves).
     eval_sentences : test sentences scored (None: the whole test split).
+    eval_every : steps between code-reliance measurements on the step trace
+        (``TrainConfig.eval_every``: own-code, swapped-code and code-free losses on 200
+        validation sentences), which the report reads the curve with; None: never.
     seed : one seed for sampling, shuffling and initialisation.
     """
 
@@ -97,9 +100,12 @@ class StudyConfig:
     max_sentences: int | None = None
     val_sentences: int | None = 2000
     eval_sentences: int | None = None
+    eval_every: int | None = 100
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.eval_every is not None and self.eval_every < 1:
+            raise SeqaeError(f"--eval-every must be at least 1, got {self.eval_every}")
         unknown = [m for m in self.models if m not in MODEL_NAMES]
         if unknown or not self.models:
             raise SeqaeError(f"--models takes names from {', '.join(MODEL_NAMES)}; "
@@ -121,7 +127,7 @@ class StudyConfig:
             lr=model.lr, momentum=model.momentum, nesterov=model.nesterov,
             clipnorm=model.clipnorm, clip_scope=model.clip_scope,
             patience=self.patience, seed=self.seed, max_sentences=self.max_sentences,
-            val_sentences=self.val_sentences,
+            val_sentences=self.val_sentences, eval_every=self.eval_every,
             max_time=self.budget if phase == "budget" else self.max_time)
         return ae, train
 

@@ -4,6 +4,7 @@ reading of the curves in plain words, all from the figures of ``report.json``.""
 from __future__ import annotations
 
 from autoencoder.training.checkpoints import training_time
+from pipelines import curve
 from pipelines.study_config import StudyConfig
 
 # A plateau: epochs whose validation loss falls by less than this share of its value...
@@ -192,6 +193,9 @@ def _curves_section(models: dict) -> list[str]:
         if not points:
             lines.append(f"- **{name}**: no finished epoch.")
             continue
+        if entry.get("curve"):  # read on the step trace (reports before it read epochs only)
+            lines += entry["curve"]
+            continue
         found = plateau_then_drop(entry["history"])
         if found:
             lines.append(
@@ -216,8 +220,14 @@ def _curves_section(models: dict) -> list[str]:
         "overfitting (training and validation loss fall together), a learning rate to lower (the "
         "loss did not diverge), or convergence: stopping on the plateau (a small early-stopping "
         "patience, a short budget) reports a model that had not yet learned to use its code. "
-        f"(Read at epoch resolution: a plateau is {PLATEAU_EPOCHS}+ epochs falling less than "
-        f"{PLATEAU_FALL:.0%} each; a sharp drop one epoch falling {SHARP_FALL:.0%} or more.)"]
+        "Read on each model's step trace (steps.csv, trace.png) by the rule of "
+        f"pipelines/curve.py: a plateau is a stretch of at least {curve.PLATEAU_SHARE:.0%} of "
+        f"the trace's rows within {curve.PLATEAU_BAND:.0%} of its level, a sharp drop a fall "
+        f"of {curve.SHARP_FALL:.0%} below it within the next {curve.DROP_SHARE:.0%}; the code "
+        "explains (swapped - own) / swapped of the loss at the validation rows around them. "
+        f"(Reports without a trace read epochs: a plateau is {PLATEAU_EPOCHS}+ epochs falling "
+        f"less than {PLATEAU_FALL:.0%} each; a sharp drop one epoch falling {SHARP_FALL:.0%} or "
+        "more.)"]
     return lines
 
 

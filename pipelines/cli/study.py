@@ -63,6 +63,10 @@ class _ModelList(click.ParamType):
               help="Train on a seeded subsample of this many sentences  [default: all]")
 @click.option("--val-sentences", type=click.IntRange(1), default=_STUDY.val_sentences,
               show_default=True, help="Validation sentences per epoch.")
+@click.option("--eval-every", type=click.IntRange(1), default=_STUDY.eval_every,
+              show_default=True, metavar="STEPS",
+              help="Measure how much the decoder uses the code every STEPS steps (the step "
+                   "trace's own-code, swapped-code and code-free losses), read in the report.")
 @click.option("--eval-sentences", type=click.IntRange(1), default=_STUDY.eval_sentences,
               help="Test sentences scored  [default: the whole test split]")
 @force_option
