@@ -13,7 +13,8 @@ loss). The rule, on the training loss of the trace's rows smoothed by a running 
   the run's first value;
 * a **sharp drop** follows it when, within the next :data:`DROP_SHARE` of the rows (at least
   :data:`MIN_DROP_ROWS`), the smoothed loss falls :data:`SHARP_FALL` (relative) below the
-  plateau's level.
+  plateau's level. A run that leaves its band without such a drop is part of a slow descent,
+  not a plateau, unless it lasts to the end of the trace.
 
 At the last validation row of the plateau and the first one after the drop (rows that
 ``--eval-every`` measured), the **code-reliance gap** is ``(swapped - own) / |swapped|``: the
@@ -91,6 +92,9 @@ def find_events(rows: Sequence[dict]) -> list[Event]:
         falls = [k for k in range(end + 1, min(len(rows), end + 1 + window))
                  if loss[k] <= level - SHARP_FALL * abs(level)]
         drop = falls[0] if falls else None
+        if drop is None and end < len(rows) - 1:  # left the band slowly: a descent, no plateau
+            i = end + 1
+            continue
         events.append(Event(
             times[i], times[end], level, times[drop] if drop is not None else None,
             float(loss[drop]) if drop is not None else None,

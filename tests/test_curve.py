@@ -58,6 +58,12 @@ def test_a_steadily_falling_curve_has_no_plateau():
     assert "no plateau" in describe("m", rows)[0]
 
 
+def test_a_slow_steady_descent_is_not_a_chain_of_plateaus():
+    rows = trace(np.linspace(5.2, 4.5, 400))
+    assert all(not e.dropped and e.end_s == rows[-1]["train_s"] for e in find_events(rows))
+    assert len(find_events(rows)) <= 1
+
+
 def test_a_plateau_that_never_ends_is_reported_without_a_drop():
     rows = trace([5.0 - 0.2 * i for i in range(10)] + [3.0] * 60)
     events = find_events(rows)
