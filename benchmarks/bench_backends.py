@@ -9,15 +9,14 @@ Needs the ``jax`` extra (``REQUIRES``): without it the section is skipped.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import replace
 from pathlib import Path
 
 from autoencoder.backends import BACKENDS
 from benchmarks import bench_xla
 from benchmarks.report import Section
-from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import TrainingWorker, write_zipf_sentences
+from benchmarks.timing import median_of
+from benchmarks.training_worker import race, write_zipf_sentences
 
 # Optional packages, checked before this module is imported (a missing one skips the section).
 REQUIRES = ("jax",)  # the jax extra
@@ -36,12 +35,8 @@ def run(settings: bench_xla.Settings, workdir: Path) -> Section:
     ratios = []
     for kind in settings.kinds:
         base = settings.train_spec(kind, settings.vocab_size, settings.sentences)
-        with contextlib.ExitStack() as stack:
-            workers = {name: stack.enter_context(TrainingWorker(replace(base, backend=name), path))
-                       for name in BACKENDS}
-            startup = {name: worker.wait() for name, worker in workers.items()}
-            samples = alternate({name: (lambda w=worker: w.epoch("memory"))
-                                 for name, worker in workers.items()}, settings.repeats)
+        startup, samples = race({name: replace(base, backend=name) for name in BACKENDS}, path,
+                                settings.repeats, "memory")
         speed = {name: median_of(samples[name], "sentences_per_s") for name in BACKENDS}
         ratios.append(speed["jax"] / speed["tensorflow"])
         section.rows.append([kind, f"{speed['tensorflow']:.1f}", f"{speed['jax']:.1f}",

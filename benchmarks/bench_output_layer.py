@@ -8,13 +8,12 @@ Synthetic vocabularies and Zipf-distributed sentences; each contender trains in 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report import Section
-from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import ModelShape, TrainSpec, TrainingWorker, write_zipf_sentences
+from benchmarks.timing import median_of
+from benchmarks.training_worker import ModelShape, TrainSpec, race, write_zipf_sentences
 
 # Optional packages, checked before this module is imported (a missing one skips the section).
 REQUIRES: tuple[str, ...] = ()
@@ -54,12 +53,7 @@ def run(settings: Settings, workdir: Path) -> Section:
     for vocab_size in settings.vocab_sizes:
         path = write_zipf_sentences(Path(workdir) / f"zipf-{vocab_size}.txt", vocab_size,
                                     settings.sentences)
-        with contextlib.ExitStack() as stack:
-            # Both start (build, trace) side by side; then their timed epochs alternate.
-            workers = {kind: stack.enter_context(TrainingWorker(settings.spec(kind, vocab_size), path))
-                       for kind in KINDS}
-            startup = {kind: worker.wait() for kind, worker in workers.items()}
-            samples = alternate({kind: worker.epoch for kind, worker in workers.items()},
+        startup, samples = race({kind: settings.spec(kind, vocab_size) for kind in KINDS}, path,
                                 settings.repeats)
         speed = {kind: median_of(samples[kind], "sentences_per_s") for kind in KINDS}
         rss = {kind: max(sample["peak_rss_mb"] for sample in samples[kind]) for kind in KINDS}

@@ -8,14 +8,13 @@ corpus (the cost of a step depends on V, the shape and the batch, not on which w
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autoencoder.config import NEGATIVES
 from benchmarks.report import Section, Target
-from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import ModelShape, TrainSpec, TrainingWorker, write_zipf_sentences
+from benchmarks.timing import median_of
+from benchmarks.training_worker import ModelShape, TrainSpec, race, write_zipf_sentences
 
 REQUIRES: tuple[str, ...] = ()
 
@@ -52,12 +51,7 @@ def run(settings: Settings, workdir: Path) -> Section:
     )
     path = write_zipf_sentences(Path(workdir) / f"zipf-{settings.vocab_size}.txt",
                                 settings.vocab_size, settings.sentences)
-    with contextlib.ExitStack() as stack:
-        workers = {softmax: stack.enter_context(TrainingWorker(settings.spec(softmax), path))
-                   for softmax in SOFTMAXES}
-        startup = {softmax: worker.wait() for softmax, worker in workers.items()}
-        samples = alternate({softmax: worker.epoch for softmax, worker in workers.items()},
-                            settings.repeats)
+    startup, samples = race({s: settings.spec(s) for s in SOFTMAXES}, path, settings.repeats)
     speed = {s: median_of(samples[s], "sentences_per_s") for s in SOFTMAXES}
     rss = {s: max(sample["peak_rss_mb"] for sample in samples[s]) for s in SOFTMAXES}
     ratio = speed["sampled"] / speed["full"]

@@ -7,13 +7,12 @@ the same pre-built batches (the step alone is timed). A ratio above 1 is XLA's s
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.report import Section
-from benchmarks.timing import alternate, median_of
-from benchmarks.training_worker import ModelShape, TrainingWorker, write_zipf_sentences
+from benchmarks.timing import median_of
+from benchmarks.training_worker import ModelShape, race, write_zipf_sentences
 
 # Optional packages, checked before this module is imported (a missing one skips the section).
 REQUIRES: tuple[str, ...] = ()
@@ -51,12 +50,8 @@ def run(settings: Settings, workdir: Path) -> Section:
     ratios = []
     for kind in settings.kinds:
         base = settings.train_spec(kind, settings.vocab_size, settings.sentences)
-        with contextlib.ExitStack() as stack:
-            workers = {name: stack.enter_context(TrainingWorker(replace(base, jit_compile=jit), path))
-                       for name, jit in VARIANTS.items()}
-            startup = {name: worker.wait() for name, worker in workers.items()}
-            samples = alternate({name: (lambda w=worker: w.epoch("memory"))
-                                 for name, worker in workers.items()}, settings.repeats)
+        startup, samples = race({name: replace(base, jit_compile=jit) for name, jit in VARIANTS.items()},
+                                path, settings.repeats, "memory")
         speed = {name: median_of(samples[name], "sentences_per_s") for name in VARIANTS}
         ratios.append(speed["xla"] / speed["plain"])
         section.rows.append([kind, f"{speed['plain']:.1f}", f"{speed['xla']:.1f}",

@@ -12,6 +12,8 @@ own batches of a LineSentence file (length-bucketed unless the spec says otherwi
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 import math
 import multiprocessing
@@ -19,6 +21,7 @@ import os
 import resource
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,6 +222,22 @@ class TrainingWorker:
         return payload
 
 
+def race(specs: Mapping[str, TrainSpec], train_path: Path, repeats: int,
+         source: str = "stream") -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    """Start one worker a contender (they build and trace side by side), then time ``repeats``
+    epochs of each, alternating (:func:`~benchmarks.timing.alternate`). Returns each
+    contender's start-up figures (:meth:`TrainingWorker.wait`) and its epochs' samples."""
+    from benchmarks.timing import alternate
+
+    with contextlib.ExitStack() as stack:
+        workers = {name: stack.enter_context(TrainingWorker(spec, train_path))
+                   for name, spec in specs.items()}
+        startup = {name: worker.wait() for name, worker in workers.items()}
+        samples = alternate({name: functools.partial(worker.epoch, source)
+                             for name, worker in workers.items()}, repeats)
+    return startup, samples
+
+
 def _serve(conn, spec: TrainSpec, train_path: str) -> None:
     """The child's loop: build, report ready, then answer ``epoch`` commands until ``close``."""
     try:
@@ -275,7 +294,7 @@ class _Session:
         # Streamed epochs come from Trainer.fit's own iterator over every epoch's batches.
         self._stream = trainer._batches(self._sentences, first_epoch=1, skip=0)
         self._steps, self._streamed = math.ceil(spec.sentences / spec.batch_size), 0
-        self._rng = np.random.default_rng(spec.seed)
+        self._drawn = 0  # steps run: the key of each step's sampled negatives
         self._memory_batches: list | None = None
         self.epochs = 0
         build_s = time.perf_counter() - started
@@ -301,7 +320,8 @@ class _Session:
         """Run the step on every batch, reading each result back as ``Trainer.fit`` does."""
         sentences, ae = 0, self._trainer.autoencoder
         for ids in batches:
-            extra = ae.step_inputs(self._rng)  # sampled negatives, drawn per step as fit does
+            self._drawn += 1
+            extra = ae.step_inputs((self.spec.seed, self._drawn))  # as fit draws them, per step
             loss, norm, _, _ = (float(t) for t in self._step(ids, 0.0, *extra))  # 0.0: no Ctrl-C
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}")

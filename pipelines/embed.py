@@ -69,21 +69,21 @@ def run_embed(
     run.config()  # a RUN/config.json that is not seqae's is refused before any work
     options = {k: v for k, v in asdict(w2v_config).items() if k != "workers"}
     key = {"corpus": options_digest(corpus_key(corpus_config)), "word2vec": options}
-    result = _reused(run.path, corpus_config, key, force)
+    corpus_current = not force and corpus_is_current(corpus_config, run.path)
+    result = _reused(run.path, key, corpus_current)
     if result is None:
         _check_replacing(run.path, force)
         result = _embed(run.path, corpus_config, w2v_config, key, workers,
-                        reuse_corpus=not force and corpus_is_current(corpus_config, run.path))
+                        reuse_corpus=corpus_current)
     run.record("embed", {**asdict(corpus_config), "remove": result.corpus.stats["source"]["remove"],
                          **asdict(w2v_config)})
     return result
 
 
-def _reused(run_dir: Path, corpus_config: CorpusConfig, key: dict, force: bool) -> EmbedResult | None:
-    """The finished stage one of these options, or None."""
+def _reused(run_dir: Path, key: dict, corpus_current: bool) -> EmbedResult | None:
+    """The finished stage one of these options (on a current corpus), or None."""
     folder = run_dir / EMBEDDINGS_DIR
-    if force or not corpus_is_current(corpus_config, run_dir) \
-            or not is_complete(folder, _FILES, options_digest(key)):
+    if not corpus_current or not is_complete(folder, _FILES, options_digest(key)):
         return None
     log.info("reusing word2vec vectors in %s", folder)
     return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir),

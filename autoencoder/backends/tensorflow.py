@@ -110,7 +110,7 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
                 *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
 
     # The step's other inputs (sampled negatives) have fixed shapes: one spec from a draw.
-    extra_specs = tuple(tf.TensorSpec(x.shape, x.dtype) for x in ae.step_inputs(np.random.default_rng(0)))
+    extra_specs = tuple(tf.TensorSpec(x.shape, x.dtype) for x in ae.step_inputs((0,)))
     step = per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32), *extra_specs), jit_compile)
     return lambda ids, stop, *extra: step(ids, tf.constant(stop, tf.float32), *extra)
 

@@ -174,10 +174,11 @@ class SentenceAutoencoder:
             self._states_at_width[width] = keras.Model(inputs, states)
         return self._states_at_width[width]
 
-    def step_inputs(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """The arrays a training step takes besides the id batch: the step's sampled negatives
-        and their ``log(K q)`` with sampled softmax, else none."""
-        return () if self.sampler is None else self.sampler.draw(rng)
+    def step_inputs(self, key: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """The arrays a training step takes besides the id batch: with sampled softmax the
+        step's negatives and their ``log(K q)``, drawn from the seed ``key`` (the run's seed,
+        the epoch and the step, so that a resumed run draws the same), else none."""
+        return () if self.sampler is None else self.sampler.draw(np.random.default_rng(key))
 
     def step_loss(self, ids, *step_inputs):
         """The training loss at each position of a (batch, width) id batch, shape (batch, width):

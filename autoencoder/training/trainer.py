@@ -379,7 +379,7 @@ class Trainer:
                            leave=False, show=self.is_chief)
         with contextlib.closing(bar):
             for step, ids in enumerate(bar, first + 1):
-                extra = self.autoencoder.step_inputs(np.random.default_rng([cfg.seed, epoch, step]))
+                extra = self.autoencoder.step_inputs((cfg.seed, epoch, step))
                 loss, norm, n_tokens, stops = (
                     float(t) for t in loop.train_step(ids, float(interrupted()), *extra))
                 if not (math.isfinite(loss) and math.isfinite(norm)):
