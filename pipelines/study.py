@@ -34,7 +34,8 @@ from pipelines.train import train_autoencoder
 from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from autoencoder.training.trainer import NonFiniteLossError
 from embeddings.core.io import (
-    SeqaeError, atomic_open, cpu_model, library_versions, read_json, write_json, write_manifest,
+    SeqaeError, atomic_open, cpu_model, library_versions, portable_path, read_json, write_json,
+    write_manifest,
 )
 from embeddings.core.rundir import (
     RunDir, check_replaceable, is_seqae_model,
@@ -68,7 +69,7 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
             progress["created"].append(model.name)
             _save_progress(out, progress)
         record = progress["models"].setdefault(model.name, {})
-        for phase in PHASES:
+        for phase in model.phases:
             if phase in record or record.get("non_finite"):
                 continue
             started = time.perf_counter()
@@ -219,10 +220,13 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
         }
     wall = sum(record.get(f"{phase}_wall_s", 0.0) for record in progress["models"].values()
                for phase in PHASES)
-    return {"run": str(run_dir), "command": command,
+    corpus = RunDir(run_dir).stage_options("embed")
+    if corpus and isinstance(corpus.get("source"), str):
+        corpus = {**corpus, "source": portable_path(corpus["source"])}
+    return {"run": portable_path(str(run_dir)), "command": command,
             "study_wall_s": wall,
             "config": config.to_dict(), "hardware": hardware(), "versions": library_versions(),
-            "corpus": RunDir(run_dir).stage_options("embed"),
+            "corpus": corpus,
             "models": entries}
 
 

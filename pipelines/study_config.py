@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from embeddings.core.io import SeqaeError
 from embeddings.stats import ONE_HOT_CAP
 
+PHASES = ("budget", "converged")
+
 
 @dataclass(frozen=True)
 class StudyModel:
@@ -15,7 +17,9 @@ class StudyModel:
 
     ``vocab_cap`` None means the whole word2vec vocabulary (onehot only); ``group`` is
     ``models`` (the main comparison) or ``optimizers`` (the optimizer question, embedding-cosine
-    each time). Settings not given are seqae's defaults (Adam 0.001, global clipnorm 1.0).
+    each time). ``converge`` False: trained to the equal budget only (the side questions: the
+    seed's model and the optimizers), not on to early stopping. Settings not given are seqae's
+    defaults (Adam 0.001, global clipnorm 1.0).
     """
 
     name: str
@@ -31,6 +35,12 @@ class StudyModel:
     nesterov: bool = False
     clipnorm: float = 1.0
     clip_scope: str = "global"
+    converge: bool = True
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """The study phases this model is trained through (:data:`PHASES`)."""
+        return PHASES if self.converge else PHASES[:1]
 
 
 STUDY_MODELS = (
@@ -51,18 +61,18 @@ STUDY_MODELS = (
     StudyModel("classic-seed", "classic", "ce",
                "the seed's model as written: LSTM(2000) tanh output, categorical_crossentropy, "
                "SGD(lr=0.04, momentum=0.9, nesterov=True, clipnorm=1.0)",
-               optimizer="sgd", lr=0.04, momentum=0.9, nesterov=True, clip_scope="tensor"),
+               optimizer="sgd", lr=0.04, momentum=0.9, nesterov=True, clip_scope="tensor",
+               converge=False),
     StudyModel("opt-sgd", "embedding", "cosine", "embedding-cosine with SGD(lr=0.01)",
-               group="optimizers", optimizer="sgd", lr=0.01, clipnorm=0.0),
+               group="optimizers", optimizer="sgd", lr=0.01, clipnorm=0.0, converge=False),
     StudyModel("opt-sgd-nesterov", "embedding", "cosine",
                "embedding-cosine with SGD(lr=0.04, momentum=0.9, nesterov=True, clipnorm=1.0)",
                group="optimizers", optimizer="sgd", lr=0.04, momentum=0.9, nesterov=True,
-               clip_scope="tensor"),
+               clip_scope="tensor", converge=False),
     StudyModel("opt-adam", "embedding", "cosine", "embedding-cosine with Adam(lr=0.001)",
-               group="optimizers", clipnorm=0.0),
+               group="optimizers", clipnorm=0.0, converge=False),
 )
 MODEL_NAMES = tuple(m.name for m in STUDY_MODELS)
-PHASES = ("budget", "converged")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ _COLUMNS = (("token acc", "token_accuracy", "{:.1%}"), ("exact", "exact_sentence
 def markdown(report: dict) -> str:
     config, models = StudyConfig.upgrade(report["config"]), report["models"]
     hw = report["hardware"]
+    # Reports before side models stopped at the budget have no "converge" setting.
+    converging = {n: e for n, e in models.items() if e["settings"].get("converge", True)}
     parts = [
         f"# seqae study: {report['run']}", "",
         f"`{report['command'] or 'run_study(...)'}`", "",
@@ -41,8 +43,10 @@ def markdown(report: dict) -> str:
         f"Trained on from the budget checkpoint until {config['patience']} epochs without a lower "
         f"validation loss, {config['epochs']} epochs"
         + (f" or {config['max_time']:g} s of training" if config["max_time"] else "")
-        + " (column `stopped`); scored at the best validation epoch.", "",
-        *_table(models, "converged", stopped=True), "",
+        + " (column `stopped`); scored at the best validation epoch."
+        + (" The side models (the seed's model, the optimizer variants) are trained to the equal "
+           "time only." if len(converging) < len(models) else ""), "",
+        *_table(converging, "converged", stopped=True), "",
     ]
     if "classic-seed" in models:
         parts += ["## The seed's model", "",
@@ -54,7 +58,8 @@ def markdown(report: dict) -> str:
                   "![optimizers](optimizers.png)", ""]
     parts += ["## Reading the curves", "", *_curves_section(models), "",
               "![accuracy and loss against training time](curves.png)", ""]
-    parts += ["## Samples (at convergence)", "", *_samples(models), ""]
+    parts += ["## Samples (at convergence; side models at the equal time)", "",
+              *_samples(models), ""]
     return "\n".join(parts)
 
 
@@ -143,15 +148,15 @@ def _optimizer_section(models: dict) -> list[str]:
                      f"{_cell(entry['budget'], 'token_accuracy', '{:.1%}')} | "
                      f"{_cell(entry['converged'], 'token_accuracy', '{:.1%}')} | "
                      f"{entry['epochs'] or 0} | {entry['stopped'] or '-'} |")
-    scored = {n: (e["converged"] or e["budget"] or {}).get("token_accuracy")
-              for n, e in models.items()}
+    # Compared at the equal time: the optimizer variants are not trained on past it.
+    scored = {n: (e["budget"] or {}).get("token_accuracy") for n, e in models.items()}
     scored = {n: a for n, a in scored.items() if a is not None}
     if scored:
         best = max(scored, key=scored.get)
         worst = min(scored, key=scored.get)
         lines += ["", f"Answer: **{best}** ({_optimizer(models[best]['settings'])}) "
-                      f"reconstructs best, {scored[best]:.1%} against {scored[worst]:.1%} for "
-                      f"{worst}."]
+                      f"reconstructs best at an equal training time, {scored[best]:.1%} against "
+                      f"{scored[worst]:.1%} for {worst}."]
     return lines
 
 

@@ -118,6 +118,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
         os.fsync(handle.fileno())
 
 
+def portable_path(text: str) -> str:
+    """``text`` as a report shows it: an absolute path relative to the working directory (so
+    a committed report names no folder of the machine it ran on), anything else unchanged."""
+    return os.path.relpath(text) if os.path.isabs(text) else text
+
+
 def check_input_file(path: str | os.PathLike) -> Path:
     """``path`` if it is a regular file (links followed), else :class:`SeqaeError`: a folder,
     a missing path, or a FIFO, device or socket (which could block or never end)."""

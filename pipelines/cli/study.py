@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from embeddings.core.io import portable_path
 from pipelines.study_config import MODEL_NAMES, StudyConfig
 from pipelines.cli.options import (
     FiniteFloatRange, backend_option, force_option, lock_run, option_names, read_run_option,
@@ -107,7 +108,7 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
         run_embed_stage(run_dir, seed, force, **embed_opts)
         log.info("study 2/2: %d models", len(config.models))
         report = run_study(run_dir, config, force=force,
-                           command=shlex.join(["pipe", *sys.argv[1:]]))
+                           command=shlex.join(["pipe", *map(portable_path, sys.argv[1:])]))
     for name, entry in report["models"].items():
         scores = [entry[phase] and entry[phase].get("token_accuracy") for phase in
                   ("budget", "converged")]
