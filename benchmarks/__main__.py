@@ -50,6 +50,7 @@ BENCHMARKS = {
     "bucketing": "benchmarks.bench_bucketing",
     "codes": "benchmarks.bench_codes",
     "backends": "benchmarks.bench_backends",
+    "trace": "benchmarks.bench_trace",
 }
 OK, SKIPPED, FAILED = "ok", "skipped", "FAILED"  # a section's outcome
 # What benchmarks/report.py imports for the machine description: the `bench` extra.

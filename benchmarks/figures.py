@@ -26,7 +26,7 @@ from pathlib import Path
 from pipelines.study_config import StudyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-STUDY = "benchmarks/results/study-cpu/report.json"
+STUDY = "benchmarks/results/converged-cpu/report.json"
 # What `pipe run` writes as RUN/compare/report.json, committed as the demo's result.
 DEMO = "benchmarks/results/demo/report.json"
 
@@ -41,11 +41,12 @@ class FiguresError(Exception):
 # --- formatting ------------------------------------------------------------------------------
 
 def pct(value) -> str:
-    return "-" if value is None else f"{value:.1%}"
+    return "-" if value is None else value if isinstance(value, str) else f"{value:.1%}"
 
 
 def num(value, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+    """A figure with thousands separators; ``-`` for None, text (``nan``) as it is."""
+    return "-" if value is None else value if isinstance(value, str) else f"{value:,.{digits}f}"
 
 
 def table(header: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
@@ -62,8 +63,15 @@ def seconds(value: float) -> str:
 # --- the study (pipe study's report.json) ----------------------------------------------------
 
 def _final(entry: dict) -> dict:
-    """The figures after training on (the study's ``converged`` phase)."""
-    return entry["converged"]
+    """The figures after training on (the study's ``converged`` phase), or at the equal time for
+    a side model that is trained to it only; empty for a model that blew up before either."""
+    return entry["converged"] or entry["budget"] or {}
+
+
+def _converges(entry: dict) -> bool:
+    """A main model, trained on past the equal time (studies before side models stopped at the
+    budget have no ``converge`` setting: every model trained on)."""
+    return entry["settings"].get("converge", True)
 
 
 def _optimizer(settings: dict) -> str:
@@ -83,10 +91,12 @@ def _optimizer(settings: dict) -> str:
     return label
 
 
-def _after(config: dict) -> str:
-    """The second phase's column title: ``at 300 s`` with a time cap, else ``converged``."""
-    cap = config.get("max_time")
-    return f"at {seconds(cap)}" if cap else "converged"
+def _after(report: dict) -> str:
+    """The second phase's column title: ``at convergence`` when some model stopped early, else
+    ``at 300 s`` (the time cap that stopped them all)."""
+    cap = report["config"].get("max_time")
+    early = any(e["stopped"] == "early-stop" for e in report["models"].values())
+    return f"at {seconds(cap)}" if cap and not early else "at convergence"
 
 
 def _sentences(value, what: str) -> str:
@@ -94,19 +104,25 @@ def _sentences(value, what: str) -> str:
 
 
 def _stops(report: dict) -> str:
-    why = {}
+    why, side = {}, []
     for name, entry in report["models"].items():
-        why.setdefault(entry["stopped"], []).append(name)
+        if _converges(entry):
+            why.setdefault(entry["stopped"], []).append(name)
+        else:
+            side.append(name)
     cap = report["config"].get("max_time")
     if set(why) == {"time"} and cap:
-        return f"every model stopped at the {seconds(cap)} cap, none by early stopping"
-    return "stopped by " + "; ".join(f"{reason}: {', '.join(names)}"
-                                     for reason, names in why.items())
+        text = f"every model stopped at the {seconds(cap)} cap, none by early stopping"
+    else:
+        text = "stopped by " + "; ".join(f"{reason}: {', '.join(names)}"
+                                         for reason, names in why.items())
+    return text + (f"; {', '.join(side)} trained to the equal time only" if side else "")
 
 
 def _nan(report: dict) -> str:
     blown = [n for n, e in report["models"].items()
-             if e["non_finite"] or e["budget"]["nan_events"] or _final(e)["nan_events"]]
+             if e["non_finite"] or (e["budget"] or {}).get("nan_events")
+             or _final(e).get("nan_events")]
     return ("no model had a non-finite step" if not blown
             else f"non-finite steps: {', '.join(blown)}")
 
@@ -115,17 +131,24 @@ def study_summary(report: dict) -> str:
     """README: token accuracy at the equal time and at the cap, for every model."""
     config = report["config"]
     header = ["model", f"token acc at {seconds(config['budget'])}",
-              _after(config), "exact", "BLEU-4", "epochs"]
-    rows = [[name, pct(entry["budget"]["token_accuracy"]), pct(_final(entry)["token_accuracy"]),
-             pct(_final(entry)["exact_sentence_rate"]), f"{_final(entry)['bleu4']:.3f}",
-             str(entry["epochs"])]
+              _after(report), "exact", "BLEU-4", "epochs", "stopped"]
+    rows = [[name, pct((entry["budget"] or {}).get("token_accuracy")),
+             pct(entry["converged"]["token_accuracy"]) if entry["converged"] else "-",
+             pct(_final(entry).get("exact_sentence_rate")), num(_final(entry).get("bleu4"), 3),
+             str(entry["epochs"]), _stopped(entry)]
             for name, entry in report["models"].items()]
     return "\n".join([
         table(header, rows, right=set(range(1, 6))), "",
         f"{_sentences(config['eval_sentences'], 'held-out test')} of "
         f"`{Path(report['corpus']['source']).name}`; exact, BLEU-4 and epochs "
-        f"{_after(config)}; {_stops(report)}; {_nan(report)}.",
+        f"{_after(report)} (side models: at the equal time); {_stops(report)}; {_nan(report)}.",
     ])
+
+
+def _stopped(entry: dict) -> str:
+    """Why a model stopped: ``early-stop``, ``time`` (the cap) ... or ``equal time`` for a side
+    model, which is trained to the budget only."""
+    return entry["stopped"] if _converges(entry) else "equal time"
 
 
 def study_setup(report: dict) -> str:
@@ -167,21 +190,23 @@ def study_models(report: dict) -> str:
 def study_table(report: dict) -> str:
     """docs/study.md: every figure of the two phases that the write-up reads."""
     config = report["config"]
-    budget, after = seconds(config["budget"]), _after(config)
+    budget, after = seconds(config["budget"]), _after(report)
     header = ["model", f"token acc at {budget}", after, "exact", "BLEU-4", "out-of-cap acc",
               "vocabulary", "sent/s", "epochs", "distinct outputs", "top output (share)"]
     rows = []
     for name, entry in report["models"].items():
         final = _final(entry)
         rows.append([
-            name, pct(entry["budget"]["token_accuracy"]), pct(final["token_accuracy"]),
-            pct(final["exact_sentence_rate"]), f"{final['bleu4']:.3f}",
-            pct(final["token_accuracy_out_of_cap"]), num(final["vocab_size"]),
-            num(final["train_sentences_per_s"]), str(entry["epochs"]),
-            num(final["distinct_outputs"]),
-            f"`{final['top_output']}` ({final['top_output_share']:.0%})",
+            name, pct((entry["budget"] or {}).get("token_accuracy")),
+            pct(final["token_accuracy"]) if entry["converged"] else "-",
+            pct(final.get("exact_sentence_rate")), num(final.get("bleu4"), 3),
+            pct(final.get("token_accuracy_out_of_cap")), num(final.get("vocab_size")),
+            num(final.get("train_sentences_per_s")), str(entry["epochs"]),
+            num(final.get("distinct_outputs")),
+            f"`{final['top_output']}` ({final['top_output_share']:.0%})" if final else "-",
         ])
-    share = next(iter(report["models"].values()))["converged"]["out_of_cap_share"]
+    share = next((_final(e)["out_of_cap_share"] for e in report["models"].values() if _final(e)),
+                 0.0)
     caps = [e["settings"]["vocab_cap"] for e in report["models"].values()
             if e["settings"]["kind"] == "onehot" and e["settings"]["vocab_cap"]]
     cap_words = f"the {caps[0] - 2:,} most frequent train words" if caps else "the cap"
@@ -196,7 +221,8 @@ def study_table(report: dict) -> str:
                 f"{after}.")
     return "\n".join([
         table(header, rows, right=set(range(1, 10))), "",
-        f"Every column but the first token accuracy is {after}. Out-of-cap accuracy is on the "
+        f"Every column but the first token accuracy is {after} (side models, `-` in it: at the "
+        f"equal time). Out-of-cap accuracy is on the "
         f"{share:.0%} of test tokens outside {cap_words}, which a capped model cannot write. "
         "Vocabulary: words a model can write (its softmax outputs, PAD and UNK included, or the "
         "word2vec vocabulary it decodes to). Sent/s: training sentences per second. Top output: "
@@ -209,23 +235,36 @@ def study_optimizers(report: dict) -> str:
     config = report["config"]
     names = ["embedding-cosine"] + [n for n, e in report["models"].items()
                                     if e["group"] == "optimizers"]
-    rows = [[n, _optimizer(report["models"][n]["settings"]),
-             pct(report["models"][n]["budget"]["token_accuracy"]),
-             pct(_final(report["models"][n])["token_accuracy"]), str(report["models"][n]["epochs"])]
-            for n in names if n in report["models"]]
-    return table(["model", "optimizer", f"token acc at {seconds(config['budget'])}",
-                  _after(config), "epochs"], rows, right={2, 3, 4})
+    models = report["models"]
+    at = {n: models[n]["budget"] or {} for n in names if n in models}
+    rows = [[n, _optimizer(models[n]["settings"]), pct(at[n].get("token_accuracy")),
+             pct(at[n].get("exact_sentence_rate")), num(at[n].get("train_sentences_per_s")),
+             str(at[n].get("epochs", "-"))]
+            for n in at]
+    return table(["model", "optimizer", f"token acc at {seconds(config['budget'])}", "exact",
+                  "sent/s", "epochs"], rows, right={2, 3, 4, 5})
+
+
+HISTORY_POINTS = 8  # columns of the validation-accuracy table: epochs spread over the run
 
 
 def study_history(report: dict) -> str:
-    """Validation token accuracy after each epoch, every model."""
-    longest = max(len(e["history"]) for e in report["models"].values())
+    """Validation token accuracy at a few epochs spread over each model's run, and at its
+    best validation loss."""
     rows = []
     for name, entry in report["models"].items():
-        accs = [pct(h["val_token_accuracy"]) for h in entry["history"]]
-        rows.append([name] + accs + [""] * (longest - len(accs)))
-    return table(["model"] + [str(i) for i in range(1, longest + 1)], rows,
-                 right=set(range(1, longest + 1)))
+        history = [h for h in entry["history"] if h.get("val_token_accuracy") is not None]
+        if not history:
+            rows.append([name, "-", "-", "-"])
+            continue
+        picks = sorted({round(i * (len(history) - 1) / (HISTORY_POINTS - 1))
+                        for i in range(HISTORY_POINTS)})
+        best = min(history, key=lambda h: h["val_loss"])
+        rows.append([name, ", ".join(f"{history[i]['epoch']}: {pct(history[i]['val_token_accuracy'])}"
+                                     for i in picks),
+                     f"{best['epoch']}: {pct(best['val_token_accuracy'])}", str(len(history))])
+    return table(["model", "epoch: val token acc", "best val loss at", "epochs"], rows,
+                 right={3})
 
 
 def study_seed(report: dict) -> str:
@@ -238,17 +277,19 @@ def study_seed(report: dict) -> str:
     for h in entry["history"]:
         n = -(-h["sentences"] // batch)
         steps += n
-        rows.append([str(h["epoch"]), str(n), f"{h['train_loss']:.1f}", f"{h['val_loss']:.1f}",
-                     f"{h['grad_norm']:.0f}", pct(h["val_token_accuracy"]),
-                     num(h["sentences_per_s"]), h["status"]])
+        rows.append([str(h["epoch"]), str(n), num(h.get("train_loss"), 1),
+                     num(h.get("val_loss"), 1), num(h.get("grad_norm")),
+                     pct(h.get("val_token_accuracy")), num(h.get("sentences_per_s")),
+                     h["status"]])
     final = _final(entry)
     events = "no non-finite step" if not entry["non_finite"] else "a non-finite step"
     return "\n".join([
         table(["epoch", "steps", "train loss", "val loss", "gradient norm", "val acc", "sent/s",
                "status"], rows, right=set(range(0, 7))), "",
         f"{events.capitalize()} in {steps} steps. The gradient norm is the global norm before "
-        f"clipping. It writes {num(final['distinct_outputs'])} distinct word(s); its commonest "
-        f"output, `{final['top_output']}`, fills {final['top_output_share']:.0%} of the positions.",
+        + (f"clipping. It writes {num(final['distinct_outputs'])} distinct word(s); its "
+           f"commonest output, `{final['top_output']}`, fills {final['top_output_share']:.0%} of "
+           "the positions." if final else "clipping. No checkpoint of it was scored."),
     ])
 
 

@@ -1,41 +1,58 @@
 #!/usr/bin/env bash
-# Training throughput of the reference autoencoder on the JAX backend, for a GPU machine that
-# has Python and JAX but neither TensorFlow nor a network.
+# seqae on a GPU machine that has Python and JAX but neither TensorFlow nor a network.
 #
-#   benchmarks/gpu.sh [CORPUS]
+#   benchmarks/gpu.sh [throughput|study] [CORPUS]
+#
+# throughput (the default): train the reference autoencoder for a fixed time; print the device,
+#   sentences/s (mean over the epochs after the first, which compiles), padding share and
+#   validation token accuracy.
+# study: `pipe study` at the reference size (2000-d word2vec, seq-len 50, latent 256, the whole
+#   corpus), every model SEQAE_STUDY_BUDGET seconds at equal time and at most
+#   SEQAE_STUDY_MAX_TIME in all; the report, its figures and the run's config.json are copied
+#   to SEQAE_RESULTS, and the report's tables printed.
 #
 # CORPUS: a 20news-bydate.tar.gz (or any corpus `pipe embed --corpus` reads); default
 # $SEQAE_CORPUS. Environment:
-#   SEQAE_SIZE      reference (word2vec dim 2000, latent 256, seq-len 50, batch 256; default)
-#                   or tiny (a few seconds of CPU, for tests)
-#   SEQAE_SECONDS   training time; Ctrl-C is sent then, and the epochs finished count
-#                   [default: 300 reference, 120 tiny]
+#   SEQAE_SIZE      reference (default) or tiny (a few seconds of CPU, for tests)
+#   SEQAE_SECONDS   throughput: training time; Ctrl-C is sent then, and the epochs finished
+#                   count [default: 300 reference, 120 tiny]
+#   SEQAE_RESULTS   study: where the report goes [default: $OUT if set, else WORK/results]
 #   SEQAE_WORK      scratch folder [default: a new temporary one]
-#   SEQAE_WHEELS    folder of wheels to install [default: .whl beside the repository's files]
+#   SEQAE_WHEELS    folder of wheels to install [default: .whl beside the repository's files,
+#                   filled by benchmarks/fetch_wheels.sh]
 #   PYTHON          the interpreter [default: python3]
-# Wheels found in .whl/ in the repository's folder (git-ignored) (seqae's dependencies, built for that Python) are
-# installed first with no index and no dependency resolution: nothing is downloaded.
-# Prints the device, sentences/s (mean over the epochs after the first, which compiles),
-# padding share and validation token accuracy.
+# The wheels (seqae's dependencies, built for that Python) are installed first with no index
+# and no dependency resolution: nothing is downloaded.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+mode=throughput
+case ${1:-} in
+    throughput|study) mode=$1; shift ;;
+esac
 corpus=${1:-${SEQAE_CORPUS:-}}
 if [ -z "$corpus" ]; then
-    echo "usage: $0 CORPUS (or set SEQAE_CORPUS): a 20news-bydate.tar.gz" >&2
+    echo "usage: $0 [throughput|study] CORPUS (or set SEQAE_CORPUS): a 20news-bydate.tar.gz" >&2
     exit 2
 fi
 python=${PYTHON:-python3}
 work=${SEQAE_WORK:-$(mktemp -d)}
 case ${SEQAE_SIZE:-reference} in
     reference)
-        embed=(--vector-size 2000 --epochs 1)
-        train=(--seq-len 50 --latent 256 --batch-size 256 --max-sentences 20000
-               --val-sentences 1000 --epochs 100000)
+        embed=(--vector-size 2000)
+        w2v_epochs=1
+        model=(--seq-len 50 --latent 256)
+        train=(--batch-size 256 --max-sentences 20000 --val-sentences 1000 --epochs 100000)
+        study=(--batch-size 64 --val-sentences 1000 --eval-sentences 2000 --patience 2
+               --budget "${SEQAE_STUDY_BUDGET:-20}" --max-time "${SEQAE_STUDY_MAX_TIME:-30}")
         seconds=${SEQAE_SECONDS:-300} ;;
     tiny)
-        embed=(--vector-size 16 --min-count 1 --epochs 1 --workers 1)
-        train=(--seq-len 12 --latent 8 --batch-size 32 --max-sentences 200
-               --val-sentences 20 --epochs 2)
+        embed=(--vector-size 16 --min-count 1 --workers 1)
+        w2v_epochs=1
+        model=(--seq-len 12 --latent 8)
+        train=(--batch-size 32 --max-sentences 200 --val-sentences 20 --epochs 2)
+        study=(--batch-size 32 --max-sentences 200 --val-sentences 20 --eval-sentences 20
+               --epochs 2 --patience 1 --budget "${SEQAE_STUDY_BUDGET:-1}"
+               --max-time "${SEQAE_STUDY_MAX_TIME:-2}")
         seconds=${SEQAE_SECONDS:-120} ;;
     *)
         echo "SEQAE_SIZE must be reference or tiny, got ${SEQAE_SIZE}" >&2
@@ -51,12 +68,25 @@ export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax TF_CPP_MI
 pipe() { "$python" -m pipelines "$@"; }
 
 "$python" -c "import jax; print('device:', jax.devices()[0].device_kind, '(' + jax.default_backend() + ')')"
-pipe embed --run "$work/run" --corpus "$corpus" "${embed[@]}" -q > /dev/null
+
+if [ "$mode" = study ]; then
+    results=${SEQAE_RESULTS:-${OUT:-$work/results}}
+    started=$SECONDS
+    pipe study --run "$work/run" --corpus "$corpus" "${embed[@]}" --w2v-epochs "$w2v_epochs" \
+        "${model[@]}" "${study[@]}" --backend jax -q
+    mkdir -p "$results"
+    cp "$work/run/config.json" "$work/run/study/"*.json "$work/run/study/"*.md \
+        "$work/run/study/"*.png "$results/"
+    echo "study: $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s, report in $results"
+    exit 0
+fi
+
+pipe embed --run "$work/run" --corpus "$corpus" "${embed[@]}" --epochs "$w2v_epochs" -q > /dev/null
 # A fixed time: Ctrl-C (SIGINT) when it is up; training saves a checkpoint and exits 130.
 status=0
 timeout --signal=INT --kill-after=300 "$seconds" \
     "$python" -m pipelines train-ae --run "$work/run" --backend jax --patience 0 --name gpu \
-    "${train[@]}" -q || status=$?
+    "${model[@]}" "${train[@]}" -q || status=$?
 case $status in
     0|124|130) ;;
     *) echo "train-ae failed (exit $status)" >&2; exit "$status" ;;

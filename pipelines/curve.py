@@ -5,20 +5,25 @@ The question behind seqae asks why the loss sits on a plateau and then falls sha
 explanation tested here: the decoder first learns what it can say without the code (the loss
 rests near the best code-free loss, and swapping two sentences' codes barely changes it), then
 falls when the code starts to carry the words (the swapped-code loss pulls away from the own-code
-loss). The rule, on the training loss of the trace's rows smoothed by a running median of
-:data:`SMOOTH` rows:
+loss). The rule reads the validation loss with each sentence's own code on the rows that
+``--eval-every`` measured (a fixed sample: its curve is free of the batch-to-batch noise of the
+training loss, which length-bucketed batches make large), or the training loss where fewer than
+:data:`MIN_VALIDATION_ROWS` rows were measured; smoothed by a running median of :data:`SMOOTH`
+rows:
 
 * a **plateau** is a run of at least :data:`PLATEAU_SHARE` of the rows (and
-  :data:`MIN_PLATEAU_ROWS`) whose smoothed loss stays within :data:`PLATEAU_BAND` (relative) of
-  the run's first value;
-* a **sharp drop** follows it when, within the next :data:`DROP_SHARE` of the rows (at least
-  :data:`MIN_DROP_ROWS`), the smoothed loss falls :data:`SHARP_FALL` (relative) below the
-  plateau's level. A run that leaves its band without such a drop is part of a slow descent,
-  not a plateau, unless it lasts to the end of the trace.
+  :data:`MIN_PLATEAU_ROWS`) whose smoothed loss falls no more than :data:`PLATEAU_BAND`
+  (relative) below the run's first value (a loss that creeps up stays on it);
+* a **sharp drop** follows it when the smoothed loss falls :data:`SHARP_FALL` (relative) below
+  the plateau's level within no more rows than the plateau lasted (and at least the next
+  :data:`DROP_SHARE` of the rows, :data:`MIN_DROP_ROWS`): faster than it sat still. A run that
+  leaves its band without such a drop is part of a slow descent, not a plateau, unless it lasts
+  to the end of the trace.
 
 At the last validation row of the plateau and the first one after the drop (rows that
 ``--eval-every`` measured), the **code-reliance gap** is ``(swapped - own) / |swapped|``: the
-share of the loss that the sentence's own code explains. The explanation **held** when the
+share of the loss that the sentence's own code explains (defined for a positive swapped-code
+loss; one that can be negative, like the von Mises-Fisher NLL, gets no share). The explanation **held** when the
 plateau's validation loss is within :data:`NEAR_FLOOR` of the code-free floor, the gap before is
 at most :data:`SMALL_GAP`, and after the drop it is above :data:`SMALL_GAP` and at least twice
 what it was.
@@ -38,6 +43,7 @@ DROP_SHARE, MIN_DROP_ROWS = 0.05, 3
 SHARP_FALL = 0.10
 NEAR_FLOOR = 0.10
 SMALL_GAP = 0.05
+MIN_VALIDATION_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -66,29 +72,32 @@ def smoothed(losses: Sequence[float], width: int = SMOOTH) -> np.ndarray:
 
 def gap(row: dict | None) -> float | None:
     """The share of the loss the own code explains at a validation row, or None."""
-    if not row or row.get("val_loss_swapped") in (None, 0) or row.get("val_loss") is None:
+    if not row or row.get("val_loss") is None or not (row.get("val_loss_swapped") or 0) > 0:
         return None
     return (row["val_loss_swapped"] - row["val_loss"]) / abs(row["val_loss_swapped"])
 
 
 def find_events(rows: Sequence[dict]) -> list[Event]:
     """The plateaus of a trace and the sharp drops that followed them (the module's rule)."""
-    rows = [r for r in rows if r.get("train_loss") is not None]
+    checked = [r for r in rows if r.get("val_loss") is not None]
+    key = "val_loss" if len(checked) >= MIN_VALIDATION_ROWS else "train_loss"
+    rows = [r for r in rows if r.get(key) is not None]
     if len(rows) < MIN_PLATEAU_ROWS + MIN_DROP_ROWS:
         return []
-    loss, times = smoothed([r["train_loss"] for r in rows]), [r["train_s"] for r in rows]
+    loss, times = smoothed([r[key] for r in rows]), [r["train_s"] for r in rows]
     long = max(MIN_PLATEAU_ROWS, int(PLATEAU_SHARE * len(rows)))
-    window = max(MIN_DROP_ROWS, int(DROP_SHARE * len(rows)))
-    checked = [r for r in rows if r.get("val_loss") is not None]
+    least = max(MIN_DROP_ROWS, int(DROP_SHARE * len(rows)))
     events, i = [], 0
     while i < len(rows):
         end = i
-        while end + 1 < len(rows) and abs(loss[end + 1] - loss[i]) <= PLATEAU_BAND * abs(loss[i]):
+        # One-sided: a loss that creeps up (overfitting on the plateau) has not left it.
+        while end + 1 < len(rows) and loss[i] - loss[end + 1] <= PLATEAU_BAND * abs(loss[i]):
             end += 1
         if end - i + 1 < long:
             i += 1
             continue
-        level = float(np.mean(loss[i:end + 1]))
+        level = float(loss[i])  # where it sat down: a loss creeping up does not raise the bar
+        window = max(least, end - i + 1)  # a drop is faster than the plateau was long
         falls = [k for k in range(end + 1, min(len(rows), end + 1 + window))
                  if loss[k] <= level - SHARP_FALL * abs(level)]
         drop = falls[0] if falls else None
@@ -108,8 +117,11 @@ def find_events(rows: Sequence[dict]) -> list[Event]:
 def verdict(event: Event) -> tuple[bool, str]:
     """Whether the explanation held at ``event``, and what was measured, in words."""
     before, after = gap(event.before), gap(event.later)
-    if before is None or (event.dropped and after is None):
+    if event.before is None or (event.dropped and event.later is None):
         return False, "no code-reliance measure around it (train with --eval-every)"
+    if before is None or (event.dropped and after is None):
+        return False, (f"validation loss {event.before['val_loss']:.4g} on the plateau, "
+                       + _explained(event.before).replace(" of it", ""))
     floor, val = event.before.get("code_free"), event.before["val_loss"]
     near = floor is not None and abs(val - floor) <= NEAR_FLOOR * abs(floor)
     facts = [f"validation loss {val:.4g} on the plateau"
@@ -122,14 +134,47 @@ def verdict(event: Event) -> tuple[bool, str]:
     return held, "; ".join(facts)
 
 
+def _ends(rows: Sequence[dict]) -> str:
+    """What the first and the last code-reliance measurements saw, in words ('' if none)."""
+    checked = [r for r in rows if r.get("val_loss") is not None
+               and r.get("val_loss_swapped") is not None]
+    if not checked:
+        return ""
+    said = []
+    for label, row in (("At the first measurement", checked[0]), ("at the last", checked[-1])):
+        floor = row.get("code_free")
+        said.append(f"{label} ({row['train_s']:.0f} s) validation loss {row['val_loss']:.4g}"
+                    + (f" against a code-free floor of {floor:.4g}" if floor is not None else "")
+                    + ", " + _explained(row))
+    return " " + "; ".join(said) + "."
+
+
+def _read(rows: Sequence[dict]) -> str:
+    """Which curve the rule read, and how many rows of it."""
+    checked = sum(r.get("val_loss") is not None for r in rows)
+    if checked >= MIN_VALIDATION_ROWS:
+        return f"{checked} validation rows"
+    return f"{sum(r.get('train_loss') is not None for r in rows)} training-loss rows"
+
+
+def _explained(row: dict) -> str:
+    """What the own code explains at a validation row, in words."""
+    share = gap(row)
+    if share is not None:
+        return f"the code explaining {share:.1%} of it"
+    if row.get("val_loss_swapped") is None:
+        return "no swapped-code loss measured"
+    return (f"{row['val_loss_swapped']:.4g} with the codes swapped (a loss that can be "
+            "negative: no share)")
+
+
 def describe(name: str, rows: Sequence[dict]) -> list[str]:
     """Plain-words lines on ``name``'s trace: each plateau and drop, whether the explanation
     held, and whether the plateau was a local minimum."""
     events = find_events(rows)
     if not events:
-        n = sum(r.get("train_loss") is not None for r in rows)
-        return [f"- **{name}**: no plateau on the step trace ({n} rows); the loss kept falling "
-                "or the trace is too short to tell."]
+        return [f"- **{name}**: no plateau on the step trace ({_read(rows)}); the loss kept "
+                "falling or the trace is too short to tell." + _ends(rows)]
     lines = []
     for event in events:
         held, facts = verdict(event)
@@ -143,7 +188,14 @@ def describe(name: str, rows: Sequence[dict]) -> list[str]:
                 + " Not a local minimum: training left it with nothing changed (same learning "
                   "rate, same data), so it was a flat region the optimizer crossed.")
         else:
-            lines.append(f"- **{name}**: {where} with no sharp drop after it; {facts}. "
-                         "Whether it is a local minimum the trace cannot say: training did not "
-                         "leave it in the time it had.")
+            floor = event.before.get("code_free") if event.before else None
+            stuck = (floor is not None and gap(event.before) is not None
+                     and abs(event.before["val_loss"] - floor) <= NEAR_FLOOR * abs(floor)
+                     and gap(event.before) <= SMALL_GAP)
+            lines.append(f"- **{name}**: {where}, to the end of the trace, with no sharp drop "
+                         f"after it; {facts}. "
+                         + ("The decoder never came to use its code: training stopped while it "
+                            "still said what it can say without one. " if stuck else "")
+                         + "Training ended on it (early stopping, or the time or epoch limit); "
+                           "whether it is a local minimum the trace cannot say.")
     return lines

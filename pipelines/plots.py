@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from autoencoder.training.checkpoints import training_time
-from pipelines.curve import gap
+from pipelines.curve import SMOOTH, gap, smoothed
 from embeddings.core.io import atomic_path
 
 
@@ -112,9 +112,11 @@ def plot_traces(traces: Mapping[str, Sequence[dict]], path: Path) -> None:
     fig = Figure(figsize=(5 * max(1, min(len(names), 3)), 3.6 * math.ceil(len(names) / 3)))
     axes = fig.subplots(math.ceil(len(names) / 3), min(len(names), 3), squeeze=False).ravel()
     for ax, name in zip(axes, names):
-        rows = traces.get(name, [])
-        ax.plot([r["train_s"] for r in rows], [r["train_loss"] for r in rows], lw=1,
-                label="training loss")
+        rows = [r for r in traces.get(name, []) if r.get("train_loss") is not None]
+        # Running median: a length-bucketed batch's loss swings with its sentences' length.
+        ax.plot([r["train_s"] for r in rows], smoothed([r["train_loss"] for r in rows],
+                                                       max(SMOOTH, len(rows) // 100 * 2 + 1)),
+                lw=1, label="training loss (running median)")
         checked = [r for r in rows if r.get("val_loss") is not None]
         times = [r["train_s"] for r in checked]
         for key, style, label in (("val_loss", "o-", "validation, own code"),

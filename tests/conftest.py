@@ -11,6 +11,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -126,6 +127,24 @@ def unchanged_but_lock(before: dict, after: dict) -> bool:
 # The synthetic vocabulary and sizes of the autoencoder unit tests.
 WORDS = [f"w{i}" for i in range(40)]
 DIM, SEQ_LEN, LATENT = 16, 8, 8
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    return np.random.default_rng(0).standard_normal((len(WORDS), DIM)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    """train.txt / val.txt of random sentences over WORDS plus two unknown words."""
+    root = tmp_path_factory.mktemp("splits")
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 200), ("val", 30)):
+        with open(root / f"{split}.txt", "w") as handle:
+            for _ in range(n):
+                length = rng.integers(1, 12)
+                handle.write(" ".join(rng.choice(WORDS + ["zz1", "zz2"], size=length)) + "\n")
+    return root
 
 
 def make_ae(vectors, kind="embedding", loss=None, seed=0):

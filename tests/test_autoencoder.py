@@ -16,24 +16,6 @@ from tests.conftest import DIM, SEQ_LEN, WORDS, fit, make_ae, read_json
 
 
 
-@pytest.fixture(scope="module")
-def vectors():
-    return np.random.default_rng(0).standard_normal((len(WORDS), DIM)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def splits(tmp_path_factory):
-    """train.txt / val.txt of random sentences over WORDS plus two unknown words."""
-    root = tmp_path_factory.mktemp("splits")
-    rng = np.random.default_rng(1)
-    for split, n in (("train", 200), ("val", 30)):
-        with open(root / f"{split}.txt", "w") as handle:
-            for _ in range(n):
-                length = rng.integers(1, 12)
-                handle.write(" ".join(rng.choice(WORDS + ["zz1", "zz2"], size=length)) + "\n")
-    return root
-
-
 def loss_and_grads(loss_fn, variables):
     """``loss_fn()`` and its gradients with respect to ``variables``, on the running backend."""
     if keras.backend.backend() == "jax":
@@ -367,6 +349,54 @@ def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupt
     for row, reference in zip(got, expected, strict=True):
         assert row["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-5)
         assert row["grad_norm"] == pytest.approx(reference["grad_norm"], rel=1e-5)
+
+
+@pytest.mark.parametrize("edit", ["word-for-a-number", "cut-mid-row", "rows-deleted",
+                                  "file-deleted"])
+def test_a_trace_edited_by_hand_is_rebuilt_on_resume_and_the_model_trains_on(
+        vectors, splits, tmp_path, caplog, edit):
+    from autoencoder.training.trace import read_steps
+
+    fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, trace_every=2)
+    path = tmp_path / "m" / "steps.csv"
+    before = read_steps(path)
+    lines = path.read_text().splitlines(keepends=True)
+    if edit == "word-for-a-number":
+        lines[3] = "two," + lines[3].split(",", 1)[1]
+    elif edit == "cut-mid-row":
+        lines = [*lines[:-1], lines[-1][:7]]
+    elif edit == "rows-deleted":
+        del lines[2:4]
+    path.write_text("".join(lines))
+    if edit == "file-deleted":
+        path.unlink()
+    with caplog.at_level("WARNING"):
+        trainer = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, trace_every=2,
+                      resume=True)
+    assert [r["epoch"] for r in trainer.history_] == [1, 2, 3]
+    assert "changed by hand" in caplog.text
+    after = read_steps(path)
+    # Every row now parses: the rows of epochs 1-2 that survived the edit, then epoch 3's.
+    assert len(after) == len(path.read_text().splitlines()) - 1
+    kept = [r for r in after if r["epoch"] <= 2]
+    lost = {"word-for-a-number": 1, "cut-mid-row": 1, "rows-deleted": 2,
+            "file-deleted": len(before)}[edit]
+    assert len(kept) == len(before) - lost
+    assert [r["epoch"] for r in after if r["epoch"] == 3] and after[-1]["epoch"] == 3
+
+
+def test_reading_a_trace_leaves_out_rows_that_do_not_parse(tmp_path, caplog):
+    from autoencoder.training.trace import STEP_FIELDS, read_steps
+
+    path = tmp_path / "steps.csv"
+    blank = "," * (len(STEP_FIELDS) - 7)
+    path.write_text(",".join(STEP_FIELDS) + "\n" + f"1,1,64,0.5,2.0,0.3,0.001{blank}\n"
+                    + f"1,x,128,0.9,1.9,0.3,0.001{blank}\n" + "1,3,192\n"
+                    + f"1,4,256,1.5,1.8,0.3,0.001{blank},extra\n")
+    with caplog.at_level("WARNING"):
+        rows = read_steps(path)
+    assert [(r["step"], r["train_loss"]) for r in rows] == [(1, 2.0)]
+    assert "3 row(s) that do not parse" in caplog.text
 
 
 # -- how much the decoder relies on the code ------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,6 +125,27 @@ def test_gpu_script_runs_at_a_tiny_size_on_the_cpu(tmp_path):
     assert 0 <= float(figures["padding share"]) < 1
     assert 0 <= float(figures["validation token accuracy"]) <= 1
     assert "(cpu)" in figures["device"]
+
+
+@pytest.mark.slow  # a study of three models in fresh processes
+@needs_jax
+def test_gpu_script_runs_a_tiny_study_on_the_cpu(tmp_path):
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    (tmp_path / "no_wheels").mkdir()
+    done = subprocess.run(
+        ["bash", str(REPO / "benchmarks" / "gpu.sh"), "study", str(corpus)], capture_output=True,
+        text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "SEQAE_SIZE": "tiny", "SEQAE_WORK": str(tmp_path / "work"),
+             "SEQAE_WHEELS": str(tmp_path / "no_wheels"), "PYTHON": sys.executable,
+             "SEQAE_RESULTS": str(tmp_path / "results"), "JAX_PLATFORMS": "cpu",
+             "SEQAE_STUDY_MODELS": "embedding-cosine,onehot-2000,opt-adam"})
+    assert done.returncode == 0, done.stderr
+    assert "report in" in done.stdout
+    report = json.loads((tmp_path / "results" / "report.json").read_text())
+    assert list(report["models"]) == ["embedding-cosine", "onehot-2000", "opt-adam"]
+    assert report["hardware"]["backend"] == "jax"
+    for name in ("report.md", "trace.png", "curves.png", "config.json"):
+        assert (tmp_path / "results" / name).stat().st_size > 0
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])

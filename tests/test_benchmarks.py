@@ -56,6 +56,21 @@ def test_codes_benchmark_runs_at_toy_size(tmp_path):
     assert all(float(row[2].replace(",", "")) > 0 for row in section.rows)
 
 
+@pytest.mark.slow  # three spawned trainings
+def test_trace_benchmark_runs_at_toy_size(tmp_path):
+    from benchmarks import bench_trace
+
+    section = bench_trace.run(bench_trace.Settings(
+        vocab_size=100, dim=8, seq_len=6, latent=4, batch_size=16, sentences=200,
+        val_sentences=20, epochs=3, repeats=1), tmp_path)
+    assert [row[0] for row in section.rows] == list(bench_trace.CONTENDERS)
+    assert all(float(row[1]) > 0 for row in section.rows) and len(section.targets) == 2
+    # The eval contender measured code reliance; the trace-off one wrote no rows.
+    from autoencoder.training.trace import read_steps
+    assert not read_steps(tmp_path / "trace-0-0" / "steps.csv")
+    assert any(r["val_loss"] is not None for r in read_steps(tmp_path / "trace-0-2" / "steps.csv"))
+
+
 # The runner (python -m benchmarks) on fake benchmark modules: no training, well under a second.
 
 @pytest.fixture

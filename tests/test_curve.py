@@ -56,6 +56,9 @@ def test_a_steadily_falling_curve_has_no_plateau():
     rows = trace(5.0 * np.exp(-np.arange(200) / 40.0))
     assert find_events(rows) == []
     assert "no plateau" in describe("m", rows)[0]
+    # With the code-reliance measure, it says what was seen instead: the gap at both ends.
+    line = describe("m", trace(5.0 * np.exp(-np.arange(80) / 20.0), reliance=measured(True)))[0]
+    assert "At the first measurement" in line and "at the last" in line
 
 
 def test_a_slow_steady_descent_is_not_a_chain_of_plateaus():
@@ -75,3 +78,21 @@ def test_without_the_code_reliance_measure_the_verdict_says_so():
     event = next(e for e in find_events(trace(PLATEAU_THEN_DROP)) if e.dropped)
     held, facts = verdict(event)
     assert not held and "--eval-every" in facts
+
+
+def test_a_loss_that_creeps_up_on_its_plateau_has_not_left_it():
+    rows = trace([5.0 - 0.2 * i for i in range(10)] + [3.0 + 0.003 * i for i in range(100)])
+    events = find_events(rows)
+    assert len(events) == 1 and not events[0].dropped
+    assert events[0].start_s <= 11 and events[0].end_s == rows[-1]["train_s"]
+
+
+def test_the_curve_is_read_on_the_validation_rows_when_there_are_enough():
+    """Length-bucketed batches make the training loss swing from step to step; the fixed
+    validation sample shows the plateau and the drop that the training loss hides."""
+    noisy = [0.2 if i % 2 else 8.0 for i in range(len(PLATEAU_THEN_DROP))]
+    rows = trace(noisy, reliance=lambda i: {"val_loss": PLATEAU_THEN_DROP[i],
+                                            "val_loss_swapped": PLATEAU_THEN_DROP[i] * 1.01,
+                                            "code_free": 4.05})
+    assert any(e.dropped for e in find_events(rows))
+    assert not any(e.dropped for e in find_events(trace(noisy)))

@@ -103,3 +103,40 @@ def test_a_model_trains_with_the_vmf_loss_and_reconstructs(tiny_run):
     result = invoke("reconstruct", "--run", tiny_run, "--model", "embedding-vmf", "the cat")
     assert result.exit_code == 0, result.output
     assert "nan" not in result.output.lower()
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("scale", [0.0, 1e25])
+def test_a_vmf_output_norm_that_underflows_trains_and_one_that_overflows_is_an_event(
+        vectors, splits, tmp_path, scale, monkeypatch):
+    """Output norm 0 (kappa at its floor): the loss stays finite and training goes on. Output
+    norm beyond float32 (|x|^2 overflows): the step is a non-finite event, recorded like any
+    other, and the checkpoint before it stays as it was."""
+    import keras
+
+    from autoencoder import NonFiniteLossError, Trainer
+    from tests.conftest import fit, make_ae, read_json
+
+    ae = make_ae(vectors, loss="vmf")
+    fit(ae, splits, tmp_path / "m", epochs=1)
+    saved = (tmp_path / "m" / "last.keras").read_bytes()
+    real = Trainer._make_train_step
+
+    def scaled_output(self, *args, **kwargs):  # after --resume has loaded last.keras
+        output = next(layer for layer in reversed(self.autoencoder.model.layers)
+                      if layer.weights)
+        output.set_weights([w * scale for w in output.get_weights()])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_make_train_step", scaled_output)
+    if scale == 0.0:
+        trainer = fit(ae, splits, tmp_path / "m", epochs=2, resume=True)
+        assert np.isfinite(trainer.history_[-1]["train_loss"])
+        return
+    with pytest.raises(NonFiniteLossError):
+        fit(ae, splits, tmp_path / "m", epochs=2, resume=True)
+    state = read_json(tmp_path / "m" / "state.json")
+    assert state["stopped"] == "non-finite" and state["non_finite"]["epoch"] == 2
+    assert (tmp_path / "m" / "last.keras").read_bytes() == saved
+    last = keras.saving.load_model(tmp_path / "m" / "last.keras", safe_mode=True, compile=False)
+    assert all(np.isfinite(w).all() for w in last.get_weights())

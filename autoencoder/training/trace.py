@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from autoencoder.training.reliance import FIELDS as RELIANCE_FIELDS
-from embeddings.core.io import SeqaeError
+from embeddings.core.io import SeqaeError, atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -78,31 +78,48 @@ class StepTrace:
         """Append the pending rows to the file (with a header when new) and return its size in
         bytes, for ``state.json``."""
         self._check_regular()
-        text = io.StringIO()
-        writer = csv.DictWriter(text, STEP_FIELDS, lineterminator="\n")
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            writer.writeheader()
-        writer.writerows({k: ("" if v is None else v) for k, v in row.items()}
-                         for row in self.pending)
+        new = not self.path.exists() or self.path.stat().st_size == 0
         with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(text.getvalue())
+            handle.write(_csv_text(self.pending, header=new))
             handle.flush()
             os.fsync(handle.fileno())
         self.pending = []
         return self.path.stat().st_size
 
-    def restore(self, committed_bytes: int) -> bool:
-        """Cut the file back to its size at the commit being resumed (0: a new run, or a
-        checkpoint from before traces); whether it changed."""
+    def restore(self, committed_bytes: int, upto: tuple[float, float]) -> bool:
+        """Make the file what the checkpoint being resumed committed, and say whether it
+        changed: cut back to ``committed_bytes`` (0: a new run, or a checkpoint from before
+        traces), since the rows after it are replayed. A file edited or cut by hand since (its
+        committed part is shorter or no longer parses) is rebuilt from the rows of it that parse
+        and come at or before ``upto``, the checkpoint's (epoch, step), with a warning."""
         self._check_regular()
         size = self.path.stat().st_size if self.path.exists() else 0
-        if size < committed_bytes:
-            log.warning("%s is shorter than its last checkpoint recorded (%d < %d bytes): rows "
-                        "are missing from it", self.path, size, committed_bytes)
-        if size <= committed_bytes:
-            return False
-        os.truncate(self.path, committed_bytes)
+        if committed_bytes == 0 or (size >= committed_bytes and self._intact(committed_bytes)):
+            if size == committed_bytes:
+                return False
+            os.truncate(self.path, committed_bytes)
+            return True
+        rows, bad = _parse_rows(self.path) if size else ([], 0)
+        kept = [row for row in rows if (row["epoch"], row["step"]) <= upto]
+        log.warning("%s was changed by hand since its checkpoint (%d bytes, %d committed; %d "
+                    "row(s) did not parse): rebuilt from the %d row(s) that did; the rest of the "
+                    "trace before the checkpoint is lost", self.path, size, committed_bytes, bad,
+                    len(kept))
+        with atomic_open(self.path) as handle:
+            handle.write(_csv_text(kept, header=True))
         return True
+
+    def _intact(self, committed_bytes: int) -> bool:
+        """Whether the file's first ``committed_bytes`` are whole rows under seqae's header,
+        every one of which parses."""
+        with open(self.path, "rb") as handle:
+            head = handle.read(committed_bytes)
+        if not head.endswith(b"\n"):
+            return False
+        lines = head.decode("utf-8", errors="replace").splitlines()
+        return (lines[0] == ",".join(STEP_FIELDS)
+                and all(_parse_row(r) is not None
+                        for r in csv.DictReader(lines[1:], fieldnames=STEP_FIELDS)))
 
     def _check_regular(self) -> None:
         """Write only a regular file of the model folder, never through a link."""
@@ -111,11 +128,46 @@ class StepTrace:
                              "special file): it is left alone; remove it to train this model")
 
 
+def _csv_text(rows: list[dict], header: bool) -> str:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, STEP_FIELDS, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return text.getvalue()
+
+
+_COUNTS = ("epoch", "step", "sentences")
+_REQUIRED = (*_COUNTS, "train_s")
+
+
+def _parse_row(row: dict) -> dict | None:
+    """A row of ``steps.csv`` with numbers parsed (empty cells become None), or None if it is
+    not one seqae wrote: a cell too many or too few, a required cell empty, a word for a
+    number."""
+    if None in row or None in row.values() or any(row.get(k, "") == "" for k in _REQUIRED):
+        return None
+    try:  # only seqae's columns: a column added by hand is dropped
+        return {k: None if row.get(k) in ("", None) else
+                (int(row[k]) if k in _COUNTS else float(row[k])) for k in STEP_FIELDS}
+    except ValueError:
+        return None
+
+
+def _parse_rows(path: Path) -> tuple[list[dict], int]:
+    """The rows of ``path`` that parse, in file order, and how many did not."""
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        raw = list(csv.DictReader(handle))
+    rows = [p for p in map(_parse_row, raw) if p is not None]
+    return rows, len(raw) - len(rows)
+
+
 def read_steps(path: Path) -> list[dict]:
-    """Rows of ``steps.csv`` with numbers parsed (empty cells become None)."""
+    """Rows of ``steps.csv`` with numbers parsed (empty cells become None); rows that do not
+    parse (a file edited by hand) are left out with a warning."""
     if not Path(path).exists():
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: None if v in ("", None) else (int(v) if k in ("epoch", "step", "sentences")
-                                                   else float(v)) for k, v in row.items()}
-                for row in csv.DictReader(handle)]
+    rows, bad = _parse_rows(Path(path))
+    if bad:
+        log.warning("%s: %d row(s) that do not parse left out (edited by hand?)", path, bad)
+    return rows

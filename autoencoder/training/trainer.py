@@ -316,7 +316,10 @@ class Trainer:
                                 self.config.trace_every or default_every(steps))
         if self.is_chief:
             with folder_lock(self.model_dir, shared=False):
-                if self.trace_.restore(state.trace_bytes if resume else 0):
+                # The checkpoint's place: the steps of its partial epoch, or its whole epochs.
+                upto = ((state.epoch + 1, state.partial.step) if state.partial
+                        else (state.epoch, math.inf))
+                if self.trace_.restore(state.trace_bytes if resume else 0, upto):
                     self.write_manifest()  # the manifest follows the file it covers
 
     def _encode(self, path: Path, n_keep: int | None, seed: int) -> EncodedSentences:

@@ -88,11 +88,13 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
     embedding-cosine).
 
     \b
-    Each model trains --budget seconds and is scored, then resumes until early stopping
-    (--patience, --epochs, --max-time) and is scored again. Writes RUN/study/: report.md
-    (tables, the seed model's failure, the optimizer answer, the curves read in plain
-    words), report.json (every figure, the command, hardware and versions), curves.png and
-    optimizers.png (accuracy and loss against training time). Rerunning the same command
+    Each model trains --budget seconds and is scored; the main models then resume until
+    early stopping (--patience, --epochs, --max-time) and are scored again (the seed's model
+    and the optimizers answer at the equal time). Writes RUN/study/: report.md (tables, the
+    seed model's failure, the optimizer answer, the curves read in plain words), report.json
+    (every figure, the command, hardware and versions), trace.png (each step trace: loss,
+    code-free floor, the share the code explains), curves.png and optimizers.png (accuracy
+    and loss against training time). Rerunning the same command
     continues an interrupted study (--models may change: each model's phases are kept);
     --force starts it over, the embedding included. Training time counts compiling the
     step for each batch width, as the user's clock does. Defaults are the reference
