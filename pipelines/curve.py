@@ -23,10 +23,10 @@ rows:
 At the last validation row of the plateau and the first one after the drop (rows that
 ``--eval-every`` measured), the **code-reliance gap** is ``(swapped - own) / |swapped|``: the
 share of the loss that the sentence's own code explains (defined for a positive swapped-code
-loss; one that can be negative, like the von Mises-Fisher NLL, gets no share). The explanation **held** when the
-plateau's validation loss is within :data:`NEAR_FLOOR` of the code-free floor, the gap before is
-at most :data:`SMALL_GAP`, and after the drop it is above :data:`SMALL_GAP` and at least twice
-what it was.
+loss; one that can be negative, like the von Mises-Fisher NLL, gets no share). The explanation
+**held** when the plateau's validation loss is within :data:`NEAR_FLOOR` of the code-free
+floor, the gap before is at most :data:`SMALL_GAP`, and after the drop it is above
+:data:`SMALL_GAP` and at least twice what it was.
 """
 
 from __future__ import annotations
