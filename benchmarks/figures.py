@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.study_config import StudyConfig
+from pipelines.study_config import StudyConfig, converges
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "benchmarks/results/converged-cpu/report.json"
@@ -68,12 +68,6 @@ def _final(entry: dict) -> dict:
     return entry["converged"] or entry["budget"] or {}
 
 
-def _converges(entry: dict) -> bool:
-    """A main model, trained on past the equal time (studies before side models stopped at the
-    budget have no ``converge`` setting: every model trained on)."""
-    return entry["settings"].get("converge", True)
-
-
 def _optimizer(settings: dict) -> str:
     """``Adam(lr=0.001), global clipnorm 1`` and the like, from a model's settings."""
     if settings["optimizer"] == "sgd":
@@ -106,7 +100,7 @@ def _sentences(value, what: str) -> str:
 def _stops(report: dict) -> str:
     why, side = {}, []
     for name, entry in report["models"].items():
-        if _converges(entry):
+        if converges(entry["settings"]):
             why.setdefault(entry["stopped"], []).append(name)
         else:
             side.append(name)
@@ -148,7 +142,7 @@ def study_summary(report: dict) -> str:
 def _stopped(entry: dict) -> str:
     """Why a model stopped: ``early-stop``, ``time`` (the cap) ... or ``equal time`` for a side
     model, which is trained to the budget only."""
-    return entry["stopped"] if _converges(entry) else "equal time"
+    return entry["stopped"] if converges(entry["settings"]) else "equal time"
 
 
 def study_setup(report: dict) -> str:

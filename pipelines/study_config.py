@@ -75,6 +75,13 @@ STUDY_MODELS = (
 MODEL_NAMES = tuple(m.name for m in STUDY_MODELS)
 
 
+def converges(settings: dict) -> bool:
+    """Whether a report's model (its recorded ``settings``) was trained on past the budget;
+    reports from before side models stopped at the budget have no ``converge``: every model
+    was."""
+    return settings.get("converge", True)
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Sizes and limits of a study; defaults are the reference setup of the question.

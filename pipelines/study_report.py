@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from autoencoder.training.checkpoints import training_time
 from pipelines import curve
-from pipelines.study_config import StudyConfig
+from pipelines.study_config import StudyConfig, converges
 
 # A plateau: epochs whose validation loss falls by less than this share of its value...
 PLATEAU_FALL = 0.02
@@ -23,8 +23,7 @@ _COLUMNS = (("token acc", "token_accuracy", "{:.1%}"), ("exact", "exact_sentence
 def markdown(report: dict) -> str:
     config, models = StudyConfig.upgrade(report["config"]), report["models"]
     hw = report["hardware"]
-    # Reports before side models stopped at the budget have no "converge" setting.
-    converging = {n: e for n, e in models.items() if e["settings"].get("converge", True)}
+    converging = {n: e for n, e in models.items() if converges(e["settings"])}
     parts = [
         f"# seqae study: {report['run']}", "",
         f"`{report['command'] or 'run_study(...)'}`", "",

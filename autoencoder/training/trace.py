@@ -16,6 +16,7 @@ import csv
 import io
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from autoencoder.training.reliance import FIELDS as RELIANCE_FIELDS
@@ -116,10 +117,8 @@ class StepTrace:
             head = handle.read(committed_bytes)
         if not head.endswith(b"\n"):
             return False
-        lines = head.decode("utf-8", errors="replace").splitlines()
-        return (lines[0] == ",".join(STEP_FIELDS)
-                and all(_parse_row(r) is not None
-                        for r in csv.DictReader(lines[1:], fieldnames=STEP_FIELDS)))
+        fields, _, bad = _parse(head.decode("utf-8", errors="replace").splitlines())
+        return fields == list(STEP_FIELDS) and bad == 0
 
     def _check_regular(self) -> None:
         """Write only a regular file of the model folder, never through a link."""
@@ -154,12 +153,19 @@ def _parse_row(row: dict) -> dict | None:
         return None
 
 
+def _parse(lines: Iterable[str]) -> tuple[list[str] | None, list[dict], int]:
+    """The header of CSV ``lines``, the rows that parse (in order) and how many did not."""
+    reader = csv.DictReader(lines)
+    raw = list(reader)
+    rows = [p for p in map(_parse_row, raw) if p is not None]
+    return reader.fieldnames, rows, len(raw) - len(rows)
+
+
 def _parse_rows(path: Path) -> tuple[list[dict], int]:
     """The rows of ``path`` that parse, in file order, and how many did not."""
     with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        raw = list(csv.DictReader(handle))
-    rows = [p for p in map(_parse_row, raw) if p is not None]
-    return rows, len(raw) - len(rows)
+        _, rows, bad = _parse(handle)
+    return rows, bad
 
 
 def read_steps(path: Path) -> list[dict]:
