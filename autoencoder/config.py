@@ -6,11 +6,11 @@ can build and check them before it starts a backend. They are the one source of 
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from embeddings.core.io import SeqaeError
+from embeddings.core.params import Flag, Number, OneOf, check_params
 from embeddings.stats import ONE_HOT_CAP
 
 if TYPE_CHECKING:
@@ -70,18 +70,28 @@ class AutoencoderConfig:
     softmax: str | None = None
     negatives: int | None = NEGATIVES
 
+    # Each field's type and bounds (the command line's options are built from them).
+    PARAMS: ClassVar[dict] = {
+        "kind": OneOf(KINDS),
+        "loss": OneOf(tuple(dict.fromkeys(loss for kind in KINDS for loss in LOSSES[kind])),
+                      optional=True),
+        "seq_len": Number(int, 1, 1000),
+        "latent": Number(int, 1, 8192),
+        "vocab_cap": Number(int, 3, optional=True),
+        "center": Flag(optional=True),
+        "vmf_lambda1": Number(float, 0, optional=True),
+        "vmf_lambda2": Number(float, 0, optional=True),
+        "softmax": OneOf(SOFTMAXES, optional=True),
+        "negatives": Number(int, 1, optional=True),
+    }
+
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise SeqaeError(f"--kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        check_params(self, self.PARAMS)
         if self.loss is None:
             object.__setattr__(self, "loss", LOSSES[self.kind][0])
         if self.loss not in LOSSES[self.kind]:
-            raise SeqaeError(f"--loss {self.loss} does not fit --kind {self.kind}; "
+            raise SeqaeError(f"loss (--loss) {self.loss} does not fit kind (--kind) {self.kind}; "
                              f"use {' or '.join(LOSSES[self.kind])}")
-        if self.seq_len < 1:
-            raise SeqaeError(f"--seq-len must be at least 1, got {self.seq_len}")
-        if self.latent < 1:
-            raise SeqaeError(f"--latent must be at least 1, got {self.latent}")
         # Options of the other kind are cleared, so they never tell two models apart.
         if self.kind == "embedding":
             object.__setattr__(self, "vocab_cap", None)
@@ -90,25 +100,19 @@ class AutoencoderConfig:
         if self.loss != "vmf":
             object.__setattr__(self, "vmf_lambda1", None)
             object.__setattr__(self, "vmf_lambda2", None)
-        elif not all(isinstance(x, int | float) and not isinstance(x, bool)
-                     and math.isfinite(float(x)) and x >= 0
-                     for x in (self.vmf_lambda1, self.vmf_lambda2)):
-            raise SeqaeError("--vmf-lambda1 and --vmf-lambda2 must be finite and not negative")
-        if self.kind != "embedding" and self.vocab_cap is not None and self.vocab_cap < 3:
-            raise SeqaeError(f"--vocab-cap must be at least 3 (PAD, UNK and one word), "
-                             f"got {self.vocab_cap}")
+        elif self.vmf_lambda1 is None or self.vmf_lambda2 is None:
+            raise SeqaeError("vmf_lambda1 and vmf_lambda2 (--vmf-lambda1, --vmf-lambda2) are "
+                             "numbers for loss vmf, not None")
         self._check_softmax()
 
     def _check_softmax(self) -> None:
         if self.kind != "onehot":
             if self.softmax is not None:
-                raise SeqaeError(f"--softmax {self.softmax} applies to --kind onehot only")
+                raise SeqaeError(f"softmax (--softmax) {self.softmax} applies to kind onehot only")
             object.__setattr__(self, "negatives", None)
             return
-        if self.softmax is not None and self.softmax not in SOFTMAXES:
-            raise SeqaeError(f"--softmax must be one of {', '.join(SOFTMAXES)}, got {self.softmax!r}")
-        if not isinstance(self.negatives, int) or self.negatives < 1:
-            raise SeqaeError(f"--negatives must be at least 1, got {self.negatives}")
+        if self.negatives is None:
+            raise SeqaeError("negatives (--negatives) is a number for kind onehot, not None")
 
     def softmax_for(self, vocab_size: int) -> str | None:
         """The softmax a onehot model over ``vocab_size`` ids trains with (None: no softmax)."""
@@ -134,6 +138,7 @@ class AutoencoderConfig:
 
 
 OPTIMIZERS = ("adam", "sgd")
+MAX_EPOCHS = 100_000  # the most epochs a model trains (state.json's epoch is checked against it)
 # TrainConfig fields that change what is written about training, not the weights it makes.
 OUTPUT_ONLY = ("trace_every", "eval_every", "eval_sample")
 # The learning rate each optimizer gets unless one is given.
@@ -192,31 +197,33 @@ class TrainConfig:
     eval_every: int | None = None
     eval_sample: int = 200
 
+    # Each field's type and bounds (the command line's options are built from them).
+    PARAMS: ClassVar[dict] = {
+        "epochs": Number(int, 1, MAX_EPOCHS),
+        "batch_size": Number(int, 1, 1 << 20),
+        "optimizer": OneOf(OPTIMIZERS),
+        "lr": Number(float, 0, 1e6, low_open=True, optional=True),
+        "momentum": Number(float, 0, 1, high_open=True),
+        "nesterov": Flag(),
+        "clipnorm": Number(float, 0),
+        "patience": Number(int, 0),
+        "scale_lr": Flag(),
+        "seed": Number(int, 0, 2**31 - 1),
+        "max_sentences": Number(int, 1, optional=True),
+        "val_sentences": Number(int, 1, optional=True),
+        "clip_scope": OneOf(CLIP_SCOPES),
+        "max_time": Number(float, 0, low_open=True, optional=True),
+        "trace_every": Number(int, 1, optional=True),
+        "eval_every": Number(int, 1, optional=True),
+        "eval_sample": Number(int, 1),
+    }
+
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise SeqaeError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
+        check_params(self, self.PARAMS)
         if self.lr is None:
             object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise SeqaeError(f"--lr must be a positive number, got {self.lr}")
-        if not (math.isfinite(self.clipnorm) and math.isfinite(self.momentum)):
-            raise SeqaeError("--clipnorm and --momentum must be finite numbers")
-        if self.clipnorm < 0 or self.momentum < 0 or self.patience < 0:
-            raise SeqaeError("--clipnorm, --momentum and --patience must not be negative")
-        if self.clip_scope not in CLIP_SCOPES:
-            raise SeqaeError(f"--clip-scope must be one of {', '.join(CLIP_SCOPES)}")
-        if self.max_time is not None and not (self.max_time > 0 and math.isfinite(self.max_time)):
-            raise SeqaeError(f"--max-time must be a positive number of seconds, got {self.max_time}")
-        for name in ("trace_every", "eval_every"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise SeqaeError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.eval_sample < 1:
-            raise SeqaeError(f"--eval-sample must be at least 1, got {self.eval_sample}")
         if self.nesterov and self.optimizer != "sgd":
-            raise SeqaeError("--nesterov applies to --optimizer sgd only")
+            raise SeqaeError("nesterov (--nesterov) applies to optimizer sgd only")
 
     def check_multi_worker(self) -> None:
         """Refuse the settings one process measures, for a run that spans several."""

@@ -10,6 +10,13 @@
 # where it has them, so the GPU run uses the libraries the CPU runs used; the others are the
 # index's latest. Environment: PY_VERSION (3.12), PLATFORM (x86_64).
 set -euo pipefail
+case ${1:-} in
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "$0: unknown option $1 (DEST is a folder; --help says more)" >&2; exit 2 ;;
+esac
+if [ $# -gt 1 ]; then
+    echo "$0: one DEST at most, got $#" >&2; exit 2
+fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dest=${1:-$repo/.whl}
 python=${PYTHON:-python3}

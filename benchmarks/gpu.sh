@@ -16,8 +16,8 @@
 #   SEQAE_SIZE      reference (default) or tiny (a few seconds of CPU, for tests)
 #   SEQAE_SECONDS   throughput: training time; Ctrl-C is sent then, and the epochs finished
 #                   count [default: 300 reference, 120 tiny]
-#   SEQAE_RESULTS   study: where the report goes [default: $OUT if set, else WORK/results]
-#   SEQAE_WORK      scratch folder [default: a new temporary one]
+#   SEQAE_RESULTS   study: where the report goes [default: $OUT if set, else ./seqae-study]
+#   SEQAE_WORK      scratch folder, kept [default: a new temporary one, removed at the end]
 #   SEQAE_WHEELS    folder of wheels to install [default: .whl beside the repository's files,
 #                   filled by benchmarks/fetch_wheels.sh]
 #   PYTHON          the interpreter [default: python3]
@@ -35,7 +35,12 @@ if [ -z "$corpus" ]; then
     exit 2
 fi
 python=${PYTHON:-python3}
-work=${SEQAE_WORK:-$(mktemp -d)}
+if [ -n "${SEQAE_WORK:-}" ]; then
+    work=$SEQAE_WORK
+else  # a scratch folder of our own, removed however the script ends
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+fi
 case ${SEQAE_SIZE:-reference} in
     reference)
         embed=(--vector-size 2000)
@@ -70,7 +75,7 @@ pipe() { "$python" -m pipelines "$@"; }
 "$python" -c "import jax; print('device:', jax.devices()[0].device_kind, '(' + jax.default_backend() + ')')"
 
 if [ "$mode" = study ]; then
-    results=${SEQAE_RESULTS:-${OUT:-$work/results}}
+    results=${SEQAE_RESULTS:-${OUT:-$PWD/seqae-study}}
     started=$SECONDS
     pipe study --run "$work/run" --corpus "$corpus" "${embed[@]}" --w2v-epochs "$w2v_epochs" \
         "${model[@]}" "${study[@]}" --backend jax -q

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -25,11 +27,12 @@ from embeddings.core.io import (
     SeqaeError, atomic_open, is_complete, options_digest, read_json, staged_folders,
     verify_manifest, write_json, write_manifest,
 )
+from embeddings.core.params import Number, OneOf, check_params
 from embeddings.core.progress import progress_bar
 from embeddings.core.rundir import check_replaceable
 from embeddings.core.schema import ANY, Fields, MapOf
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
-from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
+from embeddings.tokenize import UNITS, TokenizeConfig, tokenize_documents, train_punkt
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +63,24 @@ class CorpusConfig:
     val_fraction: float = 0.05
     test_fraction: float = 0.05
 
+    # Each field's type and bounds (the command line's options are built from them).
+    PARAMS: ClassVar[dict] = {
+        "unit": OneOf(UNITS),
+        "paragraph_lines": Number(int, 1),
+        "max_docs": Number(int, 1, optional=True),
+        "seed": Number(int, 0, 2**31 - 1),
+        "val_fraction": Number(float, 0, 1, high_open=True),
+        "test_fraction": Number(float, 0, 1, high_open=True),
+    }
+
     def __post_init__(self):
-        self.tokenize_config()  # validates unit and paragraph_lines
+        if not isinstance(self.source, str | os.PathLike):
+            raise SeqaeError(f"source (--corpus) must be a corpus name or a path, got {self.source!r}")
+        check_params(self, self.PARAMS)
         if self.remove is not None:  # normalised, so equal options give equal cache keys
             object.__setattr__(self, "remove", check_remove(self.remove))
-        if self.max_docs is not None and self.max_docs < 1:
-            raise SeqaeError(f"max_docs must be at least 1, not {self.max_docs}")
-        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
-                and self.val_fraction + self.test_fraction < 1):
-            raise SeqaeError("val_fraction and test_fraction must be in [0, 1) and sum to less than 1")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise SeqaeError("val_fraction and test_fraction must sum to less than 1")
 
     def tokenize_config(self) -> TokenizeConfig:
         return TokenizeConfig(unit=self.unit, paragraph_lines=self.paragraph_lines)

@@ -83,7 +83,7 @@ class Tokenizer:
     def __call__(self, text: str) -> list[list[str]]:
         units = []
         for chunk in self._chunks(text):
-            tokens = self.words.tokenize(chunk)
+            tokens = self._words(chunk)
             if self.config.lowercase:
                 tokens = [token.lower() for token in tokens]
             if tokens:
@@ -100,6 +100,17 @@ class Tokenizer:
             for start in range(0, len(lines), step):
                 yield "\n".join(lines[start : start + step])
 
+
+    def _words(self, chunk: str) -> list[str]:
+        """NLTK's word tokens of ``chunk``; where one of its regular expressions runs past
+        NLTK's time limit (a pathological unit), the unit's white-space tokens, with a warning
+        that names its size rather than the expression."""
+        try:
+            return self.words.tokenize(chunk)
+        except TimeoutError:
+            log.warning("word tokenizing timed out on a %d-character unit: split at white space",
+                        len(chunk))
+            return chunk.split()
 
     def _sentences(self, block: str) -> list[str]:
         """Punkt's sentences of ``block``. NLTK stops a regular expression that runs past its

@@ -14,12 +14,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
 from embeddings.core.io import SeqaeError, atomic_open, output_path
+from embeddings.core.params import Flag, Number, check_params
 from embeddings.core.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -47,23 +49,22 @@ class Word2VecConfig:
     workers: int | None = None
     seed: int = 0
 
+    # Each field's type and bounds, with why each upper bound is there (shown in ``--help``):
+    # past them gensim hangs, overflows a C int in a worker thread, or only burns time.
+    PARAMS: ClassVar[dict] = {
+        "vector_size": Number(int, 1, 100_000, why="a 100k-word vocabulary is then 40 GB"),
+        "window": Number(int, 1, 1_000, why="wider than any sentence changes nothing"),
+        "min_count": Number(int, 1, 2**31 - 1, why="gensim stores it as a C int"),
+        "negative": Number(int, 1, 100, why="each positive example draws that many noise words; "
+                                            "5-20 is usual"),
+        "epochs": Number(int, 1, 1_000, why="each epoch is a full pass over the corpus"),
+        "sg": Flag(),
+        "workers": Number(int, 1, 256, optional=True, why="one thread each"),
+        "seed": Number(int, 0, 2**31 - 1),
+    }
+
     def __post_init__(self):
-        for name, (most, _) in W2V_LIMITS.items():
-            value = getattr(self, name)
-            if value is not None and not 1 <= value <= most:
-                raise SeqaeError(f"word2vec {name} must be from 1 to {most:,}, not {value}")
-
-
-# Upper bounds of the word2vec options, with the reason (shown in ``--help``): past them gensim
-# hangs, overflows a C int in a worker thread, or only burns time.
-W2V_LIMITS = {
-    "vector_size": (100_000, "a 100k-word vocabulary is then 40 GB"),
-    "window": (1_000, "wider than any sentence changes nothing"),
-    "min_count": (2**31 - 1, "gensim stores it as a C int"),
-    "negative": (100, "each positive example draws that many noise words; 5-20 is usual"),
-    "epochs": (1_000, "each epoch is a full pass over the corpus"),
-    "workers": (256, "one thread each"),
-}
+        check_params(self, self.PARAMS)
 
 
 class EpochLogger(CallbackAny2Vec):

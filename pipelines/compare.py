@@ -17,7 +17,7 @@ from autoencoder.data.vocab import Vocabulary
 from embeddings import load_corpus
 from pipelines.embed import load_embeddings
 from embeddings.core.io import SeqaeError, atomic_open, write_json, write_manifest
-from embeddings.core.rundir import RunDir, check_replaceable, list_models
+from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
 from embeddings.stats import ONE_HOT_CAP
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ TABLE_COLUMNS = (
 )
 
 
+@writes_run()
 def run_compare(run_dir: Path, names: list[str] | None = None, split: str = "test",
                 max_sentences: int | None = None, seed: int = 0) -> tuple[dict, Path]:
     """The compare stage: score the models (:func:`compare_models`), record the options in
@@ -72,6 +73,9 @@ def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "
                    max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
     """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
     run_dir = Path(run_dir)
+    if isinstance(names, str):  # a list of letters otherwise
+        raise SeqaeError(f"names takes a list of model names, not the string {names!r}: "
+                         f"write [{names!r}]")
     check_replaceable(run_dir, (COMPARE_DIR,))  # before scoring: the report goes there
     available = list_models(run_dir)
     names = names or available
@@ -150,7 +154,12 @@ REPORT_FILES = ("report.json", "report.md", "loss.png", "accuracy_by_length.png"
 
 def write_report(report: dict, run_dir: Path) -> Path:
     """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
-    out = Path(run_dir) / COMPARE_DIR
+    with RunDir(run_dir).writing("write_report()"):
+        return _write_report(report, Path(run_dir))
+
+
+def _write_report(report: dict, run_dir: Path) -> Path:
+    out = run_dir / COMPARE_DIR
     write_json(out / "report.json", report)
     histories = {name: read_history(RunDir(run_dir).model(name) / "history.csv")
                  for name in report["models"]}

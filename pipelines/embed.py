@@ -24,7 +24,7 @@ from embeddings.prepare import (
     CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
     write_corpus,
 )
-from embeddings.core.rundir import RunDir, check_replaceable, list_models
+from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
     train_word2vec,
@@ -46,6 +46,7 @@ class EmbedResult:
     reused: bool  # True when the vectors came from an earlier identical run
 
 
+@writes_run(create=True)
 def run_embed(
     run_dir: Path,
     corpus_config: CorpusConfig,
@@ -66,7 +67,6 @@ def run_embed(
     leaves the run as it was.
     """
     run = RunDir(run_dir)
-    run.config()  # a RUN/config.json that is not seqae's is refused before any work
     options = {k: v for k, v in asdict(w2v_config).items() if k != "workers"}
     key = {"corpus": options_digest(corpus_key(corpus_config)), "word2vec": options}
     corpus_current = not force and corpus_is_current(corpus_config, run.path)

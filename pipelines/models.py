@@ -26,9 +26,12 @@ from autoencoder.backends import current_name
 from autoencoder.config import OUTPUT_ONLY, AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
-from autoencoder.training.checkpoints import read_history, read_state, training_seconds
+from autoencoder.training.checkpoints import (
+    PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, training_seconds,
+)
 from embeddings.core.io import (
-    SeqaeError, folder_lock, library_versions, read_json, verify_manifest, write_json,
+    MANIFEST, SeqaeError, folder_lock, library_versions, read_json, sha256_file, verify_manifest,
+    write_json,
 )
 from embeddings.core.rundir import RunDir, resolve_model
 from embeddings.core.schema import Fields, ListOf
@@ -88,6 +91,48 @@ def load_autoencoder(run: RunDir, name: str, vectors: np.ndarray,
     if problem:
         raise SeqaeError(f"{path} does not hold the model its config.json describes: {problem}")
     return SentenceAutoencoder(ae_config, vocab, vectors, model=model), config
+
+
+def check_checkpoint(path: Path, config: AutoencoderConfig, vocab_size: int, dim: int) -> None:
+    """Refuse a checkpoint that does not load safely or does not hold the architecture of
+    ``config`` over ``vocab_size`` ids and ``dim``-d vectors (a ``config.json`` edited since)."""
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here
+        raise SeqaeError(f"cannot load checkpoint {path}: {exc}".splitlines()[0]) from None
+    problem = architecture_problem(model, config, vocab_size, dim)
+    if problem:
+        raise SeqaeError(f"{path} does not hold the model {path.parent / 'config.json'} "
+                         f"describes: {problem}; retrain it with --force")
+
+
+def verify_resumable(folder: Path) -> Path:
+    """The checkpoint ``--resume`` continues from, once every file that resuming reads or keeps
+    is shown to be one seqae wrote: all match the manifest, or, after a kill inside a checkpoint
+    write (the committed ``last.keras`` still kept aside), ``config.json`` and ``vocab.txt`` do,
+    the checkpoint is the ``last.keras`` the manifest lists, and ``best.keras`` is the listed
+    one or the copy of the uncommitted ``last.keras`` that write made (the trace and history
+    are cut back to the checkpoint). Writes nothing; else one-line :class:`SeqaeError`."""
+    remedy = (f"--resume approves only files seqae wrote; restore the folder, or retrain "
+              f"{folder.name} with --force")
+    state, checkpoint = resume_point(folder)
+    try:
+        verify_manifest(folder, ("config.json", "vocab.txt", "last.keras"), remedy)
+        return checkpoint
+    except SeqaeError:
+        if checkpoint.name != PREVIOUS_CHECKPOINT:
+            raise
+    listed = verify_manifest(folder, ("config.json", "vocab.txt", "last.keras"), remedy,
+                             only=("config.json", "vocab.txt"))["files"]
+    if listed["last.keras"]["sha256"] != state["last_sha256"]:
+        raise SeqaeError(f"checkpoint {checkpoint} is not the one {folder / MANIFEST} lists; "
+                         f"{remedy}")
+    best = folder / "best.keras"
+    if "best.keras" in listed and best.exists() and sha256_file(best) not in (
+            listed["best.keras"]["sha256"], sha256_file(folder / "last.keras")):
+        raise SeqaeError(f"artifact {best} does not match its recorded sha256: altered since "
+                         f"seqae wrote it; {remedy}")
+    return checkpoint
 
 
 def architecture_problem(model: keras.Model, config: AutoencoderConfig, vocab_size: int,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from embeddings.core.io import SeqaeError
+from embeddings.core.rundir import writes_run
 from embeddings.prepare import CorpusConfig
 from embeddings.word2vec import Word2VecConfig
 from pipelines.compare import run_compare
@@ -35,6 +36,7 @@ class RunResult:
     report_dir: Path
 
 
+@writes_run(create=True)
 def run_pipeline(run_dir: str | Path, corpus: CorpusConfig, word2vec: Word2VecConfig,
                  models: Sequence[tuple[AutoencoderConfig, TrainConfig]], *,
                  split: str = "test", eval_sentences: int | None = None, seed: int = 0,

@@ -37,9 +37,7 @@ from embeddings.core.io import (
     SeqaeError, atomic_open, cpu_model, library_versions, portable_path, read_json, write_json,
     write_manifest,
 )
-from embeddings.core.rundir import (
-    RunDir, check_replaceable, is_seqae_model,
-)
+from embeddings.core.rundir import RunDir, check_replaceable, is_seqae_model, writes_run
 from embeddings.core.schema import Fields, ListOf, MapOf
 
 log = logging.getLogger(__name__)
@@ -50,6 +48,7 @@ PROGRESS_SCHEMA = Fields({"config": dict, "models": MapOf(dict)}, {"created": Li
                          name="study progress")
 
 
+@writes_run()
 def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
               command: str | None = None) -> dict:
     """Train and score every model of ``config`` on the run's corpus and vectors; write
@@ -234,9 +233,14 @@ def write_study(report: dict, run_dir: Path) -> Path:
     """Write ``RUN/study/``: report.json, report.md, curves.png (accuracy and loss against
     training time, every model), optimizers.png (the optimizer question) and trace.png (each
     model's step trace: loss, code-free floor and code-reliance gap)."""
+    with RunDir(run_dir).writing("write_study()"):
+        return _write_study(report, Path(run_dir))
+
+
+def _write_study(report: dict, run_dir: Path) -> Path:
     from pipelines.study_report import markdown
 
-    out = Path(run_dir) / STUDY_DIR
+    out = run_dir / STUDY_DIR
     write_json(out / "report.json", report)
     histories = {name: entry["history"] for name, entry in report["models"].items()}
     plot_study(histories, out / "curves.png")

@@ -4,8 +4,11 @@ defaults and choices (``pipe study`` reads them). Nothing here imports Keras."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
+from autoencoder.config import AutoencoderConfig, TrainConfig
 from embeddings.core.io import SeqaeError
+from embeddings.core.params import Number, check_params
 from embeddings.stats import ONE_HOT_CAP
 
 PHASES = ("budget", "converged")
@@ -120,9 +123,22 @@ class StudyConfig:
     eval_every: int | None = 100
     seed: int = 0
 
+    # Each field's type and bounds: the models' own where the study passes a value on to them.
+    PARAMS: ClassVar[dict] = {
+        **{name: AutoencoderConfig.PARAMS[name] for name in ("seq_len", "latent")},
+        **{name: TrainConfig.PARAMS[name] for name in (
+            "batch_size", "max_time", "epochs", "max_sentences", "val_sentences", "eval_every",
+            "seed")},
+        "budget": Number(float, 0, low_open=True),
+        "patience": Number(int, 1),
+        "eval_sentences": Number(int, 1, optional=True),
+    }
+
     def __post_init__(self) -> None:
-        if self.eval_every is not None and self.eval_every < 1:
-            raise SeqaeError(f"--eval-every must be at least 1, got {self.eval_every}")
+        check_params(self, self.PARAMS)
+        if isinstance(self.models, str) or not all(isinstance(m, str) for m in self.models):
+            raise SeqaeError(f"models (--models) must be a tuple of model names, got {self.models!r}")
+        object.__setattr__(self, "models", tuple(self.models))
         unknown = [m for m in self.models if m not in MODEL_NAMES]
         if unknown or not self.models:
             raise SeqaeError(f"--models takes names from {', '.join(MODEL_NAMES)}; "
@@ -134,8 +150,6 @@ class StudyConfig:
     def configs(self, model: StudyModel, phase: str) -> tuple:
         """The ``AutoencoderConfig`` and ``TrainConfig`` of ``model`` in ``phase``
         (``budget`` or ``converged``)."""
-        from autoencoder.config import AutoencoderConfig, TrainConfig
-
         ae = AutoencoderConfig(kind=model.kind, loss=model.loss, seq_len=self.seq_len,
                                latent=self.latent, vocab_cap=model.vocab_cap,
                                softmax=model.softmax)

@@ -12,13 +12,15 @@ from autoencoder.backends import current_name
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
-from autoencoder.training.checkpoints import resume_point
 from autoencoder.training.trainer import Trainer
 from embeddings.core.io import SeqaeError, folder_lock, read_json
 from embeddings.core.rundir import RunDir, check_model_name, is_seqae_model
 from embeddings.prepare import load_corpus
 from pipelines.embed import load_embeddings
-from pipelines.models import MODEL_CONFIG_SCHEMA, recover_replaced, replacing, save_model_config
+from pipelines.models import (
+    MODEL_CONFIG_SCHEMA, check_checkpoint, recover_replaced, replacing, save_model_config,
+    verify_resumable,
+)
 from pipelines.plots import draw_model_losses
 
 log = logging.getLogger(__name__)
@@ -53,40 +55,51 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     """
     run = RunDir(run_dir)
     name = check_model_name(name or config.default_name)
-    corpus, kv, folder = load_corpus(run.path), load_embeddings(run.path), run.model(name)
-    fingerprint = run.vectors_fingerprint(kv.vectors.shape)
     backend = current_backend()
     strategy = strategy or backend.default_strategy()
-    chief = backend.is_chief(strategy)
+    if not backend.is_chief(strategy):  # the chief checks and writes the run directory
+        trainer, splits, _ = _prepare(run, name, config, train, strategy, resume, force, chief=False)
+        return trainer.fit(*splits, resume=resume)
+    with run.writing("train_autoencoder()"):
+        trainer, splits, fingerprint = _prepare(run, name, config, train, strategy, resume, force,
+                                                chief=True)
+        folder = trainer.model_dir
+        with replacing(folder, keep=resume):
+            with folder_lock(folder, shared=False):  # refused (a FIFO there, say) before recording
+                run.record(f"train-ae:{name}", {**config.to_dict(), **asdict(train),
+                                                "backend": current_name(),
+                                                "replicas": backend.replicas(strategy),
+                                                **(record or {})})
+                save_model_config(folder, config, asdict(train), trainer.autoencoder.vocab,
+                                  fingerprint)
+                trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
+            return trainer.fit(*splits, resume=resume)
+
+
+def _prepare(run: RunDir, name: str, config: AutoencoderConfig, train: TrainConfig, strategy,
+             resume: bool, force: bool, chief: bool) -> tuple[Trainer, tuple[Path, Path], dict]:
+    """Check everything ``RUN/models/NAME`` is trained from (writing nothing) and build the
+    trainer; returns it, the train and validation split files and the vectors' fingerprint."""
+    corpus, kv, folder = load_corpus(run.path), load_embeddings(run.path), run.model(name)
+    fingerprint = run.vectors_fingerprint(kv.vectors.shape)
     if run.models.is_symlink():  # --force would then remove a model of another run
         raise SeqaeError(f"{run.models} is a symbolic link: seqae trains only into a "
                          "models folder of the run itself")
     if chief:
-        run.config()  # a RUN/config.json that is not seqae's is refused before any work
         recover_replaced(folder)
-    _check_target(run, folder, config, fingerprint, resume, force)
     vocab = model_vocabulary(run.path, config, kv)
-    with backend.scope(strategy):
+    _check_target(run, folder, config, vocab, kv.vectors.shape[1], fingerprint, resume, force)
+    with current_backend().scope(strategy):
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
     trainer = Trainer(autoencoder, train, folder, strategy, on_checkpoint=(draw_model_losses,))
-    splits = corpus.split_path("train"), corpus.split_path("val")
-    if not chief:  # the chief writes the run directory
-        return trainer.fit(*splits, resume=resume)
-    with replacing(folder, keep=resume):
-        with folder_lock(folder, shared=False):  # refused (a FIFO there, say) before recording
-            run.record(f"train-ae:{name}", {**config.to_dict(), **asdict(train),
-                                            "backend": current_name(),
-                                            "replicas": backend.replicas(strategy), **(record or {})})
-            save_model_config(folder, config, asdict(train), vocab, fingerprint)
-            trainer.write_manifest()  # marks the folder as seqae's, and keeps the manifest true
-        return trainer.fit(*splits, resume=resume)
+    return trainer, (corpus.split_path("train"), corpus.split_path("val")), fingerprint
 
 
-def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, fingerprint: dict,
-                  resume: bool, force: bool) -> None:
+def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
+                  dim: int, fingerprint: dict, resume: bool, force: bool) -> None:
     """Refuse to train into ``folder`` when that would lose or misuse what is there."""
     if resume:
-        _check_resumable(folder, config, fingerprint)
+        _check_resumable(folder, config, vocab, dim, fingerprint)
     elif folder.exists() or folder.is_symlink():
         if (folder / "state.json").exists() and not force:
             raise SeqaeError(f"model {folder.name} already exists in {run.path}; use --resume to "
@@ -96,12 +109,15 @@ def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, fingerpr
                              "it is left alone: move it away or choose another --name")
 
 
-def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict) -> None:
-    """Refuse ``--resume`` of ``folder`` unless its checkpoint, vectors and architecture fit."""
-    if not (folder / "state.json").exists():
+def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary, dim: int,
+                     fingerprint: dict) -> None:
+    """Refuse ``--resume`` of ``folder`` unless every file it reads is one seqae wrote there
+    (:func:`~pipelines.models.verify_resumable`) and its checkpoint, vectors, vocabulary and
+    architecture fit; nothing is written before."""
+    if not (folder / "state.json").exists() or folder.is_symlink():
         raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
                          f"{folder.parent.parent}; train it without --resume")
-    resume_point(folder)
+    checkpoint = verify_resumable(folder)
     saved_config = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
     if saved_config["vectors"] != fingerprint:
         raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
@@ -112,3 +128,7 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, fingerprint: dict)
         changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
         raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
                          f"these options differ: {', '.join(changed)}")
+    if Vocabulary.load(folder / "vocab.txt").words != vocab.words:
+        raise SeqaeError(f"{folder / 'vocab.txt'} is not the vocabulary this run gives the model "
+                         "now; retrain it with --force")
+    check_checkpoint(checkpoint, config, len(vocab), dim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import os
 import random
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ star
 from embeddings import CorpusConfig, Word2VecConfig
 from pipelines import run_embed
 from pipelines.cli import main
+from embeddings.core.io import run_lock
 
 SHARED_20NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "20news-bydate.tar.gz"
 
@@ -116,6 +119,27 @@ def snapshot(root: Path) -> dict[str, str]:
         elif path.is_file():
             files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return files
+
+
+@contextlib.contextmanager
+def held_elsewhere(run_dir, command: str):
+    """Hold ``run_dir``'s lock from another thread, as another process would: this thread's
+    commands and library calls are refused (the lock is re-entrant only where it is held)."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold():
+        with run_lock(run_dir, command):
+            taken.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    taken.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 def unchanged_but_lock(before: dict, after: dict) -> bool:

@@ -83,7 +83,7 @@ def test_sgd_gets_the_same_learning_rate_from_python_and_the_command_line():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train-ae", "--nesterov"], "--nesterov applies to --optimizer sgd only"),
+    (["train-ae", "--nesterov"], "nesterov (--nesterov) applies to optimizer sgd only"),
     (["train-ae"], "no run directory"),
     (["reconstruct", "a sentence"], "no run directory"),
     (["encode", "in.txt", "out.npy"], "no run directory"),

@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from embeddings.core.io import run_lock, write_manifest
-from tests.conftest import assert_clean_error, invoke, read_json, tiny_ae
+from embeddings.core.io import write_manifest
+from tests.conftest import assert_clean_error, held_elsewhere, invoke, read_json, tiny_ae
 
 WRITERS = {
     "embed": ["--corpus", "default"],
@@ -33,13 +33,13 @@ def reseal(folder):
 
 @pytest.mark.parametrize("command", WRITERS)
 def test_a_second_writer_refuses_with_the_holder(tmp_path, command):
-    with run_lock(tmp_path, "pipe other"):
+    with held_elsewhere(tmp_path, "pipe other"):
         result = invoke(command, "--run", tmp_path, *WRITERS[command])
     assert_clean_error(result, f"in use by pid {os.getpid()} (pipe other)", "another --run")
 
 
 def test_readers_do_not_take_the_lock(trained):
-    with run_lock(trained, "pipe train-ae"):
+    with held_elsewhere(trained, "pipe train-ae"):
         result = invoke("reconstruct", "--run", trained, "the cat sees the dog")
         assert result.exit_code == 0, result.output
         assert invoke("export", "--run", trained, trained / "v.bin").exit_code == 0

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embeddings.core.io import SeqaeError, atomic_open, read_json, sha256_file
+from autoencoder.config import MAX_EPOCHS
+from embeddings.core.io import SeqaeError, atomic_open, read_json, read_text, sha256_file
 from embeddings.core.schema import Fields
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ STATE_SCHEMA = Fields(
      "non_finite": dict, "trace_bytes": int},
     name="training state (state.json)")
 
-
-MAX_EPOCHS = 100_000  # the most --epochs allows
 
 
 @dataclass
@@ -195,15 +194,29 @@ def training_seconds(history: list[dict]) -> float:
     return points[-1][0] if points else 0.0
 
 
+# history.csv has a row an epoch (about 150 bytes): 16 MiB is over 100,000 epochs.
+MAX_HISTORY_BYTES = 16 << 20
+
+
 def read_history(path: Path) -> list[dict]:
-    """Rows of ``history.csv`` with numbers parsed (empty cells become None)."""
-    if not Path(path).exists():
+    """Rows of ``history.csv`` with numbers parsed (empty cells become None); none if there is
+    no file. A file seqae could not have written (a link, a special or oversized file, a byte
+    that is not UTF-8, a word for a number) is a one-line :class:`SeqaeError`."""
+    try:
+        text = read_text(path, MAX_HISTORY_BYTES, "training history")
+    except FileNotFoundError:
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    lines = text.splitlines()
+    try:
+        return [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(lines)]
+    except (ValueError, TypeError, csv.Error) as exc:
+        raise SeqaeError(f"damaged training history {path}: {str(exc)[:80]} (seqae did not "
+                         "write it so); restore it, or retrain the model (--force)") from None
 
 
-def _parse(key: str, value: str):
+def _parse(key: str, value: str | None):
+    if key is None or value is None:  # a cell too many or too few
+        raise ValueError("a row of another length than the header")
     if key == "status":
         return value
     if value == "":

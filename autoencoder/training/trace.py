@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from autoencoder.training.reliance import FIELDS as RELIANCE_FIELDS
-from embeddings.core.io import SeqaeError, atomic_open
+from embeddings.core.io import SeqaeError, atomic_open, open_artifact
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class StepTrace:
     def _intact(self, committed_bytes: int) -> bool:
         """Whether the file's first ``committed_bytes`` are whole rows under seqae's header,
         every one of which parses."""
-        with open(self.path, "rb") as handle:
+        with open_artifact(self.path) as handle:
             head = handle.read(committed_bytes)
         if not head.endswith(b"\n"):
             return False
@@ -153,27 +153,57 @@ def _parse_row(row: dict) -> dict | None:
         return None
 
 
+# steps.csv: a row is under 300 bytes, and a run writes at most 100 a epoch; 64 MiB is over
+# 200,000 rows. A longer line is no row seqae wrote.
+MAX_STEPS_BYTES = 64 << 20
+_MAX_LINE = 4096
+
+
 def _parse(lines: Iterable[str]) -> tuple[list[str] | None, list[dict], int]:
-    """The header of CSV ``lines``, the rows that parse (in order) and how many did not."""
-    reader = csv.DictReader(lines)
-    raw = list(reader)
-    rows = [p for p in map(_parse_row, raw) if p is not None]
-    return reader.fieldnames, rows, len(raw) - len(rows)
+    """The header of CSV ``lines``, the rows that parse (in order) and how many did not. Each
+    line is read on its own (seqae writes no line breaks inside a cell), so a stray quote or an
+    overlong cell costs its own line, never the rest of the file."""
+    lines = iter(lines)
+    header = _cells(next(lines, ""))
+    rows, bad = [], 0
+    for line in lines:
+        cells = _cells(line)
+        row = None if cells is None or header is None or len(cells) != len(header) else \
+            _parse_row(dict(zip(header, cells)))
+        if row is None:
+            bad += 1
+        else:
+            rows.append(row)
+    return header, rows, bad
+
+
+def _cells(line: str) -> list[str] | None:
+    """The cells of one CSV line, or None for one seqae could not have written."""
+    if len(line) > _MAX_LINE:
+        return None
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
 
 
 def _parse_rows(path: Path) -> tuple[list[dict], int]:
-    """The rows of ``path`` that parse, in file order, and how many did not."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        _, rows, bad = _parse(handle)
+    """The rows of ``path`` that parse, in file order, and how many did not; the file is read
+    only if it is a regular file (not a link) of at most :data:`MAX_STEPS_BYTES`."""
+    with open_artifact(path, MAX_STEPS_BYTES) as handle:
+        text = handle.read(MAX_STEPS_BYTES + 1).decode("utf-8", errors="replace")
+    _, rows, bad = _parse(text.splitlines())
     return rows, bad
 
 
 def read_steps(path: Path) -> list[dict]:
     """Rows of ``steps.csv`` with numbers parsed (empty cells become None); rows that do not
-    parse (a file edited by hand) are left out with a warning."""
-    if not Path(path).exists():
+    parse (a file edited by hand) are left out with a warning. No file: no rows; a link, a
+    special or an oversized file is a one-line :class:`SeqaeError`."""
+    try:
+        rows, bad = _parse_rows(Path(path))
+    except FileNotFoundError:
         return []
-    rows, bad = _parse_rows(Path(path))
     if bad:
         log.warning("%s: %d row(s) that do not parse left out (edited by hand?)", path, bad)
     return rows

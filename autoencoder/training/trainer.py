@@ -80,6 +80,11 @@ class NonFiniteLossError(SeqaeError):
         self.event = event
 
 
+# How to go on after Ctrl-C: each way of training continues its own way.
+RESUME_ADVICE = ("continue with `pipe train-ae --resume` (train_autoencoder(resume=True)); "
+                 "`pipe run` and `pipe study` continue it when rerun as they were")
+
+
 class TrainingInterrupted(SeqaeError):
     """Ctrl-C during training: a resumable checkpoint was saved first."""
 
@@ -266,7 +271,7 @@ class Trainer:
                 self._run_epoch(epoch, state, loop, interrupted)
                 if self._stop_requested:
                     raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
-                                              "rerun the same command with --resume to continue")
+                                              + RESUME_ADVICE)
         self.state_ = state
         self.weights_sha256_ = weights_sha256(self.autoencoder.model)
         log.info("final weights sha256 %s", self.weights_sha256_)
@@ -426,7 +431,7 @@ class Trainer:
         self._save_epoch(state, improved=False)
         raise TrainingInterrupted(
             f"interrupted in epoch {epoch} after step {done.step} of {steps}; checkpoint saved: "
-            "rerun the same command with --resume to continue")
+            + RESUME_ADVICE)
 
     def _end_epoch(self, epoch: int, state: TrainingState, loop: _Loop, plan: list,
                    done: EpochProgress, wall: float, out_of_time: bool) -> None:

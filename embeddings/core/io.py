@@ -20,10 +20,11 @@ import secrets
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from embeddings.core.schema import Fields, MapOf, SchemaError, check
 
@@ -75,8 +76,10 @@ def _naming(path: Path, tmp: Path | None = None) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno is None or exc.filename not in (None, str(tmp)):
+        if exc.filename not in (None, str(tmp)):
             raise
+        if exc.errno is None:  # numpy's "N requested and M written": a short write
+            raise SeqaeError(f"cannot write {path}: {exc} (is the disk full?)") from None
         raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
@@ -150,27 +153,60 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 MAX_JSON_BYTES = 64 << 20
 
 
+def open_artifact(path: str | os.PathLike, max_bytes: int | None = None) -> BinaryIO:
+    """Open one of seqae's files for reading in binary: never through a symbolic link, never a
+    folder, FIFO or device (which could block or never end), and at most ``max_bytes`` long;
+    else one-line :class:`SeqaeError` naming the file (:class:`FileNotFoundError` when it is
+    missing, for the caller to decide)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SeqaeError(f"{path} is a symbolic link, not a file seqae wrote: it is not "
+                             "followed; put the file itself there, or retrain (--force)") from None
+        raise SeqaeError(f"cannot read {path}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    problem = (None if stat.S_ISREG(info.st_mode) else
+               "is not a regular file (a folder, FIFO or device): it is not read")
+    if problem is None and max_bytes is not None and info.st_size > max_bytes:
+        problem = f"has {info.st_size:,} bytes, more than the {max_bytes:,} seqae reads of it"
+    if problem:
+        os.close(fd)
+        raise SeqaeError(f"{path} {problem}; it is not a file seqae wrote: restore it, or "
+                         "retrain (--force)")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_text(path: str | os.PathLike, max_bytes: int, what: str) -> str:
+    """The whole of one of seqae's text files (:func:`open_artifact`'s checks), decoded as
+    UTF-8; a byte that is not is a one-line :class:`SeqaeError` naming ``what`` it is."""
+    with open_artifact(path, max_bytes) as handle:
+        data = handle.read(max_bytes + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SeqaeError(f"damaged {what} {path}: byte {exc.start} is not UTF-8 (seqae did not "
+                         "write it so); restore it, or retrain (--force)") from None
+
+
 def read_json(path: str | os.PathLike, schema: Any) -> Any:
     """Read one of seqae's JSON files and check it against its declared ``schema``
-    (:mod:`embeddings.core.schema`). A missing, oversized, corrupt or misshapen file is a
-    :class:`SeqaeError` of one line naming the file and what is wrong."""
+    (:mod:`embeddings.core.schema`). A missing, oversized, corrupt or misshapen file, or one
+    that is a link or no regular file, is a :class:`SeqaeError` of one line naming the file and
+    what is wrong."""
     path = Path(path)
     what = schema.name if isinstance(schema, Fields) else "JSON file"
     try:
-        if path.is_dir() or (path.exists() and not path.is_file()):
-            raise SeqaeError(f"{path} is not a regular file: it cannot be seqae's {what}")
-        if path.exists() and path.stat().st_size > MAX_JSON_BYTES:
-            raise SeqaeError(f"{path} is larger than {MAX_JSON_BYTES >> 20} MiB: not seqae's {what}")
-        with open(path, encoding="utf-8") as handle:
-            value = json.load(handle)
+        value = json.loads(read_text(path, MAX_JSON_BYTES, what))
     except FileNotFoundError:
         raise SeqaeError(f"missing file: {path}") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or a 5,000-digit number
+    except ValueError as exc:  # JSONDecodeError, or a 5,000-digit number
         raise SeqaeError(f"corrupt JSON in {path}: {exc}") from None
     except RecursionError:
         raise SeqaeError(f"corrupt JSON in {path}: nested too deeply") from None
-    except OSError as exc:
-        raise SeqaeError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         check(value, schema)
     except SchemaError as exc:
@@ -188,9 +224,10 @@ def _json_default(obj: Any) -> Any:
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
+    """Hex sha256 of a regular file, read in chunks (never through a link, never a FIFO or
+    device: :func:`open_artifact`)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_artifact(path) as handle:
         for chunk in iter(lambda: handle.read(chunk_bytes), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -247,10 +284,11 @@ def write_manifest(folder: str | os.PathLike, files: tuple[str, ...], options: d
 
 
 def verify_manifest(folder: str | os.PathLike, required: tuple[str, ...],
-                    remedy: str = "recompute it (--force)") -> dict:
+                    remedy: str = "recompute it (--force)",
+                    only: tuple[str, ...] | None = None) -> dict:
     """Check that ``folder/manifest.json`` lists every file of ``required`` (what the artifact
-    cannot be used without) and that every file it lists matches its recorded size and sha256;
-    return the manifest.
+    cannot be used without) and that every file it lists (or, given ``only``, those of them)
+    matches its recorded size and sha256; return the manifest.
 
     Hashing everything is affordable: sha256 reads about 1.5 GB/s, so the 180 MB vectors of
     20 Newsgroups cost 0.12 s. Raises :class:`SeqaeError` naming the first missing, unlisted,
@@ -270,9 +308,12 @@ def verify_manifest(folder: str | os.PathLike, required: tuple[str, ...],
         raise SeqaeError(f"{folder / MANIFEST} does not list {', '.join(unlisted)}: the folder "
                          f"cannot be verified; {remedy}")
     for name, expected in listed.items():
+        if only is not None and name not in only:
+            continue
         path = folder / name
-        if not path.is_file():
-            raise SeqaeError(f"missing artifact {path} (listed in {MANIFEST}); {remedy}")
+        if path.is_symlink() or not path.is_file():
+            missing = "not a regular file" if path.is_symlink() or path.exists() else "missing"
+            raise SeqaeError(f"artifact {path} (listed in {MANIFEST}) is {missing}; {remedy}")
         size = path.stat().st_size
         if size != expected["size"]:
             problem = f"has {size} bytes, not the {expected['size']} recorded: truncated or altered"
@@ -339,8 +380,8 @@ def _open_lock_file(path: Path, read_only_ok: bool = False) -> int:
     try:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
-        except PermissionError:
-            if not read_only_ok:
+        except OSError as exc:  # a folder we may not write, or a read-only file system
+            if not read_only_ok or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                 raise
             fd = os.open(path, os.O_RDONLY | flags)
     except OSError as exc:
@@ -355,9 +396,16 @@ def _open_lock_file(path: Path, read_only_ok: bool = False) -> int:
     return fd
 
 
+# The run locks this thread holds (resolved run folder -> depth): a library call made inside a
+# command, or a pipeline calling its stages, holds the lock it already has. Another thread or
+# process is refused, as flock refuses a second open file of the same lock.
+_held = threading.local()
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
-    """Hold ``RUN/.lock`` for the block, or refuse at once if another process holds it.
+    """Hold ``RUN/.lock`` for the block, or refuse at once if another process (or thread) holds
+    it; re-entrant in the thread that holds it.
 
     ``flock`` belongs to the open file, so the kernel releases it when the holder exits or is
     killed: a stale lock file never blocks. The file keeps the holder's pid and command for the
@@ -365,13 +413,26 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
     that a command that fails leaves no trace where it found none: a lock file it created is
     removed, and so is the run folder it created if nothing else is in it.
     """
+    held = _held.__dict__.setdefault("runs", {})
+    key = os.path.realpath(run_dir)
+    if key in held:
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
+        return
     path = Path(run_dir) / LOCK_FILE
     new_folders = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     new_file = not (path.exists() or path.is_symlink())
     try:
         with _holding_run_lock(path, run_dir, command):
-            yield
+            held[key] = 1
+            try:
+                yield
+            finally:
+                del held[key]
     except BaseException:
         if new_file:
             path.unlink(missing_ok=True)

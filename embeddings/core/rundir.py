@@ -12,15 +12,17 @@ Nothing here imports TensorFlow or gensim.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from embeddings.core.io import (
     LOCK_FILE, MANIFEST, MANIFEST_SCHEMA, SeqaeError, library_versions, read_json, resolve_path,
-    sha256_file, write_json,
+    run_lock, sha256_file, write_json,
 )
 from embeddings.core.schema import Fields, MapOf
 
@@ -105,6 +107,18 @@ class RunDir:
         except SeqaeError as exc:
             raise SeqaeError(f"{exc}; it is left alone: choose another --run") from None
 
+    @contextlib.contextmanager
+    def writing(self, what: str, create: bool = False) -> Iterator[RunDir]:
+        """Hold the run's lock (``RUN/.lock``) while ``what`` writes the run: a second writer,
+        from Python or ``pipe``, is refused at once; the holder may call other writers (they
+        share its lock). A missing run folder is refused unless ``create`` (a stage that starts
+        a run), and so is a ``config.json`` seqae did not write, before anything is written."""
+        if not create and not self.path.is_dir():
+            raise SeqaeError(f"no run directory {self.path}: run `pipe embed` (run_embed) first")
+        with run_lock(self.path, what):
+            self.config()
+            yield self
+
     def stage_options(self, stage: str) -> dict | None:
         """The options ``config.json`` records for ``stage``, or None."""
         return self.config()["stages"].get(stage)
@@ -116,6 +130,21 @@ class RunDir:
                                    for k, v in options.items()}
         config["versions"] = library_versions()
         write_json(self.path / self.CONFIG, config)
+
+
+def writes_run(create: bool = False) -> Callable:
+    """Make a library function whose first argument is a run directory hold the run's lock
+    (:meth:`RunDir.writing`) while it runs; ``create``: it may start a new run."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def locked(run_dir, *args, **kwargs):
+            with RunDir(run_dir).writing(f"{func.__name__}()", create=create):
+                return func(run_dir, *args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 def file_digest(path: Path) -> str:

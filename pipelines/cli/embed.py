@@ -14,9 +14,10 @@ from embeddings.prepare import CorpusConfig
 from embeddings.core.rundir import seqae_owns
 from pipelines.embed import EmbedResult, load_embeddings, run_embed
 from embeddings.stats import format_stats
-from embeddings.tokenize import UNITS
-from embeddings.word2vec import W2V_LIMITS, Word2VecConfig, export_word2vec
-from pipelines.cli.options import force_option, read_run_option, run_option, seed_option, verbosity
+from embeddings.word2vec import Word2VecConfig, export_word2vec
+from pipelines.cli.options import (
+    click_type, config_option, force_option, read_run_option, run_option, seed_option, verbosity,
+)
 
 _CORPUS = CorpusConfig()
 _W2V = Word2VecConfig()
@@ -39,12 +40,12 @@ class _RemoveList(click.ParamType):
 
 
 def _bounded(flag: str, field: str, help: str, dest: str | None = None):
-    """An integer word2vec option with the bound and its reason from ``W2V_LIMITS``."""
-    most, why = W2V_LIMITS[field]
+    """A word2vec option with its bound and the reason for it (``Word2VecConfig.PARAMS``)."""
+    rule = Word2VecConfig.PARAMS[field]
     default = getattr(_W2V, field)
-    return click.option(flag, dest or field, type=click.IntRange(1, most), default=default,
+    return click.option(flag, dest or field, type=click_type(rule), default=default,
                         show_default=default is not None,
-                        help=f"{help} At most {most:,}: {why}.")
+                        help=f"{help} At most {rule.high:,}: {rule.why}.")
 
 
 def embed_options(epochs_flag: str = "--epochs"):
@@ -59,13 +60,11 @@ def embed_options(epochs_flag: str = "--epochs"):
         click.option("--remove", type=_RemoveList(), default=None,
                      help=f"Newsgroup parts to strip: comma list of {','.join(REMOVABLE)}, or "
                           "'none'. Default: all for 20 Newsgroups, none otherwise."),
-        click.option("--unit", type=click.Choice(UNITS), default=_CORPUS.unit, show_default=True,
-                     help="Sentences (Punkt) or groups of --paragraph-lines lines."),
-        click.option("--paragraph-lines", type=click.IntRange(min=1),
-                     default=_CORPUS.paragraph_lines, show_default=True,
-                     help="Non-empty lines per paragraph unit."),
-        click.option("--max-docs", type=click.IntRange(min=1), default=None,
-                     help="Use a seeded sample of this many documents.  [default: all]"),
+        config_option(CorpusConfig, "unit",
+                      help="Sentences (Punkt) or groups of --paragraph-lines lines."),
+        config_option(CorpusConfig, "paragraph_lines", help="Non-empty lines per paragraph unit."),
+        config_option(CorpusConfig, "max_docs",
+                      help="Use a seeded sample of this many documents.  [default: all]"),
         _bounded("--vector-size", "vector_size", "word2vec dimensions."),
         _bounded("--window", "window", "word2vec context window (words each side)."),
         _bounded("--min-count", "min_count", "Ignore train words rarer than this."),

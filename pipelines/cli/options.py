@@ -15,7 +15,9 @@ from typing import Any
 import click
 
 from autoencoder.backends import BACKENDS, requested_backend, select_backend
-from embeddings.core.io import SeqaeError, run_lock
+from autoencoder.config import TrainConfig
+from embeddings.core.io import SeqaeError
+from embeddings.core.params import Flag, Number, OneOf, flag
 from embeddings.core.rundir import RunDir, check_model_name, check_run_dir
 
 log = logging.getLogger("seqae")
@@ -115,8 +117,7 @@ def lock_run(run_dir: Path, create: bool = False):
     ``RUN/config.json`` that seqae did not write, before any work is done."""
     if not create:
         require_run_dir(run_dir)
-    with run_lock(run_dir, click.get_current_context().command_path):
-        RunDir(run_dir).config()
+    with RunDir(run_dir).writing(click.get_current_context().command_path, create=True):
         yield
 
 
@@ -146,6 +147,46 @@ class FiniteFloatRange(click.FloatRange):
         return value
 
 
+class NoneOr(click.ParamType):
+    """A value of ``inner`` or the word ``none`` (the field's None)."""
+
+    def __init__(self, inner: click.ParamType):
+        self.inner = inner
+        self.name = f"{inner.name.upper()}|none"
+
+    def convert(self, value, param, ctx):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        return self.inner.convert(value, param, ctx)
+
+
+def click_type(rule: Number | OneOf) -> click.ParamType:
+    """The click type of a config field's rule (:mod:`embeddings.core.params`): the command line
+    accepts what the dataclass accepts."""
+    if isinstance(rule, OneOf):
+        return click.Choice(rule.choices)
+    ranged = click.IntRange if rule.kind is int else FiniteFloatRange
+    return ranged(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
+
+
+def config_option(config: type, name: str, *decls: str, **kwargs: Any) -> Callable:
+    """``--NAME`` for field ``name`` of the config dataclass ``config``: type and default from
+    the dataclass (its ``PARAMS`` rule and its field's default), never restated."""
+    rule = config.PARAMS[name]
+    default = config.__dataclass_fields__[name].default
+    if isinstance(rule, Flag):
+        if not any("/" in decl for decl in decls):  # --center/--no-center names both sides
+            kwargs.setdefault("is_flag", True)
+    else:
+        kwargs.setdefault("type", click_type(rule))
+    kwargs.setdefault("show_default", default is not None)
+    return click.option(*(decls or (flag(name),)), name, default=default, **kwargs)
+
+
+seed_option = config_option(TrainConfig, "seed",
+                            help="Random seed for splits, sampling and initialisation.")
+
+
 def _backend_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
     source = ctx.get_parameter_source(param.name)
     from_env = source is click.core.ParameterSource.DEFAULT and os.environ.get("KERAS_BACKEND")
@@ -164,10 +205,6 @@ backend_option = click.option(
     "--backend", type=click.STRING, default=requested_backend, is_eager=True,
     expose_value=False, callback=_backend_callback, metavar="[" + "|".join(BACKENDS) + "]",
     help="Keras backend  [default: KERAS_BACKEND, else tensorflow]",
-)
-seed_option = click.option(
-    "--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
-    help="Random seed for splits, sampling and initialisation.",
 )
 force_option = click.option(
     "--force", is_flag=True, help="Recompute even if a finished result for these options exists.",

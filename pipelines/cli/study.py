@@ -12,7 +12,7 @@ import click
 from embeddings.core.io import portable_path
 from pipelines.study_config import MODEL_NAMES, StudyConfig
 from pipelines.cli.options import (
-    FiniteFloatRange, backend_option, force_option, lock_run, option_names, read_run_option,
+    backend_option, config_option, force_option, lock_run, option_names, read_run_option,
     seed_option, verbosity,
 )
 from pipelines.cli.embed import embed_options, run_embed_stage
@@ -43,33 +43,25 @@ class _ModelList(click.ParamType):
 @embed_options("--w2v-epochs")
 @click.option("--models", type=_ModelList(), default=",".join(_STUDY.models), show_default=True,
               help="Study models to train, comma-separated.")
-@click.option("--seq-len", type=click.IntRange(1, 1000), default=_STUDY.seq_len,
-              show_default=True, help="Tokens per sentence (truncate / right-pad).")
-@click.option("--latent", type=click.IntRange(1, 8192), default=_STUDY.latent, show_default=True,
-              help="LSTM units of encoder and decoder.")
-@click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=_STUDY.batch_size,
-              show_default=True, help="Sentences per step, every model.")
-@click.option("--budget", "budget", type=FiniteFloatRange(0, min_open=True),
-              default=_STUDY.budget, show_default=True, metavar="SECONDS",
-              help="The equal wall-clock budget: seconds of training per model.")
-@click.option("--max-time", "max_time", type=FiniteFloatRange(0, min_open=True),
-              default=_STUDY.max_time, metavar="SECONDS",
-              help="Cap on each model's total training time when training to convergence  "
-                   "[default: none, early stopping decides]")
-@click.option("--epochs", type=click.IntRange(1, 100_000), default=_STUDY.epochs,
-              show_default=True, help="Most epochs of a model.")
-@click.option("--patience", type=click.IntRange(1), default=_STUDY.patience, show_default=True,
-              help="Convergence: epochs without a lower validation loss before stopping.")
-@click.option("--max-sentences", type=click.IntRange(1), default=_STUDY.max_sentences,
-              help="Train on a seeded subsample of this many sentences  [default: all]")
-@click.option("--val-sentences", type=click.IntRange(1), default=_STUDY.val_sentences,
-              show_default=True, help="Validation sentences per epoch.")
-@click.option("--eval-every", type=click.IntRange(1), default=_STUDY.eval_every,
-              show_default=True, metavar="STEPS",
-              help="Measure how much the decoder uses the code every STEPS steps (the step "
-                   "trace's own-code, swapped-code and code-free losses), read in the report.")
-@click.option("--eval-sentences", type=click.IntRange(1), default=_STUDY.eval_sentences,
-              help="Test sentences scored  [default: the whole test split]")
+@config_option(StudyConfig, "seq_len", help="Tokens per sentence (truncate / right-pad).")
+@config_option(StudyConfig, "latent", help="LSTM units of encoder and decoder.")
+@config_option(StudyConfig, "batch_size", help="Sentences per step, every model.")
+@config_option(StudyConfig, "budget", metavar="SECONDS",
+               help="The equal wall-clock budget: seconds of training per model.")
+@config_option(StudyConfig, "max_time", metavar="SECONDS",
+               help="Cap on each model's total training time when training to convergence  "
+                    "[default: none, early stopping decides]")
+@config_option(StudyConfig, "epochs", help="Most epochs of a model.")
+@config_option(StudyConfig, "patience",
+               help="Convergence: epochs without a lower validation loss before stopping.")
+@config_option(StudyConfig, "max_sentences",
+               help="Train on a seeded subsample of this many sentences  [default: all]")
+@config_option(StudyConfig, "val_sentences", help="Validation sentences per epoch.")
+@config_option(StudyConfig, "eval_every", metavar="STEPS",
+               help="Measure how much the decoder uses the code every STEPS steps (the step "
+                    "trace's own-code, swapped-code and code-free losses), read in the report.")
+@config_option(StudyConfig, "eval_sentences",
+               help="Test sentences scored  [default: the whole test split]")
 @force_option
 @seed_option
 @backend_option

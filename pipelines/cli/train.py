@@ -3,72 +3,44 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import fields
 from pathlib import Path
 
 import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
-from autoencoder.config import (
-    CLIP_SCOPES, DEFAULT_LR, KINDS, LOSSES, OPTIMIZERS, SAMPLED_ABOVE, SOFTMAXES, AutoencoderConfig,
-    TrainConfig,
-)
+from autoencoder.config import DEFAULT_LR, SAMPLED_ABOVE, AutoencoderConfig, TrainConfig
 from embeddings.core.rundir import resolve_model
 from pipelines.cli.options import (
-    FiniteFloatRange, backend_option, force_option, lock_run, model_name_option, model_option,
-    read_run_option, require_run_dir, seed_option, verbosity, verbosity_flags,
+    NoneOr, backend_option, click_type, config_option, force_option, lock_run, model_name_option,
+    model_option, read_run_option, require_run_dir, seed_option, verbosity, verbosity_flags,
 )
 
-# The dataclass fields' own defaults (an instance clears the options of the other kind).
-_AE = {f.name: f.default for f in fields(AutoencoderConfig)}
-_TRAIN = {f.name: f.default for f in fields(TrainConfig)}
+_AE, _TRAIN = AutoencoderConfig, TrainConfig
 AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2", "softmax",
               "negatives")
-
-
-class _VocabCap(click.ParamType):
-    """A vocabulary size (PAD and UNK included, at least 3), or ``none`` for the whole one."""
-
-    name = "INTEGER|none"
-
-    def convert(self, value, param, ctx):
-        if value is None or (isinstance(value, str) and value.lower() == "none"):
-            return None
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a whole number or 'none'", param, ctx)
-        if number < 3:
-            self.fail(f"{number} is below 3 (PAD, UNK and one word)", param, ctx)
-        return number
 
 
 def autoencoder_options(func):
     """Architecture options, shared by ``train-ae`` and ``run``."""
     for option in reversed([
-        click.option("--seq-len", type=click.IntRange(1, 1000), default=_AE["seq_len"],
-                     show_default=True, help="Tokens per sentence (truncate / right-pad)."),
-        click.option("--latent", type=click.IntRange(1, 8192), default=_AE["latent"],
-                     show_default=True, help="LSTM units of encoder and decoder."),
-        click.option("--vocab-cap", type=_VocabCap(), default=_AE["vocab_cap"],
-                     show_default=True, help="One-hot vocabulary size, PAD and UNK included; "
-                                             "'none': the whole word2vec vocabulary."),
-        click.option("--softmax", type=click.Choice(SOFTMAXES), default=_AE["softmax"],
-                     help="One-hot training softmax: exact, or sampled over --negatives ids a "
-                          "step (scoring is always exact)  [default: sampled above "
-                          f"{SAMPLED_ABOVE:,} words, else full]"),
-        click.option("--negatives", type=click.IntRange(1), default=_AE["negatives"],
-                     show_default=True, metavar="K",
-                     help="--softmax sampled: ids drawn a step (log-uniform over the "
-                          "frequency-ordered vocabulary, logQ-corrected)."),
-        click.option("--center/--no-center", default=_AE["center"], show_default=True,
-                     help="Embedding kind: subtract the mean word vector before normalising."),
-        click.option("--vmf-lambda1", type=FiniteFloatRange(0), default=_AE["vmf_lambda1"],
-                     show_default=True,
-                     help="--loss vmf: weight of the |output| penalty (the paper's reg. 1)."),
-        click.option("--vmf-lambda2", type=FiniteFloatRange(0), default=_AE["vmf_lambda2"],
-                     show_default=True,
-                     help="--loss vmf: weight of the likelihood term (the paper's reg. 2: 0.1)."),
+        config_option(_AE, "seq_len", help="Tokens per sentence (truncate / right-pad)."),
+        config_option(_AE, "latent", help="LSTM units of encoder and decoder."),
+        config_option(_AE, "vocab_cap", type=NoneOr(click_type(_AE.PARAMS["vocab_cap"])),
+                      help="One-hot vocabulary size, PAD and UNK included; "
+                           "'none': the whole word2vec vocabulary."),
+        config_option(_AE, "softmax", show_default=False,
+                      help="One-hot training softmax: exact, or sampled over --negatives ids a "
+                           "step (scoring is always exact)  [default: sampled above "
+                           f"{SAMPLED_ABOVE:,} words, else full]"),
+        config_option(_AE, "negatives", metavar="K",
+                      help="--softmax sampled: ids drawn a step (log-uniform over the "
+                           "frequency-ordered vocabulary, logQ-corrected)."),
+        config_option(_AE, "center", "--center/--no-center",
+                      help="Embedding kind: subtract the mean word vector before normalising."),
+        config_option(_AE, "vmf_lambda1",
+                      help="--loss vmf: weight of the |output| penalty (the paper's reg. 1)."),
+        config_option(_AE, "vmf_lambda2",
+                      help="--loss vmf: weight of the likelihood term (the paper's reg. 2: 0.1)."),
     ]):
         func = option(func)
     return func
@@ -77,50 +49,36 @@ def autoencoder_options(func):
 def training_options(func):
     """Optimisation options, shared by ``train-ae`` and ``run``."""
     for option in reversed([
-        click.option("--epochs", type=click.IntRange(1, 100_000), default=_TRAIN["epochs"],
-                     show_default=True,
-                     help="Autoencoder epochs (at most; early stopping may end sooner)."),
-        click.option("--batch-size", type=click.IntRange(1, 1 << 20), default=_TRAIN["batch_size"],
-                     show_default=True, help="Global batch size in sentences."),
-        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_TRAIN["optimizer"],
-                     show_default=True),
-        click.option("--lr", type=FiniteFloatRange(0, 1e6, min_open=True), default=_TRAIN["lr"],
-                     help="Learning rate  [default: " + ", ".join(
-                         f"{lr:g} {name}" for name, lr in DEFAULT_LR.items()) + "]"),
-        click.option("--momentum", type=FiniteFloatRange(0, 1, max_open=True),
-                     default=_TRAIN["momentum"], show_default=True, help="SGD momentum."),
-        click.option("--nesterov", is_flag=True, default=_TRAIN["nesterov"],
-                     help="Nesterov momentum (SGD)."),
-        click.option("--clipnorm", type=FiniteFloatRange(0), default=_TRAIN["clipnorm"],
-                     show_default=True, help="Clip the gradient norm; 0 disables."),
-        click.option("--clip-scope", type=click.Choice(CLIP_SCOPES), default=_TRAIN["clip_scope"],
-                     show_default=True,
-                     help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
-                          "weight's gradient on its own (Keras's clipnorm)."),
-        click.option("--patience", type=click.IntRange(0), default=_TRAIN["patience"],
-                     show_default=True,
-                     help="Early stopping: epochs without a lower validation loss; 0 never."),
-        click.option("--max-sentences", type=click.IntRange(1), default=_TRAIN["max_sentences"],
-                     help="Train on a seeded subsample of this many sentences."),
-        click.option("--val-sentences", type=click.IntRange(1), default=_TRAIN["val_sentences"],
-                     show_default=True,
-                     help="Validate each epoch on a seeded subsample of this many sentences."),
-        click.option("--max-time", type=FiniteFloatRange(0, min_open=True), default=_TRAIN["max_time"],
-                     metavar="SECONDS",
-                     help="Stop after this much training time (validation not counted); the "
-                          "epoch in progress ends there.  [default: no limit]"),
-        click.option("--trace-every", type=click.IntRange(1), default=_TRAIN["trace_every"],
-                     metavar="STEPS",
-                     help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
-                          "norm, sentences and seconds) every STEPS steps and at each epoch's "
-                          "end  [default: 1% of an epoch, at most 50]"),
-        click.option("--eval-every", type=click.IntRange(1), default=_TRAIN["eval_every"],
-                     metavar="STEPS",
-                     help="Every STEPS steps and at each epoch's end, add to the trace the "
-                          "validation loss with each sentence's own code, with the codes "
-                          "swapped between sentences, and the code-free floor  [default: never]"),
-        click.option("--eval-sample", type=click.IntRange(1), default=_TRAIN["eval_sample"],
-                     show_default=True, help="Validation sentences that --eval-every scores."),
+        config_option(_TRAIN, "epochs",
+                      help="Autoencoder epochs (at most; early stopping may end sooner)."),
+        config_option(_TRAIN, "batch_size", help="Global batch size in sentences."),
+        config_option(_TRAIN, "optimizer"),
+        config_option(_TRAIN, "lr", help="Learning rate  [default: " + ", ".join(
+            f"{lr:g} {name}" for name, lr in DEFAULT_LR.items()) + "]"),
+        config_option(_TRAIN, "momentum", help="SGD momentum."),
+        config_option(_TRAIN, "nesterov", help="Nesterov momentum (SGD)."),
+        config_option(_TRAIN, "clipnorm", help="Clip the gradient norm; 0 disables."),
+        config_option(_TRAIN, "clip_scope",
+                      help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
+                           "weight's gradient on its own (Keras's clipnorm)."),
+        config_option(_TRAIN, "patience",
+                      help="Early stopping: epochs without a lower validation loss; 0 never."),
+        config_option(_TRAIN, "max_sentences",
+                      help="Train on a seeded subsample of this many sentences."),
+        config_option(_TRAIN, "val_sentences",
+                      help="Validate each epoch on a seeded subsample of this many sentences."),
+        config_option(_TRAIN, "max_time", metavar="SECONDS",
+                      help="Stop after this much training time (validation not counted); the "
+                           "epoch in progress ends there.  [default: no limit]"),
+        config_option(_TRAIN, "trace_every", metavar="STEPS",
+                      help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
+                           "norm, sentences and seconds) every STEPS steps and at each epoch's "
+                           "end  [default: 1% of an epoch, at most 50]"),
+        config_option(_TRAIN, "eval_every", metavar="STEPS",
+                      help="Every STEPS steps and at each epoch's end, add to the trace the "
+                           "validation loss with each sentence's own code, with the codes "
+                           "swapped between sentences, and the code-free floor  [default: never]"),
+        config_option(_TRAIN, "eval_sample", help="Validation sentences that --eval-every scores."),
     ]):
         func = option(func)
     return func
@@ -136,8 +94,8 @@ def distribute_options(func):
                           "MultiWorkerMirroredStrategy from TF_CONFIG."),
         click.option("--replicas", type=click.IntRange(1, 64), default=None,
                      help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
-        click.option("--scale-lr", is_flag=True, default=_TRAIN["scale_lr"],
-                     help="Multiply --lr by the number of replicas (linear scaling rule)."),
+        config_option(_TRAIN, "scale_lr",
+                      help="Multiply --lr by the number of replicas (linear scaling rule)."),
         click.option("--cluster-demo", type=click.IntRange(1, 64), default=None, metavar="N",
                      help="Start N local workers on loopback ports (multi-worker) and wait."),
     ]):
@@ -154,12 +112,10 @@ def make_configs(kind, loss, seed, **options):
 
 @click.command("train-ae")
 @read_run_option
-@click.option("--kind", type=click.Choice(KINDS), default=_AE["kind"], show_default=True,
-              help="Word2vec vectors in and out; the capped one-hot baseline (softmax); or the "
+@config_option(_AE, "kind", help="Word2vec vectors in and out; the capped one-hot baseline (softmax); or the "
                    "classic Keras model (tanh LSTM(cap) output, no softmax), kept to show why "
                    "it fails.")
-@click.option("--loss", type=click.Choice(sorted({loss for kind in KINDS for loss in LOSSES[kind]})),
-              default=None, help="cosine, mse or vmf (embedding: vmf is the von Mises-Fisher NLL of "
+@config_option(_AE, "loss", help="cosine, mse or vmf (embedding: vmf is the von Mises-Fisher NLL of "
                                  "Kumar & Tsvetkov 2019), ce (onehot, classic)  [default: the first "
                                  "of its kind: cosine / ce]")
 @model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "

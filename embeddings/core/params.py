@@ -1,0 +1,112 @@
+"""Each option's type and bounds, stated once.
+
+The config dataclasses (``CorpusConfig``, ``Word2VecConfig``, ``AutoencoderConfig``,
+``TrainConfig``, ``StudyConfig``) declare their fields' rules in a ``PARAMS`` mapping (the idea of
+scikit-learn's ``_parameter_constraints``) and check them with :func:`check_params` at
+construction, before anything is written; the command line builds each option's click type from
+the same rule (:func:`pipelines.cli.options.click_type`), so Python and ``pipe`` accept and refuse
+the same values. A refusal is one :class:`SeqaeError` naming the keyword and its option::
+
+    seq_len (--seq-len) must be an integer from 1 to 1,000, got 2.5
+
+Nothing here imports click or Keras.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from embeddings.core.io import SeqaeError
+
+
+def flag(name: str) -> str:
+    """The command-line option of keyword ``name``: ``seq_len`` -> ``--seq-len``."""
+    return "--" + name.replace("_", "-")
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Number:
+    """An ``int`` or a finite ``float`` from ``low`` to ``high`` (either open when
+    ``low_open``/``high_open``; None: unbounded); ``optional``: None is allowed too (its meaning is
+    the field's: all, none, automatic). ``why`` says why the upper bound is there (``--help``)."""
+
+    kind: type = int
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+    why: str | None = None
+
+    def describe(self) -> str:
+        what = "an integer" if self.kind is int else "a finite number"
+        low = None if self.low is None else ("above " if self.low_open else "at least ") + _number(self.low)
+        high = None if self.high is None else ("below " if self.high_open else "at most ") + _number(self.high)
+        bounds = " and ".join(part for part in (low, high) if part)
+        return f"{what} {bounds}" if bounds else what
+
+    def check(self, name: str, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
+        ok = (not isinstance(value, bool) and
+              isinstance(value, numbers.Integral if self.kind is int else numbers.Real))
+        if ok:
+            value = self.kind(value)  # numpy scalars become Python's, as JSON writes them
+            ok = (math.isfinite(value)
+                  and (self.low is None or value > self.low or (value == self.low and not self.low_open))
+                  and (self.high is None or value < self.high or (value == self.high and not self.high_open)))
+        if not ok:
+            raise _refusal(name, self.describe() + (" or None" if self.optional else ""), value)
+        return value
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of ``choices`` (strings); ``optional``: None is allowed too."""
+
+    choices: tuple[str, ...]
+    optional: bool = False
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def check(self, name: str, value: Any) -> Any:
+        if (value is None and self.optional) or (isinstance(value, str) and value in self.choices):
+            return value
+        raise _refusal(name, self.describe(), value)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """True or False; ``optional``: None is allowed too (the option does not apply)."""
+
+    optional: bool = False
+
+    def describe(self) -> str:
+        return "True or False"
+
+    def check(self, name: str, value: Any) -> Any:
+        if (value is None and self.optional) or isinstance(value, bool):
+            return value
+        raise _refusal(name, self.describe(), value)
+
+
+def _refusal(name: str, wanted: str, value: Any) -> SeqaeError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return SeqaeError(f"{name} ({flag(name)}) must be {wanted}, got {shown}")
+
+
+def check_params(obj: Any, params: Mapping[str, Number | OneOf | Flag]) -> None:
+    """Check every field of the frozen dataclass ``obj`` that ``params`` names against its rule,
+    storing the value as checked (``numpy.int64(5)`` becomes ``5``); the first refusal raises."""
+    for name, rule in params.items():
+        object.__setattr__(obj, name, rule.check(name, getattr(obj, name)))
