@@ -24,6 +24,7 @@ from embeddings.prepare import (
     CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
     write_corpus,
 )
+from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
@@ -67,6 +68,8 @@ def run_embed(
     leaves the run as it was.
     """
     run = RunDir(run_dir)
+    check_type("corpus_config", corpus_config, CorpusConfig)
+    check_type("w2v_config", w2v_config, Word2VecConfig)
     options = {k: v for k, v in asdict(w2v_config).items() if k != "workers"}
     key = {"corpus": options_digest(corpus_key(corpus_config)), "word2vec": options}
     corpus_current = not force and corpus_is_current(corpus_config, run.path)

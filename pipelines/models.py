@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import stat
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -96,14 +97,20 @@ def load_autoencoder(run: RunDir, name: str, vectors: np.ndarray,
 def check_checkpoint(path: Path, config: AutoencoderConfig, vocab_size: int, dim: int) -> None:
     """Refuse a checkpoint that does not load safely or does not hold the architecture of
     ``config`` over ``vocab_size`` ids and ``dim``-d vectors (a ``config.json`` edited since)."""
-    try:
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here
-        raise SeqaeError(f"cannot load checkpoint {path}: {exc}".splitlines()[0]) from None
+    with tempfile.TemporaryDirectory() as scratch:
+        # Keras reads a checkpoint by its ``.keras`` name; the one a kill kept aside has another
+        # (``.last.keras.previous``), and the model folder is not written before it is verified.
+        named = Path(scratch) / "checkpoint.keras"
+        named.symlink_to(Path(path).resolve())
+        try:
+            model = keras.saving.load_model(named, safe_mode=True, compile=False)
+        except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here
+            raise SeqaeError(f"cannot load checkpoint {path}: {exc}".replace(str(named), str(path))
+                             .splitlines()[0]) from None
     problem = architecture_problem(model, config, vocab_size, dim)
     if problem:
         raise SeqaeError(f"{path} does not hold the model {path.parent / 'config.json'} "
-                         f"describes: {problem}; retrain it with --force")
+                         f"describes: {problem}; retrain it with --force (force=True)")
 
 
 def verify_resumable(folder: Path) -> Path:
@@ -114,7 +121,7 @@ def verify_resumable(folder: Path) -> Path:
     one or the copy of the uncommitted ``last.keras`` that write made (the trace and history
     are cut back to the checkpoint). Writes nothing; else one-line :class:`SeqaeError`."""
     remedy = (f"--resume approves only files seqae wrote; restore the folder, or retrain "
-              f"{folder.name} with --force")
+              f"{folder.name} with --force (force=True)")
     state, checkpoint = resume_point(folder)
     try:
         verify_manifest(folder, ("config.json", "vocab.txt", "last.keras"), remedy)

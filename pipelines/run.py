@@ -10,6 +10,7 @@ from pathlib import Path
 
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from embeddings.core.io import SeqaeError
+from embeddings.core.params import check_type
 from embeddings.core.rundir import writes_run
 from embeddings.prepare import CorpusConfig
 from embeddings.word2vec import Word2VecConfig
@@ -50,6 +51,9 @@ def run_pipeline(run_dir: str | Path, corpus: CorpusConfig, word2vec: Word2VecCo
     one result before training starts (the command line prints its statistics there).
     """
     run_dir = Path(run_dir)
+    for ae, train in models:  # every model checked before the embedding runs
+        check_type("a model's AutoencoderConfig", ae, AutoencoderConfig)
+        check_type("a model's TrainConfig", train, TrainConfig)
     log.info("stage 1/3: embed")
     embedded = run_embed(run_dir, corpus, word2vec, force=force)
     if on_embedded is not None:
@@ -60,7 +64,7 @@ def run_pipeline(run_dir: str | Path, corpus: CorpusConfig, word2vec: Word2VecCo
     stale = [name for name, status in statuses.items() if status == "stale"]
     if stale:
         raise SeqaeError(f"model {', '.join(stale)} in {run_dir} was trained with other options; "
-                         "retrain it with --force, or use another --run")
+                         "retrain it with --force (force=True), or use another --run")
     for step, (name, (ae, train)) in enumerate(zip(names, models, strict=True), 1):
         log.info("stage 2/3: train-ae %s (%d of %d): %s", name, step, len(models),
                  _ACTIONS[statuses[name]])

@@ -37,6 +37,7 @@ from embeddings.core.io import (
     SeqaeError, atomic_open, cpu_model, library_versions, portable_path, read_json, write_json,
     write_manifest,
 )
+from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_replaceable, is_seqae_model, writes_run
 from embeddings.core.schema import Fields, ListOf, MapOf
 
@@ -59,6 +60,7 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
     ``command`` is the command line recorded in the report.
     """
     run_dir = Path(run_dir)
+    check_type("config", config, StudyConfig)
     progress = check_study(run_dir, config, force)
     RunDir(run_dir).record("study", {**config.to_dict(), "backend": current_name()})
     out = run_dir / STUDY_DIR
@@ -148,7 +150,8 @@ def check_study(run_dir: Path, config: StudyConfig, force: bool = False) -> dict
         if theirs:
             raise SeqaeError(f"{RunDir(run_dir).models} already holds {', '.join(theirs)}, which no "
                              "study of this run trained: the study would replace them; leave them "
-                             "out (--models), replace them (--force) or use another --run")
+                             "out (--models, models=), replace them (--force, force=True) or give "
+                             "the study a run of its own (--run; run_embed, then run_study)")
     return progress
 
 

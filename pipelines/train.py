@@ -14,6 +14,7 @@ from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.trainer import Trainer
 from embeddings.core.io import SeqaeError, folder_lock, read_json
+from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_model_name, is_seqae_model
 from embeddings.prepare import load_corpus
 from pipelines.embed import load_embeddings
@@ -54,6 +55,8 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     fails before that, so a failed command never costs the model that was there.
     """
     run = RunDir(run_dir)
+    check_type("config", config, AutoencoderConfig)
+    check_type("train", train, TrainConfig)
     name = check_model_name(name or config.default_name)
     backend = current_backend()
     strategy = strategy or backend.default_strategy()
@@ -102,8 +105,9 @@ def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, vocab: V
         _check_resumable(folder, config, vocab, dim, fingerprint)
     elif folder.exists() or folder.is_symlink():
         if (folder / "state.json").exists() and not force:
-            raise SeqaeError(f"model {folder.name} already exists in {run.path}; use --resume to "
-                             "continue it, --force to retrain it, or --name for another")
+            raise SeqaeError(f"model {folder.name} already exists in {run.path}; use --resume "
+                             "(resume=True) to continue it, --force (force=True) to retrain it, or "
+                             "--name (name=) for another")
         if not is_seqae_model(folder):
             raise SeqaeError(f"{folder} is not a model folder seqae wrote (no model manifest); "
                              "it is left alone: move it away or choose another --name")
@@ -116,12 +120,12 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
     architecture fit; nothing is written before."""
     if not (folder / "state.json").exists() or folder.is_symlink():
         raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
-                         f"{folder.parent.parent}; train it without --resume")
+                         f"{folder.parent.parent}; train it without --resume (resume=False)")
     checkpoint = verify_resumable(folder)
     saved_config = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
     if saved_config["vectors"] != fingerprint:
         raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
-                         f"the run's current ones; retrain it with --force")
+                         f"the run's current ones; retrain it with --force (force=True)")
     saved_ae = AutoencoderConfig.from_saved(saved_config["autoencoder"])
     saved = saved_ae.to_dict() if saved_ae is not None else saved_config["autoencoder"]
     if saved != config.to_dict():
@@ -130,5 +134,5 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
                          f"these options differ: {', '.join(changed)}")
     if Vocabulary.load(folder / "vocab.txt").words != vocab.words:
         raise SeqaeError(f"{folder / 'vocab.txt'} is not the vocabulary this run gives the model "
-                         "now; retrain it with --force")
+                         "now; retrain it with --force (force=True)")
     check_checkpoint(checkpoint, config, len(vocab), dim)

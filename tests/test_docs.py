@@ -253,5 +253,45 @@ def _parameters(module: Path, name: str) -> set[str]:
             return {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
         if isinstance(node, ast.ClassDef) and node.name == name:
             return {s.target.id for s in node.body
-                    if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+                    if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+                    and "ClassVar" not in ast.unparse(s.annotation)}
     raise AssertionError(f"{name} not defined in {module}")
+
+
+# -- every runnable example runs ------------------------------------------------------------------
+
+RUNNABLE = re.compile(r"<!-- runnable -->\n```python\n(.*?)```", re.S)
+# The sizes a runnable example is run at here (the reader's text stays as it is): keyword
+# arguments of these names take these values, and gensim's Wikipedia excerpt is the tiny corpus.
+TINY_SIZES = {"vector_size": "16", "min_count": "1", "epochs": "1", "max_time": "3",
+              "budget": "1", "val_sentences": "20", "seq_len": "8", "latent": "8"}
+
+
+def _runnable_examples() -> list:
+    found = []
+    for path in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        for i, match in enumerate(RUNNABLE.finditer(path.read_text(encoding="utf-8"))):
+            found.append(pytest.param(match.group(1), id=f"{path.name}-{i + 1}"))
+    return found
+
+
+def shrink(code: str, corpus: Path) -> str:
+    """``code`` at the tiny sizes of :data:`TINY_SIZES`, on ``corpus``."""
+    code = re.sub(rf"\b({'|'.join(TINY_SIZES)})=[0-9.]+",
+                  lambda m: f"{m.group(1)}={TINY_SIZES[m.group(1)]}", code)
+    return code.replace('source="wiki"', f"source={str(corpus)!r}")
+
+
+def test_the_readme_and_the_usage_page_have_runnable_examples():
+    assert {p.id.split("-")[0] for p in _runnable_examples()} >= {"README.md", "usage.md"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("code", _runnable_examples())
+def test_every_runnable_example_runs_as_written(code, trained_once, tmp_path, monkeypatch,
+                                                capsys):
+    """In a fresh folder holding a trained run at ``RUN`` (for the examples that read one)."""
+    shutil.copytree(trained_once, tmp_path / "RUN")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(shrink(code, trained_once.parent / "tiny_corpus"), "<example>", "exec"), {})
+    assert capsys.readouterr().out.strip() or "print(" not in code

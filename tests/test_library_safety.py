@@ -286,6 +286,14 @@ def test_library_calls_refuse_before_writing(tmp_path, trained):
     assert not missing.exists()
     with pytest.raises(SeqaeError, match=r"write \['embedding-cosine'\]"):
         compare_models(trained, "embedding-cosine")
+    from pipelines import train_autoencoder
+
+    before = snapshot(trained)
+    with pytest.raises(SeqaeError, match=r"config must be a AutoencoderConfig\(...\), got str"):
+        train_autoencoder(trained, "embedding", TrainConfig())
+    with pytest.raises(SeqaeError, match="a run directory is a path, got int"):
+        run_study(3, StudyConfig())
+    assert snapshot(trained) == before
 
 
 # -- messages that name the path and give advice that works ------------------------------------

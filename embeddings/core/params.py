@@ -105,6 +105,14 @@ def _refusal(name: str, wanted: str, value: Any) -> SeqaeError:
     return SeqaeError(f"{name} ({flag(name)}) must be {wanted}, got {shown}")
 
 
+def check_type(name: str, value: Any, kind: type) -> Any:
+    """``value`` if it is a ``kind`` (a config object a library call takes), else one-line
+    :class:`SeqaeError` naming the argument."""
+    if not isinstance(value, kind):
+        raise SeqaeError(f"{name} must be a {kind.__name__}(...), got {type(value).__name__}")
+    return value
+
+
 def check_params(obj: Any, params: Mapping[str, Number | OneOf | Flag]) -> None:
     """Check every field of the frozen dataclass ``obj`` that ``params`` names against its rule,
     storing the value as checked (``numpy.int64(5)`` becomes ``5``); the first refusal raises."""

@@ -39,6 +39,8 @@ _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 def check_run_dir(run_dir: str | os.PathLike) -> Path:
     """``run_dir`` as a path; an empty string (which would mean the current folder) is refused."""
+    if not isinstance(run_dir, str | os.PathLike):
+        raise SeqaeError(f"a run directory is a path, got {type(run_dir).__name__}")
     if not str(run_dir).strip():
         raise SeqaeError("--run must name a folder, not an empty string")
     return Path(run_dir)
