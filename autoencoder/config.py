@@ -30,6 +30,9 @@ NEGATIVES = 1024
 # softmax also scored higher than the 2,000-word cap: docs/study.md).
 SOFTMAXES = ("full", "sampled")
 SAMPLED_ABOVE = 8 * NEGATIVES
+# The decoder: every word from the code alone (RepeatVector, the question's model), or from the
+# code and the previous word (teacher forcing in training, greedy decoding at inference).
+DECODERS = ("repeat", "autoregressive")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,11 @@ class AutoencoderConfig:
     vmf_lambda1, vmf_lambda2 : the vMF loss's regularisers, ``+ lambda1 |ê|`` and
         ``- lambda2 ê.e`` (reg. 1 and reg. 2 of the paper, which used 0.02 and 0.1); None for
         the other losses.
+    decoder : ``repeat`` (the code repeated at every position, the question's model) or
+        ``autoregressive`` (at step t the code and the input vector of word t-1, a zero vector
+        at t = 0; :mod:`autoencoder.model.network`). The classic kind is ``repeat`` only.
+    word_dropout : autoregressive decoder: the share of previous words replaced by UNK in
+        training (Bowman et al. 2016), so that the decoder leans on the code; None for repeat.
     """
 
     kind: str = "embedding"
@@ -69,6 +77,8 @@ class AutoencoderConfig:
     vmf_lambda2: float | None = VMF_LAMBDA2
     softmax: str | None = None
     negatives: int | None = NEGATIVES
+    decoder: str = "repeat"
+    word_dropout: float | None = 0.0
 
     # Each field's type and bounds (the command line's options are built from them).
     PARAMS: ClassVar[dict] = {
@@ -83,6 +93,8 @@ class AutoencoderConfig:
         "vmf_lambda2": Number(float, 0, optional=True),
         "softmax": OneOf(SOFTMAXES, optional=True),
         "negatives": Number(int, 1, optional=True),
+        "decoder": OneOf(DECODERS),
+        "word_dropout": Number(float, 0, 1, high_open=True, optional=True),
     }
 
     def __post_init__(self) -> None:
@@ -104,6 +116,17 @@ class AutoencoderConfig:
             raise SeqaeError("vmf_lambda1 and vmf_lambda2 (--vmf-lambda1, --vmf-lambda2) are "
                              "numbers for loss vmf, not None")
         self._check_softmax()
+        if self.decoder == "repeat":
+            object.__setattr__(self, "word_dropout", None)
+        elif self.kind == "classic":
+            raise SeqaeError("decoder (--decoder) autoregressive does not apply to kind classic, "
+                             "the seed's model as written")
+        elif self.word_dropout is None:
+            object.__setattr__(self, "word_dropout", 0.0)
+
+    @property
+    def autoregressive(self) -> bool:
+        return self.decoder == "autoregressive"
 
     def _check_softmax(self) -> None:
         if self.kind != "onehot":

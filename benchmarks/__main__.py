@@ -44,6 +44,7 @@ BENCHMARKS = {
     "memory": "benchmarks.bench_memory",
     "input": "benchmarks.bench_input",
     "decode": "benchmarks.bench_decode",
+    "greedy": "benchmarks.bench_greedy",
     "end-to-end": "benchmarks.bench_end_to_end",
     "distributed": "benchmarks.bench_distributed",
     "xla": "benchmarks.bench_xla",

@@ -321,7 +321,7 @@ class _Session:
         sentences, ae = 0, self._trainer.autoencoder
         for ids in batches:
             self._drawn += 1
-            extra = ae.step_inputs((self.spec.seed, self._drawn))  # as fit draws them, per step
+            extra = ae.step_inputs((self.spec.seed, self._drawn), self.spec.batch_size)  # as fit does
             loss, norm, _, _ = (float(t) for t in self._step(ids, 0.0, *extra))  # 0.0: no Ctrl-C
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise FloatingPointError(f"non-finite loss {loss} or gradient norm {norm}")

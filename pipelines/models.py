@@ -31,7 +31,7 @@ from autoencoder.training.checkpoints import (
     PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, training_seconds,
 )
 from embeddings.core.io import (
-    MANIFEST, SeqaeError, folder_lock, library_versions, read_json, sha256_file, verify_manifest,
+    MANIFEST, SeqaeError, folder_lock, library_versions, open_artifact, read_json, verify_manifest,
     write_json,
 )
 from embeddings.core.rundir import RunDir, resolve_model
@@ -113,32 +113,47 @@ def check_checkpoint(path: Path, config: AutoencoderConfig, vocab_size: int, dim
                          f"describes: {problem}; retrain it with --force (force=True)")
 
 
-def verify_resumable(folder: Path) -> Path:
+# Files a resume rewrites from the checkpoint, so that a kill between one of them and the
+# manifest (a resume's new config.json, a NaN's history row, a trace cut back) never makes a
+# model unresumable: each is checked for what it is, not against the manifest. config.json:
+# schema, options, vectors and the checkpoint's architecture; history.csv: parsed, cut to the
+# checkpoint's epoch; steps.csv: cut back or rebuilt; loss.png: redrawn.
+REWRITTEN_ON_RESUME = ("config.json", "history.csv", "steps.csv", "loss.png")
+
+
+def verify_resumable(folder: Path, config: AutoencoderConfig, vocab_size: int,
+                     dim: int) -> Path:
     """The checkpoint ``--resume`` continues from, once every file that resuming reads or keeps
-    is shown to be one seqae wrote: all match the manifest, or, after a kill inside a checkpoint
-    write (the committed ``last.keras`` still kept aside), ``config.json`` and ``vocab.txt`` do,
-    the checkpoint is the ``last.keras`` the manifest lists, and ``best.keras`` is the listed
-    one or the copy of the uncommitted ``last.keras`` that write made (the trace and history
-    are cut back to the checkpoint). Writes nothing; else one-line :class:`SeqaeError`."""
+    is shown to be one seqae wrote, without writing anything: the checkpoint is the one
+    ``state.json`` commits and holds ``config``'s architecture (:func:`check_checkpoint`);
+    ``vocab.txt`` and ``best.keras`` match the manifest, except that after a kill inside a
+    checkpoint write (``state.json`` no longer names the ``last.keras`` the manifest lists)
+    ``best.keras`` may be that write's copy, checked like the checkpoint; the files of
+    :data:`REWRITTEN_ON_RESUME` are regular files and the history parses. Else one-line
+    :class:`SeqaeError`, naming the file."""
     remedy = (f"--resume approves only files seqae wrote; restore the folder, or retrain "
               f"{folder.name} with --force (force=True)")
     state, checkpoint = resume_point(folder)
-    try:
-        verify_manifest(folder, ("config.json", "vocab.txt", "last.keras"), remedy)
-        return checkpoint
-    except SeqaeError:
-        if checkpoint.name != PREVIOUS_CHECKPOINT:
-            raise
     listed = verify_manifest(folder, ("config.json", "vocab.txt", "last.keras"), remedy,
-                             only=("config.json", "vocab.txt"))["files"]
-    if listed["last.keras"]["sha256"] != state["last_sha256"]:
-        raise SeqaeError(f"checkpoint {checkpoint} is not the one {folder / MANIFEST} lists; "
-                         f"{remedy}")
+                             only=("vocab.txt",))["files"]
+    for name in REWRITTEN_ON_RESUME:
+        if (folder / name).exists() or (folder / name).is_symlink():
+            try:  # a link, FIFO or folder: one line, at once
+                open_artifact(folder / name).close()
+            except SeqaeError as exc:
+                raise SeqaeError(f"{exc}; {remedy}") from None
+    read_history(folder / "history.csv")  # damaged: refused now, not after the writes
+    check_checkpoint(checkpoint, config, vocab_size, dim)
     best = folder / "best.keras"
-    if "best.keras" in listed and best.exists() and sha256_file(best) not in (
-            listed["best.keras"]["sha256"], sha256_file(folder / "last.keras")):
-        raise SeqaeError(f"artifact {best} does not match its recorded sha256: altered since "
-                         f"seqae wrote it; {remedy}")
+    interrupted = listed["last.keras"]["sha256"] != state["last_sha256"] or (
+        checkpoint.name == PREVIOUS_CHECKPOINT)
+    if "best.keras" in listed:
+        if not best.exists() and not best.is_symlink():
+            raise SeqaeError(f"missing artifact {best} (listed in {MANIFEST}); {remedy}")
+        if interrupted:
+            check_checkpoint(best, config, vocab_size, dim)
+        else:
+            verify_manifest(folder, (), remedy, only=("best.keras",))
     return checkpoint
 
 
@@ -147,13 +162,17 @@ def architecture_problem(model: keras.Model, config: AutoencoderConfig, vocab_si
     """What in ``model`` differs from the architecture ``config`` builds (input and output
     shapes, encoder and decoder units), or None."""
     width = dim if config.kind == "embedding" else vocab_size
-    want = {"input": (None, config.seq_len, dim) if config.kind == "embedding"
-            else (None, config.seq_len),
+    encoder_input = ((None, config.seq_len, dim) if config.kind == "embedding"
+                     else (None, config.seq_len))
+    want = {"input": [encoder_input, (None, config.seq_len, dim)] if config.autoregressive
+            else encoder_input,
             "output": (None, config.seq_len, width),
             "encoder units": config.latent,
             "decoder units": vocab_size if config.kind == "classic" else config.latent}
     try:
-        got = {"input": tuple(model.input_shape), "output": tuple(model.output_shape),
+        shape = model.input_shape
+        got = {"input": [tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape),
+               "output": tuple(model.output_shape),
                "encoder units": model.get_layer("encoder").forward_layer.units,
                "decoder units": model.get_layer("decoder").units}
     except (AttributeError, ValueError, TypeError) as exc:

@@ -60,8 +60,8 @@ def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, 
     """
     name, ae = load_run_model(run_dir, name)
     tokens, ids = sentence_ids(ae, sentence, name)
-    outputs = ae.model.predict_on_batch(ae.inputs(ids[None]))
-    top, scores = ae.decode(np.asarray(outputs), k)
+    outputs = ae.decoder_outputs(ae.encode(ids[None]))  # what it writes from the code alone
+    top, scores = ae.decode(outputs, k)
     words = ae.vocab.words
     candidates = [[(words[i], float(s)) for i, s in zip(top[0, p], scores[0, p])]
                   for p in range(len(tokens))]

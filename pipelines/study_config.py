@@ -22,7 +22,8 @@ class StudyModel:
     ``models`` (the main comparison) or ``optimizers`` (the optimizer question, embedding-cosine
     each time). ``converge`` False: trained to the equal budget only (the side questions: the
     seed's model and the optimizers), not on to early stopping. Settings not given are seqae's
-    defaults (Adam 0.001, global clipnorm 1.0).
+    defaults (Adam 0.001, global clipnorm 1.0). ``decoder``: ``repeat`` (the question's) or
+    ``autoregressive`` (the code and the previous word at each step), with ``word_dropout``.
     """
 
     name: str
@@ -39,6 +40,8 @@ class StudyModel:
     clipnorm: float = 1.0
     clip_scope: str = "global"
     converge: bool = True
+    decoder: str = "repeat"
+    word_dropout: float | None = None
 
     @property
     def phases(self) -> tuple[str, ...]:
@@ -61,6 +64,15 @@ STUDY_MODELS = (
                "one-hot over the whole word2vec vocabulary, trained with sampled softmax (1,024 "
                "log-uniform negatives a step), scored with the full softmax",
                vocab_cap=None, softmax="sampled"),
+    StudyModel("embedding-cosine-ar", "embedding", "cosine",
+               "embedding-cosine with the autoregressive decoder (the code and the previous "
+               "word at each step; greedy decoding)", decoder="autoregressive"),
+    StudyModel("embedding-mse-ar", "embedding", "mse",
+               "embedding-mse with the autoregressive decoder", decoder="autoregressive"),
+    StudyModel("onehot-sampled-ar", "onehot", "ce",
+               "onehot-sampled with the autoregressive decoder (the previous word's row of the "
+               "one-hot projection at each step)", vocab_cap=None, softmax="sampled",
+               decoder="autoregressive"),
     StudyModel("classic-seed", "classic", "ce",
                "the seed's model as written: LSTM(2000) tanh output, categorical_crossentropy, "
                "SGD(lr=0.04, momentum=0.9, nesterov=True, clipnorm=1.0)",
@@ -152,7 +164,8 @@ class StudyConfig:
         (``budget`` or ``converged``)."""
         ae = AutoencoderConfig(kind=model.kind, loss=model.loss, seq_len=self.seq_len,
                                latent=self.latent, vocab_cap=model.vocab_cap,
-                               softmax=model.softmax)
+                               softmax=model.softmax, decoder=model.decoder,
+                               word_dropout=model.word_dropout)
         train = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, optimizer=model.optimizer,
             lr=model.lr, momentum=model.momentum, nesterov=model.nesterov,

@@ -18,9 +18,9 @@ from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_model_name, is_seqae_model
 from embeddings.prepare import load_corpus
 from pipelines.embed import load_embeddings
+from autoencoder.training.checkpoints import resume_point
 from pipelines.models import (
-    MODEL_CONFIG_SCHEMA, check_checkpoint, recover_replaced, replacing, save_model_config,
-    verify_resumable,
+    MODEL_CONFIG_SCHEMA, recover_replaced, replacing, save_model_config, verify_resumable,
 )
 from pipelines.plots import draw_model_losses
 
@@ -91,7 +91,8 @@ def _prepare(run: RunDir, name: str, config: AutoencoderConfig, train: TrainConf
     if chief:
         recover_replaced(folder)
     vocab = model_vocabulary(run.path, config, kv)
-    _check_target(run, folder, config, vocab, kv.vectors.shape[1], fingerprint, resume, force)
+    _check_target(run, folder, config, vocab, kv.vectors.shape[1], fingerprint, resume, force,
+                  chief)
     with current_backend().scope(strategy):
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
     trainer = Trainer(autoencoder, train, folder, strategy, on_checkpoint=(draw_model_losses,))
@@ -99,10 +100,10 @@ def _prepare(run: RunDir, name: str, config: AutoencoderConfig, train: TrainConf
 
 
 def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
-                  dim: int, fingerprint: dict, resume: bool, force: bool) -> None:
+                  dim: int, fingerprint: dict, resume: bool, force: bool, chief: bool) -> None:
     """Refuse to train into ``folder`` when that would lose or misuse what is there."""
     if resume:
-        _check_resumable(folder, config, vocab, dim, fingerprint)
+        _check_resumable(folder, config, vocab, dim, fingerprint, chief)
     elif folder.exists() or folder.is_symlink():
         if (folder / "state.json").exists() and not force:
             raise SeqaeError(f"model {folder.name} already exists in {run.path}; use --resume "
@@ -114,14 +115,18 @@ def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, vocab: V
 
 
 def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary, dim: int,
-                     fingerprint: dict) -> None:
-    """Refuse ``--resume`` of ``folder`` unless every file it reads is one seqae wrote there
-    (:func:`~pipelines.models.verify_resumable`) and its checkpoint, vectors, vocabulary and
-    architecture fit; nothing is written before."""
-    if not (folder / "state.json").exists() or folder.is_symlink():
+                     fingerprint: dict, chief: bool) -> None:
+    """Refuse ``--resume`` of ``folder`` unless its checkpoint, vectors, vocabulary and
+    architecture fit and (on the chief, which holds the run's lock while it checks) every file
+    it reads is one seqae wrote there (:func:`~pipelines.models.verify_resumable`); nothing is
+    written before. Other workers check what they read, not the files the chief may be
+    rewriting."""
+    if folder.is_symlink():
+        raise SeqaeError(f"{folder} is a symbolic link: seqae resumes only a model folder of the "
+                         "run itself")
+    if not (folder / "state.json").exists():
         raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
                          f"{folder.parent.parent}; train it without --resume (resume=False)")
-    checkpoint = verify_resumable(folder)
     saved_config = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
     if saved_config["vectors"] != fingerprint:
         raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
@@ -132,7 +137,10 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
         changed = sorted(k for k in config.to_dict() if saved.get(k) != config.to_dict()[k])
         raise SeqaeError(f"--resume needs the saved architecture of {folder.name}; "
                          f"these options differ: {', '.join(changed)}")
+    if not chief:
+        resume_point(folder)
+        return
+    verify_resumable(folder, config, len(vocab), dim)
     if Vocabulary.load(folder / "vocab.txt").words != vocab.words:
         raise SeqaeError(f"{folder / 'vocab.txt'} is not the vocabulary this run gives the model "
                          "now; retrain it with --force (force=True)")
-    check_checkpoint(checkpoint, config, len(vocab), dim)

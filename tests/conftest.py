@@ -171,12 +171,13 @@ def splits(tmp_path_factory):
     return root
 
 
-def make_ae(vectors, kind="embedding", loss=None, seed=0):
-    """A small :class:`SentenceAutoencoder` over :data:`WORDS` (onehot: capped at 20)."""
+def make_ae(vectors, kind="embedding", loss=None, seed=0, **options):
+    """A small :class:`SentenceAutoencoder` over :data:`WORDS` (onehot: capped at 20);
+    ``options``: more of its ``AutoencoderConfig`` (``decoder="autoregressive"``)."""
     from autoencoder import AutoencoderConfig, SentenceAutoencoder, Vocabulary
 
     config = AutoencoderConfig(kind=kind, loss=loss or ("cosine" if kind == "embedding" else "ce"),
-                               seq_len=SEQ_LEN, latent=LATENT, vocab_cap=20)
+                               seq_len=SEQ_LEN, latent=LATENT, vocab_cap=20, **options)
     vocab = Vocabulary(WORDS) if kind == "embedding" else Vocabulary.capped(
         [(w, 100 - i) for i, w in enumerate(WORDS)], 20)
     return SentenceAutoencoder(config, vocab, vectors, seed=seed)

@@ -44,6 +44,16 @@ def test_benchmarks_run_at_toy_sizes_and_decoder_equals_brute_force(tmp_path):
         assert section.title in format_text(section) and section.title in format_markdown(section)
 
 
+def test_greedy_benchmark_runs_at_toy_size(tmp_path):
+    from benchmarks import bench_greedy
+
+    section = bench_greedy.run(bench_greedy.Settings(
+        vocab_size=200, dim=8, seq_len=8, latent=4, sentences=40, repeats=1), tmp_path)
+    assert len(section.rows) == 1 and len(section.targets) == 1
+    assert float(section.rows[0][4].replace(",", "")) > 0
+    assert float(section.rows[0][5].replace(",", "")) > 0
+
+
 @pytest.mark.slow  # trains a model and encodes in several processes: about a minute
 @pytest.mark.long
 def test_codes_benchmark_runs_at_toy_size(tmp_path):

@@ -154,7 +154,8 @@ def test_resume_never_follows_a_link_or_opens_a_fifo(trained, plant):
         (folder / name).mkdir()
     before = snapshot(trained)
     started = time.monotonic()
-    assert_clean_error(_resume(trained), name, "not a regular file")
+    assert_clean_error(_resume(trained), name, "symbolic link" if "link" in plant
+                       else "not a regular file")
     assert time.monotonic() - started < 30
     assert unchanged_but_lock(before, snapshot(trained))  # RUN/config.json included
 

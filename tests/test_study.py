@@ -18,7 +18,8 @@ TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "-
               "--epochs", "2", "--patience", "1", "--val-sentences", "20",
               "--eval-sentences", "10"]
 # Enough for every section of the report; the slow test trains all of MODEL_NAMES.
-SOME_MODELS = ("embedding-cosine", "onehot-full", "classic-seed", "opt-sgd-nesterov")
+SOME_MODELS = ("embedding-cosine", "onehot-full", "embedding-cosine-ar", "classic-seed",
+               "opt-sgd-nesterov")
 
 
 def tiny_study(root, models):

@@ -109,18 +109,18 @@ def make_train_step(ae: SentenceAutoencoder, optimizer: keras.optimizers.Optimiz
 
 
 def compile_forward(ae: SentenceAutoencoder, extra: Callable, rows: int | None = None) -> Callable:
-    """``forward(ids)``: the outputs and ``extra(ids, outputs)`` (per-row arrays) of one id
-    batch of at most ``rows`` sentences, as NumPy."""
+    """``forward(ids)``: what the model writes for one id batch of at most ``rows`` sentences
+    (``ae.reconstruct``) and ``extra(ids, outputs)`` (per-row arrays), as NumPy."""
     state = ae.model.variables + ae.lookup_variables
 
     @jax.jit
     def forward(values, ids):
         with keras.StatelessScope(state_mapping=list(zip(state, values))):
-            outputs = ae(ids)
+            outputs = ae.reconstruct(ids)
             return (outputs, *extra(ids, outputs))
 
     def call(ids: np.ndarray):
-        ae.at_width(ids.shape[1])
+        ae.at_width(ids.shape[1]), ae.encoder  # built outside the trace
         results = forward(_values(state), _pad(ids, rows))
         return tuple(np.asarray(r)[: len(ids)] for r in results)
 

@@ -75,7 +75,8 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
                     per_tensor: bool = False) -> Callable:
     """The step, one graph per batch width, traced for the batches of the distributed iterator
     ``batches`` (its ``element_spec``; plain tensors when None); ``jit_compile``: compiled by
-    XLA. ``rows`` is not needed: the batch size stays unknown in the graph. ``per_tensor``
+    XLA. ``rows`` (the global batch) sizes only the word-dropout mask: the batch size stays
+    unknown in the graph. ``per_tensor``
     clips each gradient to ``clipnorm`` on its own instead of their global norm."""
     model, n_replicas = ae.model, strategy.num_replicas_in_sync
     ids_spec = IDS_SPEC if batches is None else batches.element_spec
@@ -110,17 +111,18 @@ def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
                 *(reduce(tf.distribute.ReduceOp.MEAN, t, axis=None) for t in same_everywhere))
 
     # The step's other inputs (sampled negatives) have fixed shapes: one spec from a draw.
-    extra_specs = tuple(tf.TensorSpec(x.shape, x.dtype) for x in ae.step_inputs((0,)))
+    extra_specs = tuple(tf.TensorSpec(x.shape, x.dtype) for x in ae.step_inputs((0,), rows or 1))
     step = per_width(train_step, (ids_spec, tf.TensorSpec((), tf.float32), *extra_specs), jit_compile)
     return lambda ids, stop, *extra: step(ids, tf.constant(stop, tf.float32), *extra)
 
 
 def compile_forward(ae: SentenceAutoencoder, extra: Callable, rows: int | None = None) -> Callable:
-    """``forward(ids)``: the outputs and ``extra(ids, outputs)`` of one id batch, as NumPy."""
+    """``forward(ids)``: what the model writes for one id batch (``ae.reconstruct``) and
+    ``extra(ids, outputs)``, as NumPy."""
 
     def forward(ids, width):
         ids = tf.ensure_shape(ids, (None, width))
-        outputs = ae(ids)
+        outputs = ae.reconstruct(ids)
         return (outputs, *extra(ids, outputs))
 
     step = per_width(forward, (IDS_SPEC,))

@@ -13,6 +13,13 @@ Two kinds share every layer but the ends, so their comparison is fair:
   with Keras's ``categorical_crossentropy``, which divides the outputs by their sum (it expects
   probabilities) and clips the quotient to [1e-7, 1 - 1e-7]; decoded by argmax.
 
+The decoder (``AutoencoderConfig.decoder``) either reads the code alone at every position
+(``repeat``: RepeatVector, the question's model) or the code and the input vector of the previous
+word (``autoregressive``: the model's second input ``previous``, (batch, width, dim), the shifted
+input vectors, a zero vector at t = 0; teacher forcing in training, and at inference
+:meth:`SentenceAutoencoder.generate` feeds back the word it decoded, greedily). The code stays
+the only way from the encoder to the decoder: no attention.
+
 Only Keras built-in layers are used, so saved models load with ``safe_mode=True`` and no custom
 objects. The saved model is ``seq_len`` wide; :meth:`SentenceAutoencoder.at_width` runs the very
 same layers (weights shared, nothing more to save) on narrower batches, whose outputs at real
@@ -58,7 +65,8 @@ def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:
 
 
 def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.Model:
-    """The Keras model; input (batch, seq_len) ids for onehot or (batch, seq_len, dim) vectors.
+    """The Keras model; input (batch, seq_len) ids for onehot or (batch, seq_len, dim) vectors,
+    and for the autoregressive decoder also ``previous``, (batch, seq_len, dim) vectors.
 
     Output: (batch, seq_len, dim) linear vectors (embedding), (batch, seq_len, vocab_size)
     probabilities (onehot) or tanh activations in [-1, 1] (classic).
@@ -78,6 +86,10 @@ def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.M
                                    **projection)(inputs)
     code = keras.layers.Bidirectional(keras.layers.LSTM(latent), merge_mode="sum", name="encoder")(x)
     x = keras.layers.RepeatVector(seq_len, name="repeat")(code)
+    if config.autoregressive:
+        previous = keras.Input((seq_len, dim), name="previous")
+        x = keras.layers.Concatenate(name="with_previous")([x, previous])
+        inputs = [inputs, previous]
     if config.kind == "classic":  # no head: the decoder's tanh is the output
         x = keras.layers.LSTM(vocab_size, return_sequences=True, name="decoder")(x)
         outputs = keras.layers.Identity(name="output")(x)
@@ -158,8 +170,10 @@ class SentenceAutoencoder:
             if not 1 <= width <= self.config.seq_len:
                 raise ValueError(f"width {width} is not in 1..{self.config.seq_len}")
             inputs, code = self._encoder_graph(width)
-            outputs = self._decoder_graph(code, width)
-            self._at_width[width] = keras.Model(inputs, outputs, name=f"{self.model.name}_{width}")
+            previous = self._previous_input(width)
+            outputs = self._decoder_graph(code, width, previous)
+            self._at_width[width] = keras.Model(inputs if previous is None else [inputs, previous],
+                                                outputs, name=f"{self.model.name}_{width}")
         return self._at_width[width]
 
     def step_model(self, width: int) -> keras.Model:
@@ -170,25 +184,38 @@ class SentenceAutoencoder:
         if width not in self._states_at_width:
             self.at_width(width)  # checks the width
             inputs, code = self._encoder_graph(width)
-            states = self.model.get_layer("decoder")(keras.layers.RepeatVector(width)(code))
-            self._states_at_width[width] = keras.Model(inputs, states)
+            previous = self._previous_input(width)
+            states = self._decoder_states(code, width, previous)
+            self._states_at_width[width] = keras.Model(
+                inputs if previous is None else [inputs, previous], states)
         return self._states_at_width[width]
 
-    def step_inputs(self, key: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-        """The arrays a training step takes besides the id batch: with sampled softmax the
-        step's negatives and their ``log(K q)``, drawn from the seed ``key`` (the run's seed,
-        the epoch and the step, so that a resumed run draws the same), else none."""
-        return () if self.sampler is None else self.sampler.draw(np.random.default_rng(key))
+    def step_inputs(self, key: tuple[int, ...], rows: int) -> tuple[np.ndarray, ...]:
+        """The arrays a training step takes besides the id batch, drawn from the seed ``key``
+        (the run's seed, the epoch and the step, so that a resumed run draws the same): with
+        sampled softmax the step's negatives and their ``log(K q)``; with word dropout a
+        (``rows``, seq_len) float32 mask, 0 where the previous word is replaced by UNK."""
+        rng = np.random.default_rng(key)
+        drawn = () if self.sampler is None else self.sampler.draw(rng)
+        if self.config.word_dropout:
+            keep = rng.random((rows, self.config.seq_len)) >= self.config.word_dropout
+            drawn = (*drawn, keep.astype(np.float32))
+        return drawn
 
     def step_loss(self, ids, *step_inputs):
         """The training loss at each position of a (batch, width) id batch, shape (batch, width):
-        :meth:`token_loss` of the model's outputs, or the sampled softmax cross-entropy over
+        :meth:`token_loss` of the model's outputs (teacher-forced for the autoregressive
+        decoder, with word dropout), or the sampled softmax cross-entropy over
         :meth:`step_inputs`' negatives. Padding positions are the caller's to mask."""
-        outputs = self.step_model(ids.shape[1])(self.inputs(ids), training=True)
+        keep = step_inputs[-1] if self.config.word_dropout else None
+        width = ids.shape[1]
+        if keep is not None:  # the batch's rows (a short last batch, a replica's share)
+            keep = keep[: ops.shape(ids)[0], :width]
+        outputs = self.step_model(width)(self.model_inputs(ids, keep), training=True)
         if self.sampler is None:
             return self.token_loss(ids, outputs)
         dense = self.model.get_layer("output").layer
-        return sampled_softmax_ce(outputs, dense.kernel, dense.bias, ids, *step_inputs)
+        return sampled_softmax_ce(outputs, dense.kernel, dense.bias, ids, *step_inputs[:2])
 
     def _encoder_graph(self, width: int | None) -> tuple[keras.KerasTensor, keras.KerasTensor]:
         """A (batch, ``width``) input (None: any width) and the code the trained layers make
@@ -202,11 +229,24 @@ class SentenceAutoencoder:
             x = layer("onehot_projection")(inputs)
         return inputs, layer("encoder")(x)
 
-    def _decoder_graph(self, code: keras.KerasTensor, width: int) -> keras.KerasTensor:
-        """The trained decoder's ``width`` per-position outputs for ``code``."""
+    def _previous_input(self, width: int | None) -> keras.KerasTensor | None:
+        """The autoregressive decoder's second input, (batch, ``width``, dim); None for repeat."""
+        if not self.config.autoregressive:
+            return None
+        return keras.Input((width, self.dim), name="previous")
+
+    def _decoder_states(self, code, width: int, previous=None):
+        """The trained decoder LSTM's (batch, ``width``, units) states for ``code`` (and, for the
+        autoregressive decoder, the ``previous`` words' vectors)."""
         layer = self.model.get_layer
         x = keras.layers.RepeatVector(width, name="repeat")(code)
-        return layer("output")(layer("decoder")(x))
+        if previous is not None:
+            x = layer("with_previous")([x, previous])
+        return layer("decoder")(x)
+
+    def _decoder_graph(self, code, width: int, previous=None):
+        """The trained decoder's ``width`` per-position outputs for ``code`` (and ``previous``)."""
+        return self.model.get_layer("output")(self._decoder_states(code, width, previous))
 
     @property
     def encoder(self) -> keras.Model:
@@ -222,11 +262,14 @@ class SentenceAutoencoder:
     @property
     def code_decoder(self) -> keras.Model:
         """(batch, latent) codes -> the ``seq_len``-wide outputs of the trained RepeatVector,
-        decoder and output head, weights shared."""
+        decoder and output head, weights shared; with the autoregressive decoder it takes the
+        previous words' vectors too (teacher forcing: :meth:`decode_codes` generates instead)."""
         if "code_decoder" not in self._code_models:
             code = keras.Input((self.config.latent,), name="code")
+            previous = self._previous_input(self.config.seq_len)
             self._code_models["code_decoder"] = keras.Model(
-                code, self._decoder_graph(code, self.config.seq_len),
+                code if previous is None else [code, previous],
+                self._decoder_graph(code, self.config.seq_len, previous),
                 name=f"{self.model.name}_code_decoder")
         return self._code_models["code_decoder"]
 
@@ -236,11 +279,30 @@ class SentenceAutoencoder:
         the same code in a batch of any width (up to float rounding, ~1e-6)."""
         return np.asarray(self.encoder.predict_on_batch(self.inputs(ids)), dtype=np.float32)
 
+    def decoder_outputs(self, codes, ids=None):
+        """The decoder's (batch, width, out) outputs for (batch, latent) ``codes`` (NumPy):
+        for the repeat decoder the ``seq_len`` outputs of the code alone; for the autoregressive
+        one, with ``ids`` (batch, width), teacher-forced on those words (what its loss scores),
+        else generated greedily over ``seq_len`` positions."""
+        if not self.config.autoregressive:
+            return np.asarray(self.code_decoder.predict_on_batch(codes))
+        if ids is None:
+            return ops.convert_to_numpy(self.generate(ops.convert_to_tensor(codes),
+                                                      self.config.seq_len))
+        ids = np.asarray(ids)
+        key = f"teacher_forced_{ids.shape[1]}"
+        if key not in self._code_models:
+            code = keras.Input((self.config.latent,), name="code")
+            previous = self._previous_input(ids.shape[1])
+            self._code_models[key] = keras.Model(
+                [code, previous], self._decoder_graph(code, ids.shape[1], previous))
+        return np.asarray(self._code_models[key].predict_on_batch([codes, self.previous(ids)]))
+
     def decode_codes(self, codes: np.ndarray, lengths: np.ndarray | None = None,
                      batch_size: int | None = None) -> list[list[str]]:
         """The words the decoder writes from each of (N, latent) ``codes``, decoded as
-        reconstructions are (:meth:`decode`: nearest neighbour or argmax), ``batch_size`` codes
-        at a time.
+        reconstructions are (:meth:`decode`: nearest neighbour or argmax, the autoregressive
+        decoder greedily, word by word), ``batch_size`` codes at a time.
 
         ``lengths`` : (N,) words to read per code, 1 to ``seq_len`` (the model has no end of
             sentence, so the length is the caller's); None reads all ``seq_len``.
@@ -250,7 +312,7 @@ class SentenceAutoencoder:
                    else np.clip(np.asarray(lengths), 1, self.config.seq_len))
         sentences, batch_size = [], batch_size or self.eval_rows
         for start in range(0, len(codes), batch_size):
-            outputs = self.code_decoder.predict_on_batch(codes[start:start + batch_size])
+            outputs = self.decoder_outputs(codes[start:start + batch_size])
             top = self.decode(np.asarray(outputs))[0][..., 0]
             sentences += [self.vocab.decode(row[:n])
                           for row, n in zip(top, lengths[start:start + batch_size])]
@@ -258,14 +320,86 @@ class SentenceAutoencoder:
 
     def __call__(self, ids, training: bool = False):
         """Outputs for a (batch, width) id batch, width <= seq_len: (batch, width, dim) vectors
-        or (batch, width, vocab) probabilities."""
-        return self.at_width(ids.shape[1])(self.inputs(ids), training=training)
+        or (batch, width, vocab) probabilities; the autoregressive decoder teacher-forced on
+        ``ids`` (its training and loss; :meth:`reconstruct` is what it writes on its own)."""
+        return self.at_width(ids.shape[1])(self.model_inputs(ids), training=training)
+
+    def reconstruct(self, ids):
+        """What the model writes for a (batch, width) id batch, traceable (the compiled scoring
+        step runs it): the outputs of :meth:`__call__` for the repeat decoder; for the
+        autoregressive one, :meth:`generate` from the batch's codes."""
+        if not self.config.autoregressive:
+            return self(ids)
+        return self.generate(self.encoder(self.inputs(ids)), ids.shape[1])
+
+    def generate(self, codes, width: int):
+        """Greedy decoding, traceable: from (batch, latent) ``codes``, ``width`` steps of the
+        decoder LSTM's cell, each fed the code and the input vector of the word decoded at the
+        step before (PAD's vector first, as in training), that word chosen by
+        :meth:`feedback_ids`. Returns
+        (batch, width, out) outputs."""
+        layer = self.model.get_layer
+        cell, head = layer("decoder").cell, layer("output").layer
+        batch = ops.shape(codes)[0]
+        zeros = ops.zeros((batch, self.config.latent), dtype=codes.dtype)
+
+        def step(carry, _):
+            h, c, previous, _ = carry
+            # as the model's with_previous layer joins them: the code, then the previous word
+            state, (h, c) = cell(ops.concatenate([codes, previous], axis=-1), [h, c])
+            output = head(state)
+            carry = (h, c, self._input_vectors(self.feedback_ids(output)), output)
+            return carry, carry  # Keras's TensorFlow scan wants outputs shaped as the carry
+
+        width_out = self.dim if self.config.kind == "embedding" else len(self.vocab)
+        begin = self._input_vectors(ops.full((batch,), PAD_ID, dtype="int32"))  # as previous()
+        start = (zeros, zeros, ops.cast(begin, codes.dtype),
+                 ops.zeros((batch, width_out), dtype=codes.dtype))
+        _, (_, _, _, outputs) = ops.scan(step, start, length=width)
+        return ops.transpose(outputs, (1, 0, 2))
+
+    def feedback_ids(self, outputs):
+        """The (...) ids greedy decoding feeds back for (..., out) outputs, traceable: the argmax
+        (onehot), or the nearest input vector by cosine with PAD left out (embedding). UNK is
+        kept, unlike in :meth:`decode`: the decoder saw UNK's vector after every unknown word in
+        training, and feeding it another word's derails what follows."""
+        if self.config.kind == "embedding":
+            scores = ops.matmul(l2_normalize(outputs), ops.transpose(self.table_var))
+            pad = np.zeros(len(self.vocab), dtype=np.float32)
+            pad[PAD_ID] = -np.inf
+            return ops.argmax(scores + ops.convert_to_tensor(pad, dtype=scores.dtype), axis=-1)
+        return ops.argmax(outputs, axis=-1)
+
+    def _input_vectors(self, ids):
+        """The input vectors of (...) ids, traceable: the unit table (embedding kind) or the
+        trained one-hot projection's rows."""
+        if self.config.kind == "embedding":
+            return ops.take(self.table_var, ids, axis=0)
+        return ops.take(self.model.get_layer("onehot_projection").embeddings, ids, axis=0)
 
     def inputs(self, ids):
-        """Model input for a (batch, width) id batch, looked up inside the compiled step."""
+        """Encoder input for a (batch, width) id batch, looked up inside the compiled step."""
         if self.config.kind == "embedding":
             return ops.take(self.table_var, ids, axis=0)
         return ids
+
+    def previous(self, ids, keep=None):
+        """The autoregressive decoder's input for a (batch, width) id batch: the vector of word
+        t-1 at position t, a zero vector at t = 0 (PAD's row: zero in the unit table, and for
+        the onehot kind a learned start vector), and UNK's where ``keep`` (batch, width) is 0
+        (word dropout)."""
+        ids = ops.convert_to_tensor(ids, dtype="int32")
+        shifted = ops.pad(ids[:, :-1], ((0, 0), (1, 0)), constant_values=PAD_ID)
+        if keep is not None:
+            shifted = ops.where(ops.cast(keep, "bool"), shifted, ops.full_like(shifted, UNK_ID))
+        return self._input_vectors(shifted)
+
+    def model_inputs(self, ids, keep=None):
+        """The Keras model's input for a (batch, width) id batch: :meth:`inputs`, and for the
+        autoregressive decoder :meth:`previous` beside it."""
+        if not self.config.autoregressive:
+            return self.inputs(ids)
+        return [self.inputs(ids), self.previous(ids, keep)]
 
     def token_loss(self, ids, outputs):
         """Per-position loss, shape (batch, width); padding positions are the caller's to mask."""

@@ -202,16 +202,19 @@ def read_history(path: Path) -> list[dict]:
     """Rows of ``history.csv`` with numbers parsed (empty cells become None); none if there is
     no file. A file seqae could not have written (a link, a special or oversized file, a byte
     that is not UTF-8, a word for a number) is a one-line :class:`SeqaeError`."""
+    remedy = "restore it, or retrain the model (--force)"
     try:
         text = read_text(path, MAX_HISTORY_BYTES, "training history")
     except FileNotFoundError:
         return []
+    except SeqaeError as exc:
+        raise SeqaeError(f"{exc}; {remedy}") from None
     lines = text.splitlines()
     try:
         return [{k: _parse(k, v) for k, v in row.items()} for row in csv.DictReader(lines)]
     except (ValueError, TypeError, csv.Error) as exc:
         raise SeqaeError(f"damaged training history {path}: {str(exc)[:80]} (seqae did not "
-                         "write it so); restore it, or retrain the model (--force)") from None
+                         f"write it so); {remedy}") from None
 
 
 def _parse(key: str, value: str | None):

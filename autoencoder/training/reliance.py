@@ -15,7 +15,9 @@ loss with another sentence's code. In plain numbers, on a fixed sample of valida
   ones, Witten-Bell) scored by cross-entropy (onehot kind); the mean target vector at each
   position, scaled to its best length for the vMF loss, scored with the model's own loss
   (embedding kind). None for the classic kind, whose Keras loss divides tanh outputs by their
-  sum and so has no such floor.
+  sum and so has no such floor. For the autoregressive decoder, which reads the previous words
+  and so is a language model in itself, the floor is that decoder's own loss with every code
+  zeroed (teacher-forced, as its other two losses are), measured with the current weights.
 
 ``val_loss_swapped - val_loss`` is what the code explains: about 0 when the decoder ignores it.
 """
@@ -55,7 +57,7 @@ class CodeReliance:
         self.swap = np.empty(n, dtype=np.int64)
         self.swap[order] = np.roll(order, 1)
         self.mask = self.ids != PAD_ID
-        self.code_free = code_free_loss(ae, train, self.ids)
+        self.code_free = None if ae.config.autoregressive else code_free_loss(ae, train, self.ids)
 
     def measure(self) -> dict:
         """``{"val_loss", "val_loss_swapped", "code_free"}`` with the model's current weights."""
@@ -64,7 +66,9 @@ class CodeReliance:
         codes = np.concatenate([self.ae.encode(self.ids[start:start + EVAL_BATCH])
                                 for start in range(0, len(self.ids), EVAL_BATCH)])
         own, swapped = (self._loss(codes[order]) for order in (np.arange(len(codes)), self.swap))
-        return {"val_loss": own, "val_loss_swapped": swapped, "code_free": self.code_free}
+        code_free = (self._loss(np.zeros_like(codes)) if self.ae.config.autoregressive
+                     else self.code_free)
+        return {"val_loss": own, "val_loss_swapped": swapped, "code_free": code_free}
 
     def _loss(self, codes: np.ndarray) -> float:
         """Token-mean loss of the decoder on ``codes`` against the sample's words, in batches
@@ -73,7 +77,7 @@ class CodeReliance:
         total = 0.0
         for start in range(0, len(codes), rows):
             ids, mask = self.ids[start:start + rows], self.mask[start:start + rows]
-            outputs = self.ae.code_decoder.predict_on_batch(codes[start:start + rows])
+            outputs = self.ae.decoder_outputs(codes[start:start + rows], ids)
             losses = ops.convert_to_numpy(self.ae.token_loss(ids, outputs))
             total += float(losses[mask].sum(dtype=np.float64))
         return total / int(self.mask.sum())

@@ -187,6 +187,7 @@ class Trainer:
             if self.is_chief:
                 with folder_lock(self.model_dir, shared=False):
                     os.replace(checkpoint, self.last_path)
+                    self.write_manifest()  # the manifest follows the checkpoint put back
                 checkpoint = self.last_path
         try:
             with self.backend.scope(self.strategy):
@@ -387,7 +388,7 @@ class Trainer:
                            leave=False, show=self.is_chief)
         with contextlib.closing(bar):
             for step, ids in enumerate(bar, first + 1):
-                extra = self.autoencoder.step_inputs((cfg.seed, epoch, step))
+                extra = self.autoencoder.step_inputs((cfg.seed, epoch, step), cfg.batch_size)
                 loss, norm, n_tokens, stops = (
                     float(t) for t in loop.train_step(ids, float(interrupted()), *extra))
                 if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -517,7 +518,11 @@ class Trainer:
 
 
 def _masked_loss(ae: SentenceAutoencoder, ids, outputs) -> tuple:
-    """The loss at each real token of an id batch, 0 at padding: shape (batch, width)."""
+    """The loss at each real token of an id batch, 0 at padding: shape (batch, width). The
+    autoregressive decoder's is teacher-forced, as in training (``outputs``, what it writes on
+    its own, give the accuracy)."""
+    if ae.config.autoregressive:
+        outputs = ae(ids)
     return (ae.token_loss(ids, outputs) * ops.cast(ids != PAD_ID, "float32"),)
 
 

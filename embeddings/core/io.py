@@ -165,7 +165,7 @@ def open_artifact(path: str | os.PathLike, max_bytes: int | None = None) -> Bina
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise SeqaeError(f"{path} is a symbolic link, not a file seqae wrote: it is not "
-                             "followed; put the file itself there, or retrain (--force)") from None
+                             "followed") from None
         raise SeqaeError(f"cannot read {path}: {exc.strerror}") from None
     info = os.fstat(fd)
     problem = (None if stat.S_ISREG(info.st_mode) else
@@ -174,8 +174,7 @@ def open_artifact(path: str | os.PathLike, max_bytes: int | None = None) -> Bina
         problem = f"has {info.st_size:,} bytes, more than the {max_bytes:,} seqae reads of it"
     if problem:
         os.close(fd)
-        raise SeqaeError(f"{path} {problem}; it is not a file seqae wrote: restore it, or "
-                         "retrain (--force)")
+        raise SeqaeError(f"{path} {problem}: it is not a file seqae wrote")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
@@ -189,7 +188,7 @@ def read_text(path: str | os.PathLike, max_bytes: int, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SeqaeError(f"damaged {what} {path}: byte {exc.start} is not UTF-8 (seqae did not "
-                         "write it so); restore it, or retrain (--force)") from None
+                         "write it so)") from None
 
 
 def read_json(path: str | os.PathLike, schema: Any) -> Any:

@@ -59,8 +59,12 @@ class Number:
         ok = (not isinstance(value, bool) and
               isinstance(value, numbers.Integral if self.kind is int else numbers.Real))
         if ok:
-            value = self.kind(value)  # numpy scalars become Python's, as JSON writes them
-            ok = (math.isfinite(value)
+            try:  # numpy scalars become Python's, as JSON writes them
+                value = self.kind(value)
+                finite = math.isfinite(value)
+            except OverflowError:  # a 400-digit integer for a float
+                finite = False
+            ok = (finite
                   and (self.low is None or value > self.low or (value == self.low and not self.low_open))
                   and (self.high is None or value < self.high or (value == self.high and not self.high_open)))
         if not ok:

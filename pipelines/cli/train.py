@@ -17,7 +17,7 @@ from pipelines.cli.options import (
 
 _AE, _TRAIN = AutoencoderConfig, TrainConfig
 AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2", "softmax",
-              "negatives")
+              "negatives", "decoder", "word_dropout")
 
 
 def autoencoder_options(func):
@@ -26,7 +26,7 @@ def autoencoder_options(func):
         config_option(_AE, "seq_len", help="Tokens per sentence (truncate / right-pad)."),
         config_option(_AE, "latent", help="LSTM units of encoder and decoder."),
         config_option(_AE, "vocab_cap", type=NoneOr(click_type(_AE.PARAMS["vocab_cap"])),
-                      help="One-hot vocabulary size, PAD and UNK included; "
+                      help="One-hot vocabulary size, PAD and UNK included (so at least 3); "
                            "'none': the whole word2vec vocabulary."),
         config_option(_AE, "softmax", show_default=False,
                       help="One-hot training softmax: exact, or sampled over --negatives ids a "
@@ -41,6 +41,13 @@ def autoencoder_options(func):
                       help="--loss vmf: weight of the |output| penalty (the paper's reg. 1)."),
         config_option(_AE, "vmf_lambda2",
                       help="--loss vmf: weight of the likelihood term (the paper's reg. 2: 0.1)."),
+        config_option(_AE, "decoder",
+                      help="Each word from the code alone (repeat: RepeatVector), or from the "
+                           "code and the previous word (autoregressive: teacher forcing in "
+                           "training, greedy decoding at inference; embedding and onehot)."),
+        config_option(_AE, "word_dropout", metavar="SHARE",
+                      help="--decoder autoregressive: share of previous words replaced by UNK "
+                           "in training, so that the decoder leans on the code."),
     ]):
         func = option(func)
     return func
