@@ -8,7 +8,9 @@ import pytest
 
 from autoencoder.config import AutoencoderConfig
 from embeddings.core.io import SeqaeError
-from tests.conftest import SEQ_LEN, TINY_AE, assert_clean_error, fit, invoke, make_ae, read_json
+from tests.conftest import (
+    SEQ_LEN, TINY_AE, assert_clean_error, fit, invoke, make_ae, read_json, tiny_ae,
+)
 
 AR = {"decoder": "autoregressive"}
 
@@ -111,8 +113,7 @@ def test_every_use_of_a_model_works_with_the_autoregressive_decoder(tiny_run, tm
     header = steps[0].split(",")
     code_free = [row.split(",")[header.index("code_free")] for row in steps[1:]]
     assert any(code_free) and len(set(code_free) - {""}) > 1  # measured anew: the decoder as LM
-    resumed = invoke("train-ae", "--run", tiny_run, *TINY_AE[:-4], "--epochs", "3",
-                     "--batch-size", "32", "--val-sentences", "20", "--decoder", "autoregressive",
+    resumed = invoke("train-ae", "--run", tiny_run, *tiny_ae(3), "--decoder", "autoregressive",
                      "--word-dropout", "0.2", "--eval-every", "4", "--resume")
     assert resumed.exit_code == 0, resumed.output
     compare = invoke("compare", "--run", tiny_run)

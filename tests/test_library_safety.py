@@ -27,7 +27,7 @@ from embeddings.core.params import Number, OneOf
 from pipelines.cli.options import click_type
 from pipelines.study_config import StudyConfig
 from tests.conftest import (
-    TINY_AE, assert_clean_error, invoke, read_json, snapshot, unchanged_but_lock,
+    TINY_AE, assert_clean_error, invoke, read_json, snapshot, tiny_ae, unchanged_but_lock,
 )
 from tests.test_reliability import reseal
 
@@ -139,6 +139,21 @@ def test_resume_refuses_a_config_edited_even_under_a_rewritten_manifest(trained)
     assert_clean_error(_resume(trained, "--latent", "16"), "does not hold the model",
                        "encoder units 8 (expected 16)")
     assert unchanged_but_lock(before, snapshot(trained))
+
+
+def test_a_kill_inside_a_checkpoint_write_resumes_and_resumes_again(trained):
+    """SIGKILL after the new ``last.keras`` was renamed into place, before the manifest and
+    ``state.json`` named it: the committed checkpoint is the one kept aside. The resume puts it
+    back and the manifest follows, so the next resume and the readers accept the folder."""
+    folder = trained / "models" / "embedding-cosine"
+    os.link(folder / "last.keras", folder / ".last.keras.previous")
+    (folder / "last.keras").unlink()
+    (folder / "last.keras").write_bytes(b"a checkpoint the kill never committed")
+    for epochs in ("2", "3"):
+        result = invoke("train-ae", "--run", trained, *tiny_ae(epochs), "--resume")
+        assert result.exit_code == 0, result.output
+    assert not (folder / ".last.keras.previous").exists()
+    assert invoke("reconstruct", "--run", trained, "the cat").exit_code == 0
 
 
 @pytest.mark.parametrize("plant", ["steps-link-to-dev-zero", "history-fifo", "steps-folder"])
