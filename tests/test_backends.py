@@ -142,8 +142,8 @@ def test_gpu_script_runs_a_tiny_study_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "report in" in done.stdout
     report = json.loads((tmp_path / "results" / "report.json").read_text())
-    assert list(report["models"]) == ["embedding-cosine", "embedding-cosine-ar", "onehot-2000",
-                                      "opt-adam"]  # both decoders
+    assert list(report["models"]) == ["embedding-cosine", "onehot-2000", "embedding-cosine-ar",
+                                      "opt-adam"]  # both decoders, in the study's order
     assert report["hardware"]["backend"] == "jax"
     for name in ("report.md", "trace.png", "curves.png", "config.json"):
         assert (tmp_path / "results" / name).stat().st_size > 0
