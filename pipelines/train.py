@@ -12,13 +12,13 @@ from autoencoder.backends import current_name
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
+from autoencoder.training.checkpoints import resume_point
 from autoencoder.training.trainer import Trainer
 from embeddings.core.io import SeqaeError, folder_lock, read_json
 from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_model_name, is_seqae_model
 from embeddings.prepare import load_corpus
 from pipelines.embed import load_embeddings
-from autoencoder.training.checkpoints import resume_point
 from pipelines.models import (
     MODEL_CONFIG_SCHEMA, recover_replaced, replacing, save_model_config, verify_resumable,
 )
