@@ -280,23 +280,16 @@ class SentenceAutoencoder:
         return np.asarray(self.encoder.predict_on_batch(self.inputs(ids)), dtype=np.float32)
 
     def decoder_outputs(self, codes, ids=None):
-        """The decoder's (batch, width, out) outputs for (batch, latent) ``codes`` (NumPy):
-        for the repeat decoder the ``seq_len`` outputs of the code alone; for the autoregressive
-        one, with ``ids`` (batch, width), teacher-forced on those words (what its loss scores),
-        else generated greedily over ``seq_len`` positions."""
+        """The decoder's (batch, seq_len, out) outputs for (batch, latent) ``codes`` (NumPy):
+        for the repeat decoder those of the code alone; for the autoregressive one, with ``ids``
+        (batch, seq_len), teacher-forced on those words (what its loss scores), else generated
+        greedily."""
         if not self.config.autoregressive:
             return np.asarray(self.code_decoder.predict_on_batch(codes))
         if ids is None:
             return ops.convert_to_numpy(self.generate(ops.convert_to_tensor(codes),
                                                       self.config.seq_len))
-        ids = np.asarray(ids)
-        key = f"teacher_forced_{ids.shape[1]}"
-        if key not in self._code_models:
-            code = keras.Input((self.config.latent,), name="code")
-            previous = self._previous_input(ids.shape[1])
-            self._code_models[key] = keras.Model(
-                [code, previous], self._decoder_graph(code, ids.shape[1], previous))
-        return np.asarray(self._code_models[key].predict_on_batch([codes, self.previous(ids)]))
+        return np.asarray(self.code_decoder.predict_on_batch([codes, self.previous(ids)]))
 
     def decode_codes(self, codes: np.ndarray, lengths: np.ndarray | None = None,
                      batch_size: int | None = None) -> list[list[str]]:
@@ -379,9 +372,7 @@ class SentenceAutoencoder:
 
     def inputs(self, ids):
         """Encoder input for a (batch, width) id batch, looked up inside the compiled step."""
-        if self.config.kind == "embedding":
-            return ops.take(self.table_var, ids, axis=0)
-        return ids
+        return self._input_vectors(ids) if self.config.kind == "embedding" else ids
 
     def previous(self, ids, keep=None):
         """The autoregressive decoder's input for a (batch, width) id batch: the vector of word

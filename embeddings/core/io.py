@@ -395,9 +395,9 @@ def _open_lock_file(path: Path, read_only_ok: bool = False) -> int:
     return fd
 
 
-# The run locks this thread holds (resolved run folder -> depth): a library call made inside a
-# command, or a pipeline calling its stages, holds the lock it already has. Another thread or
-# process is refused, as flock refuses a second open file of the same lock.
+# The run locks this thread holds (resolved run folders): a library call made inside a command,
+# or a pipeline calling its stages, holds the lock it already has. Another thread or process is
+# refused, as flock refuses a second open file of the same lock.
 _held = threading.local()
 
 
@@ -412,14 +412,10 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
     that a command that fails leaves no trace where it found none: a lock file it created is
     removed, and so is the run folder it created if nothing else is in it.
     """
-    held = _held.__dict__.setdefault("runs", {})
+    held = _held.__dict__.setdefault("runs", set())
     key = os.path.realpath(run_dir)
-    if key in held:
-        held[key] += 1
-        try:
-            yield
-        finally:
-            held[key] -= 1
+    if key in held:  # the outer block of this thread holds it, and releases it
+        yield
         return
     path = Path(run_dir) / LOCK_FILE
     new_folders = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
@@ -427,11 +423,11 @@ def run_lock(run_dir: str | os.PathLike, command: str) -> Iterator[None]:
     new_file = not (path.exists() or path.is_symlink())
     try:
         with _holding_run_lock(path, run_dir, command):
-            held[key] = 1
+            held.add(key)
             try:
                 yield
             finally:
-                del held[key]
+                held.discard(key)
     except BaseException:
         if new_file:
             path.unlink(missing_ok=True)

@@ -115,9 +115,7 @@ def lock_run(run_dir: Path, create: bool = False):
     """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once.
     A missing run directory is refused (nothing is created) unless ``create``; so is a
     ``RUN/config.json`` that seqae did not write, before any work is done."""
-    if not create:
-        require_run_dir(run_dir)
-    with RunDir(run_dir).writing(click.get_current_context().command_path, create=True):
+    with RunDir(run_dir).writing(click.get_current_context().command_path, create=create):
         yield
 
 
