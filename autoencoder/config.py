@@ -65,6 +65,10 @@ class AutoencoderConfig:
         at t = 0; :mod:`autoencoder.model.network`). The classic kind is ``repeat`` only.
     word_dropout : autoregressive decoder: the share of previous words replaced by UNK in
         training (Bowman et al. 2016), so that the decoder leans on the code; None for repeat.
+    init_from_vectors : onehot kind: start the one-hot input projection (vocabulary x dim) from the
+        run's word2vec vectors, unit length and centred as the embedding kind reads them (still
+        trained), so that the baseline gets the same pretraining as the vector models; False:
+        Keras's uniform initialisation. None for the other kinds.
     """
 
     kind: str = "embedding"
@@ -79,6 +83,7 @@ class AutoencoderConfig:
     negatives: int | None = NEGATIVES
     decoder: str = "repeat"
     word_dropout: float | None = 0.0
+    init_from_vectors: bool | None = False
 
     # Each field's type and bounds (the command line's options are built from them).
     PARAMS: ClassVar[dict] = {
@@ -95,6 +100,7 @@ class AutoencoderConfig:
         "negatives": Number(int, 1, optional=True),
         "decoder": OneOf(DECODERS),
         "word_dropout": Number(float, 0, 1, high_open=True, optional=True),
+        "init_from_vectors": Flag(optional=True),
     }
 
     def __post_init__(self) -> None:
@@ -109,6 +115,10 @@ class AutoencoderConfig:
             object.__setattr__(self, "vocab_cap", None)
         else:
             object.__setattr__(self, "center", None)
+        if self.kind != "onehot":
+            object.__setattr__(self, "init_from_vectors", None)
+        elif self.init_from_vectors is None:
+            object.__setattr__(self, "init_from_vectors", False)
         if self.loss != "vmf":
             object.__setattr__(self, "vmf_lambda1", None)
             object.__setattr__(self, "vmf_lambda2", None)
@@ -166,6 +176,9 @@ MAX_EPOCHS = 100_000  # the most epochs a model trains (state.json's epoch is ch
 OUTPUT_ONLY = ("trace_every", "eval_every", "eval_sample")
 # The learning rate each optimizer gets unless one is given.
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
+# What early stopping and best.keras follow: the lowest validation loss, or the highest validation
+# token accuracy (the figure a model is compared by; loss under-reports the softmax models).
+MONITORS = ("val_loss", "val_token_accuracy")
 # Global: one norm over all gradients (tf.clip_by_global_norm, Keras's ``global_clipnorm``);
 # tensor: each gradient tensor on its own (Keras's ``clipnorm``, what the seed's SGD used).
 CLIP_SCOPES = ("global", "tensor")
@@ -185,7 +198,14 @@ class TrainConfig:
     clipnorm : clip the gradient norm to this value; 0 disables clipping.
     clip_scope : ``global`` (one norm over every gradient, Keras's ``global_clipnorm``) or
         ``tensor`` (each weight's gradient on its own, Keras's ``clipnorm``).
-    patience : stop after this many epochs without a lower validation loss; 0 never stops early.
+    patience : stop after this many epochs without a better ``monitor``; 0 never stops early.
+    monitor : ``val_loss`` (lowest) or ``val_token_accuracy`` (highest): what early stopping
+        waits for and which epoch ``best.keras`` keeps.
+    min_seen : no early stopping before this many sentence-passes (training sentences times the
+        passes over them, counted over every epoch) in all; None: from the first epoch.
+    max_seen : stop once this many sentence-passes have been trained in all: the epoch in
+        progress ends at the step that crosses it, is validated and checkpointed (as with
+        ``max_time``; an equal amount of training for models of any speed). None: no limit.
     scale_lr : multiply ``lr`` by the number of replicas in sync (the linear scaling rule of
         Goyal et al. 2017, for a global batch that grows with the replicas).
     seed : shuffling and sampling seed.
@@ -219,6 +239,9 @@ class TrainConfig:
     trace_every: int | None = None
     eval_every: int | None = None
     eval_sample: int = 200
+    monitor: str = "val_loss"
+    min_seen: int | None = None
+    max_seen: int | None = None
 
     # Each field's type and bounds (the command line's options are built from them).
     PARAMS: ClassVar[dict] = {
@@ -239,6 +262,9 @@ class TrainConfig:
         "trace_every": Number(int, 1, optional=True),
         "eval_every": Number(int, 1, optional=True),
         "eval_sample": Number(int, 1),
+        "monitor": OneOf(MONITORS),
+        "min_seen": Number(int, 0, optional=True),
+        "max_seen": Number(int, 1, optional=True),
     }
 
     def __post_init__(self) -> None:

@@ -1,8 +1,10 @@
 """Scoring a trained autoencoder on held-out sentences against the original words.
 
-Every figure counts real tokens of the (seq_len-truncated) original sentence. A position is right
-only when the decoded word *is* the original word: a UNK output is always wrong, and so is any
-output for a word outside the model's vocabulary, which the model cannot represent at all.
+Every figure counts real tokens of the (seq_len-truncated) original sentence, except BLEU. A
+position is right only when the decoded word *is* the original word: a UNK output is always wrong,
+and so is any output for a word outside the model's vocabulary, which the model cannot represent at
+all. BLEU (sacreBLEU) scores what the model writes, at most seq_len words, against the *whole*
+original sentence, so a truncated sentence pays the brevity penalty for the words it lost.
 
 Sentences are scored in length-bucketed batches (:mod:`autoencoder.data.batches`, file order within
 each window); each batch's original words are read back from the file for BLEU and the lengths.
@@ -17,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from keras import ops
-from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+from sacrebleu.metrics import BLEU
+from scipy.stats import skew
 
 from autoencoder.backends import current as current_backend
 from autoencoder.data.batches import Bucketing, batch_ids, plan_epoch
@@ -50,16 +53,17 @@ class _Tally:
     cosine_sum: float = 0.0
     cosine_count: int = 0
     top5_correct: int = 0
-    references: list = field(default_factory=list)
-    hypotheses: list = field(default_factory=list)
+    norm_sum: float = 0.0
+    references: list = field(default_factory=list)  # whole original sentences (token lists)
+    hypotheses: list = field(default_factory=list)  # what the model writes (token lists)
     output_counts: np.ndarray | None = None  # how often each id is the output at real tokens
 
-    def add(self, ids: np.ndarray, top: np.ndarray, cosine: np.ndarray, cap_ids: np.ndarray,
-            full_lengths: np.ndarray, vectors: bool) -> None:
+    def add(self, ids: np.ndarray, top: np.ndarray, cosine: np.ndarray, norm: np.ndarray,
+            cap_ids: np.ndarray, full_lengths: np.ndarray, vectors: bool) -> None:
         """Count one batch: ``ids`` (batch, width) the original ids, ``top`` (batch, width, k)
-        the decoded ids, best first, ``cosine`` (batch, width) output-target cosines (used when
-        ``vectors``), ``cap_ids`` the ids under the capped vocabulary, ``full_lengths`` (batch,)
-        the sentences' lengths before truncation."""
+        the decoded ids, best first, ``cosine`` and ``norm`` (batch, width) output-target
+        cosines and output norms (used when ``vectors``), ``cap_ids`` the ids under the capped
+        vocabulary, ``full_lengths`` (batch,) the sentences' lengths before truncation."""
         predicted, real = top[..., 0], ids != PAD_ID
         right = (predicted == ids) & (ids != UNK_ID) & real
         lengths = real.sum(axis=1)
@@ -82,6 +86,7 @@ class _Tally:
             known = real & (ids != UNK_ID)
             self.cosine_sum += float(cosine[known].sum())
             self.cosine_count += int(known.sum())
+            self.norm_sum += float(norm[real].sum(dtype=np.float64))
             self.top5_correct += int(((top == ids[..., None]).any(-1) & known).sum())
 
 
@@ -106,7 +111,8 @@ def score_autoencoder(
     """
     seq_len, words = ae.config.seq_len, np.array(ae.vocab.words, dtype=object)
     k = 5 if ae.config.kind == "embedding" else 1
-    step = current_backend().compile_forward(ae, functools.partial(_cosine, ae), rows=ae.eval_rows)
+    step = current_backend().compile_forward(ae, functools.partial(_position_figures, ae),
+                                             rows=ae.eval_rows)
     wanted = set(sample_rows)
     tally, samples = _Tally(output_counts=np.zeros(len(ae.vocab), np.int64)), {}
     started = time.perf_counter()
@@ -114,33 +120,71 @@ def score_autoencoder(
     plan = plan_epoch(sentences.lengths, ae.eval_rows, seq_len, bucketing=bucketing)
     for batch, ids in progress_bar(zip(plan, batch_ids(sentences, plan)), total=len(plan),
                                    desc="scoring", unit="batch", leave=False):
-        outputs, cosine = step(ids)
+        outputs, cosine, norm = step(ids)
         lines = sentences.tokens(batch.rows)
         cap_ids = np.stack([cap_vocab.encode(tokens, batch.width) for tokens in lines])
         top, _ = ae.decode(outputs, k)
-        tally.add(ids, top, cosine, cap_ids, np.array([len(tokens) for tokens in lines]),
+        tally.add(ids, top, cosine, norm, cap_ids, np.array([len(tokens) for tokens in lines]),
                   ae.config.kind == "embedding")
         hypothesis = words[top[..., 0]]
         for i, (row, tokens) in enumerate(zip(batch.rows, lines)):
-            reference = tokens[:seq_len]
-            tally.references.append([reference])
-            tally.hypotheses.append(list(hypothesis[i, : len(reference)]))
+            tally.references.append(tokens)  # the whole sentence: truncation costs BLEU
+            tally.hypotheses.append(list(hypothesis[i, : min(len(tokens), seq_len)]))
             if row in wanted:
                 samples[int(row)] = tally.hypotheses[-1]
     metrics = _finish(tally, time.perf_counter() - started, ae.config.kind)
     # A collapsed model writes a few words everywhere: how many distinct, and the commonest.
     top = int(tally.output_counts.argmax())
     metrics.update(distinct_outputs=int((tally.output_counts > 0).sum()), top_output=words[top],
-                   top_output_share=_share(int(tally.output_counts[top]), tally.tokens))
+                   top_output_share=_share(int(tally.output_counts[top]), tally.tokens),
+                   hubness_skew=(hubness_skew(tally.output_counts) if ae.config.kind == "embedding"
+                                 else None))
     return metrics, samples
+
+
+def _position_figures(ae: SentenceAutoencoder, ids, outputs) -> tuple:
+    """cosine(output, target) and the output's L2 norm per position for the embedding kind
+    (zeros for onehot), each of shape (batch, width)."""
+    if ae.config.kind != "embedding":
+        zeros = ops.zeros(ops.shape(ids))
+        return zeros, zeros
+    return (ops.sum(l2_normalize(outputs) * ae.inputs(ids), axis=-1),
+            ops.sqrt(ops.sum(ops.square(outputs), axis=-1)))
 
 
 def _cosine(ae: SentenceAutoencoder, ids, outputs) -> tuple:
     """cosine(output, target) per position for the embedding kind (zeros for onehot), shape
-    (batch, width)."""
-    if ae.config.kind != "embedding":
-        return (ops.zeros(ops.shape(ids)),)
-    return (ops.sum(l2_normalize(outputs) * ae.inputs(ids), axis=-1),)
+    (batch, width): :func:`_position_figures` without the norm (benchmarks/bench_greedy.py's
+    scoring step takes this one-figure form)."""
+    return _position_figures(ae, ids, outputs)[:1]
+
+
+def hubness_skew(output_counts: np.ndarray) -> float | None:
+    """Skewness (population, ``scipy.stats.skew``) of the k-occurrence distribution N_1: for
+    every word of the vocabulary but PAD and UNK, zeros included, how often it is the top-1
+    output (``output_counts``, indexed by id). A few hub words written everywhere skew it to the
+    right (Radovanovic et al. 2010); None when it is undefined (fewer than two words, or every
+    word written equally often, none included)."""
+    n1 = np.delete(np.asarray(output_counts, dtype=np.float64), [PAD_ID, UNK_ID])
+    if n1.size < 2 or n1.min() == n1.max():
+        return None
+    return float(skew(n1))
+
+
+def corpus_bleu(references: list[list[str]], hypotheses: list[list[str]]) -> tuple[float | None, str | None]:
+    """sacreBLEU's corpus BLEU of token-list ``hypotheses`` against ``references`` (one each),
+    on a 0-1 scale (sacreBLEU's score / 100), and its signature; (None, None) for no sentences.
+
+    The texts are seqae's own tokens, joined with spaces: ``tokenize="none"`` scores those very
+    tokens (sacreBLEU's 13a tokenizer would split them again), and ``force`` silences its warning
+    that the hypotheses look tokenized, which they are by design. Default smoothing ("exp"), no
+    effective order, as for corpus BLEU.
+    """
+    if not references:
+        return None, None
+    bleu = BLEU(tokenize="none", force=True)
+    score = bleu.corpus_score([" ".join(h) for h in hypotheses], [[" ".join(r) for r in references]])
+    return score.score / 100, str(bleu.get_signature())
 
 
 def _share(numerator: float, denominator: float) -> float | None:
@@ -148,8 +192,7 @@ def _share(numerator: float, denominator: float) -> float | None:
 
 
 def _finish(t: _Tally, seconds: float, kind: str) -> dict:
-    bleu = corpus_bleu(t.references, t.hypotheses,
-                       smoothing_function=SmoothingFunction().method1) if t.references else None
+    bleu, signature = corpus_bleu(t.references, t.hypotheses)
     metrics = {
         "sentences": t.sentences,
         "tokens": t.tokens,
@@ -159,6 +202,7 @@ def _finish(t: _Tally, seconds: float, kind: str) -> dict:
         "out_of_cap_share": _share(t.in_cap[1], t.tokens),
         "exact_sentence_rate": _share(t.exact, t.sentences),
         "bleu4": bleu,
+        "bleu_signature": signature,
         "coverage": _share(t.covered, t.tokens),
         "truncated_token_share": _share(t.truncated_tokens, t.tokens + t.truncated_tokens),
         "accuracy_by_length": {
@@ -168,5 +212,6 @@ def _finish(t: _Tally, seconds: float, kind: str) -> dict:
         "eval_tokens_per_s": _share(t.tokens, seconds),
         "mean_cosine": _share(t.cosine_sum, t.cosine_count) if kind == "embedding" else None,
         "top5_accuracy": _share(t.top5_correct, t.tokens) if kind == "embedding" else None,
+        "mean_output_norm": _share(t.norm_sum, t.tokens) if kind == "embedding" else None,
     }
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}

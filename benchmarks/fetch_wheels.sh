@@ -22,9 +22,11 @@ dest=${1:-$repo/.whl}
 python=${PYTHON:-python3}
 arch=${PLATFORM:-x86_64}
 # seqae's dependencies that the device lacks, and theirs (Keras needs absl-py, rich with
-# markdown-it-py, mdurl and pygments, h5py, packaging, and optree's typing_extensions).
+# markdown-it-py, mdurl and pygments, h5py, packaging, and optree's typing_extensions;
+# sacrebleu needs portalocker, regex, tabulate, colorama and lxml).
 packages=(keras optree namex gensim smart_open wrapt nltk regex joblib typing_extensions absl-py
-          rich markdown-it-py mdurl pygments h5py packaging)
+          rich markdown-it-py mdurl pygments h5py packaging sacrebleu portalocker tabulate colorama
+          lxml)
 pinned=$("$python" - "${packages[@]}" <<'PY'
 import sys
 from importlib import metadata

@@ -23,8 +23,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pipelines.study_config import StudyConfig, converges
-
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "benchmarks/results/converged-cpu/report.json"
 # What `pipe run` writes as RUN/compare/report.json, committed as the demo's result.
@@ -60,7 +58,17 @@ def seconds(value: float) -> str:
     return f"{value:g} s"
 
 
-# --- the study (pipe study's report.json) ----------------------------------------------------
+# --- the converged study (an earlier pipe study's report.json: one seed, equal time) ---------
+
+def converges(settings: dict) -> bool:
+    """Whether a model of that report was trained on past the budget (reports from before side
+    models stopped at the budget have no ``converge``: every model was)."""
+    return settings.get("converge", True)
+
+
+# Time settings as that study first saved them, and their later names.
+_RENAMED = {"budget_s": "budget", "max_time_s": "max_time"}
+
 
 def _final(entry: dict) -> dict:
     """The figures after training on (the study's ``converged`` phase), or at the equal time for
@@ -351,7 +359,8 @@ def render(name: str, root: Path = ROOT, _cache: dict | None = None) -> str | No
         path = root / source
         cache[source] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
         if source == STUDY and cache[source] is not None:  # saved before the time settings' renaming
-            cache[source]["config"] = StudyConfig.upgrade(cache[source]["config"])
+            cache[source]["config"] = {_RENAMED.get(key, key): value
+                                       for key, value in cache[source]["config"].items()}
     data = cache[source]
     return None if data is None else renderer(data).strip("\n")
 

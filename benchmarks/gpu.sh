@@ -6,10 +6,12 @@
 # throughput (the default): train the reference autoencoder for a fixed time; print the device,
 #   sentences/s (mean over the epochs after the first, which compiles), padding share and
 #   validation token accuracy.
-# study: `pipe study` at the reference size (2000-d word2vec, seq-len 50, latent 256, the whole
-#   corpus), every model SEQAE_STUDY_BUDGET seconds at equal time and at most
-#   SEQAE_STUDY_MAX_TIME in all; the report, its figures and the run's config.json are copied
-#   to SEQAE_RESULTS, and the report's tables printed.
+# study: `pipe study` at the reference size (2000-d word2vec, seq-len 50, latent 256, 100,000
+#   training sentences) under the CPU study's rules (docs/study.md): the learning-rate sweep,
+#   SEQAE_STUDY_SEEDS seeds, SEQAE_STUDY_BUDGET sentence-passes per model with no early
+#   stopping, then convergence (patience in sentence-passes, a minimum, at most
+#   SEQAE_STUDY_MAX_PASSES); the report, its figures, every run's step trace (steps/) and the
+#   run's config.json are copied to SEQAE_RESULTS.
 #
 # CORPUS: a 20news-bydate.tar.gz (or any corpus `pipe embed --corpus` reads); default
 # $SEQAE_CORPUS. Environment:
@@ -17,6 +19,9 @@
 #   SEQAE_SECONDS   throughput: training time; Ctrl-C is sent then, and the epochs finished
 #                   count [default: 300 reference, 120 tiny]
 #   SEQAE_RESULTS   study: where the report goes [default: $OUT if set, else ./seqae-study]
+#   SEQAE_STUDY_MODELS, SEQAE_STUDY_SEEDS, SEQAE_STUDY_BUDGET, SEQAE_STUDY_MAX_PASSES
+#                   study: --models, --seeds, --budget and --max-passes [default: the study's
+#                   main models; 0,1,2; 400000 and 1200000 reference, 200 and 600 tiny]
 #   SEQAE_WORK      scratch folder, kept [default: a new temporary one, removed at the end]
 #   SEQAE_WHEELS    folder of wheels to install [default: .whl beside the repository's files,
 #                   filled by benchmarks/fetch_wheels.sh]
@@ -47,8 +52,10 @@ case ${SEQAE_SIZE:-reference} in
         w2v_epochs=1
         model=(--seq-len 50 --latent 256)
         train=(--batch-size 256 --max-sentences 20000 --val-sentences 1000 --epochs 100000)
-        study=(--batch-size 64 --val-sentences 1000 --eval-sentences 2000 --patience 2
-               --budget "${SEQAE_STUDY_BUDGET:-20}" --max-time "${SEQAE_STUDY_MAX_TIME:-30}")
+        study=(--batch-size 64 --max-sentences 100000 --val-sentences 1000
+               --eval-sentences 2000 --eval-every 300 --lrs 0.0003,0.001,0.003 --sweep 100000
+               --budget "${SEQAE_STUDY_BUDGET:-400000}" --patience 200000 --min-passes 600000
+               --max-passes "${SEQAE_STUDY_MAX_PASSES:-1200000}")
         seconds=${SEQAE_SECONDS:-300} ;;
     tiny)
         embed=(--vector-size 16 --min-count 1 --workers 1)
@@ -56,8 +63,8 @@ case ${SEQAE_SIZE:-reference} in
         model=(--seq-len 12 --latent 8)
         train=(--batch-size 32 --max-sentences 200 --val-sentences 20 --epochs 2)
         study=(--batch-size 32 --max-sentences 200 --val-sentences 20 --eval-sentences 20
-               --epochs 2 --patience 1 --budget "${SEQAE_STUDY_BUDGET:-1}"
-               --max-time "${SEQAE_STUDY_MAX_TIME:-2}")
+               --lrs 0.001,0.01 --sweep 100 --budget "${SEQAE_STUDY_BUDGET:-200}"
+               --patience 100 --min-passes 300 --max-passes "${SEQAE_STUDY_MAX_PASSES:-600}")
         seconds=${SEQAE_SECONDS:-120} ;;
     *)
         echo "SEQAE_SIZE must be reference or tiny, got ${SEQAE_SIZE}" >&2
@@ -77,11 +84,18 @@ pipe() { "$python" -m pipelines "$@"; }
 if [ "$mode" = study ]; then
     results=${SEQAE_RESULTS:-${OUT:-$PWD/seqae-study}}
     started=$SECONDS
+    chosen=()
+    [ -n "${SEQAE_STUDY_MODELS:-}" ] && chosen=(--models "$SEQAE_STUDY_MODELS")
     pipe study --run "$work/run" --corpus "$corpus" "${embed[@]}" --w2v-epochs "$w2v_epochs" \
-        "${model[@]}" "${study[@]}" --backend jax -q
-    mkdir -p "$results"
+        "${model[@]}" "${study[@]}" --seeds "${SEQAE_STUDY_SEEDS:-0,1,2}" "${chosen[@]}" \
+        --backend jax -q
+    mkdir -p "$results/steps"
     cp "$work/run/config.json" "$work/run/study/"*.json "$work/run/study/"*.md \
         "$work/run/study/"*.png "$results/"
+    for trace in "$work/run/models/"*/steps.csv; do  # the traces behind the report's readings
+        name=$(basename "$(dirname "$trace")")
+        cp "$trace" "$results/steps/$name.csv"
+    done
     echo "study: $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s, report in $results"
     exit 0
 fi

@@ -26,7 +26,7 @@ COMPARE_DIR = "compare"
 TABLE_COLUMNS = (
     ("token acc", "token_accuracy", "{:.1%}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
     ("out-cap acc", "token_accuracy_out_of_cap", "{:.1%}"),
-    ("exact", "exact_sentence_rate", "{:.1%}"), ("BLEU-4", "bleu4", "{:.3f}"),
+    ("exact", "exact_sentence_rate", "{:.1%}"), ("BLEU", "bleu4", "{:.3f}"),
     ("coverage", "coverage", "{:.1%}"), ("cosine", "mean_cosine", "{:.3f}"),
     ("top-5", "top5_accuracy", "{:.1%}"), ("params", "parameters", "{:,}"),
     ("train s", "train_wall_s", "{:.0f}"), ("sent/s", "train_sentences_per_s", "{:.0f}"),
@@ -173,14 +173,45 @@ def _write_report(report: dict, run_dir: Path) -> Path:
     return out
 
 
+def _bleu_note(report: dict) -> str:
+    """The line under the table that says which BLEU it is (sacreBLEU's signature, once)."""
+    signatures = sorted({f["bleu_signature"] for f in report["models"].values()
+                         if f.get("bleu_signature")})
+    named = ("signature " + ", ".join(f"`{s}`" for s in signatures)) if signatures else "no signature recorded"
+    return ("BLEU: sacreBLEU corpus BLEU / 100 of each reconstruction (at most seq-len words) against "
+            f"the whole original sentence, so truncation pays the brevity penalty; {named}.")
+
+
+def _output_vectors(report: dict) -> list[str]:
+    """A table of the embedding models' output vectors: their mean norm (the vMF concentration)
+    and how their top-1 words spread (hubness); nothing when no model has the figures."""
+    rows = {name: f for name, f in report["models"].items() if f.get("mean_output_norm") is not None}
+    if not rows:
+        return []
+    lines = ["## Output vectors (embedding models)", "",
+             "| model | mean output norm | distinct outputs | top output (share) | hubness skew |",
+             "|---|---|---|---|---|"]
+    for name, f in rows.items():
+        share = f.get("top_output_share")
+        top = "-" if share is None else f"`{f.get('top_output')}` ({share:.1%})"
+        skewness = "-" if f.get("hubness_skew") is None else f"{f['hubness_skew']:.2f}"
+        lines.append(f"| {name} | {f['mean_output_norm']:.3f} | {f.get('distinct_outputs', '-')} | "
+                     f"{top} | {skewness} |")
+    lines += ["", "Mean L2 norm of the raw output vectors at real tokens (for the vMF loss, the "
+              "concentration); hubness skew: skewness of how often each vocabulary word is the "
+              "top-1 output (N_1, zeros included; Radovanovic et al. 2010).", ""]
+    return lines
+
+
 def _markdown(report: dict) -> str:
     parts = [
         f"# seqae comparison: {report['run']}",
         f"{report['sentences']} held-out sentences from the `{report['split']}` split, scored "
         "against the original words (UNK outputs and words outside a model's vocabulary count as "
         f"errors; the cap split uses the {report['baseline_cap'] - 2:,} most frequent train words).",
-        "", format_table(report), "",
+        "", format_table(report), "", _bleu_note(report), "",
     ]
+    parts += _output_vectors(report)
     if report.get("skipped"):
         parts += [f"Skipped (no finished epoch): {', '.join(report['skipped'])}.", ""]
     parts += ["## Accuracy by sentence length (tokens)", ""]

@@ -23,10 +23,24 @@ rows:
 At the last validation row of the plateau and the first one after the drop (rows that
 ``--eval-every`` measured), the **code-reliance gap** is ``(swapped - own) / |swapped|``: the
 share of the loss that the sentence's own code explains (defined for a positive swapped-code
-loss; one that can be negative, like the von Mises-Fisher NLL, gets no share). The explanation
-**held** when the plateau's validation loss is within :data:`NEAR_FLOOR` of the code-free
-floor, the gap before is at most :data:`SMALL_GAP`, and after the drop it is above
-:data:`SMALL_GAP` and at least twice what it was.
+loss; one that can be negative, like the von Mises-Fisher NLL, gets no share), with its 95%
+bootstrap interval over the sample's sentences (``gap_low``..``gap_high``; a trace written
+before the intervals has none, and its point gap stands for both ends).
+
+The **floor** the plateau is compared with is the network's own: the lower of its loss with
+every code zeroed (``code_zeroed``) and with the codes swapped (``val_loss_swapped``) at the
+plateau's validation row, what the network says without the sentence's code (a trace written
+before ``code_zeroed`` has the swapped loss alone). The statistical estimate ``code_free``
+(position unigrams or mean vectors) is reported beside it, never tested: it is an estimate the
+observed loss can fall below, so it bounds nothing the network can reach.
+
+The explanation **held** when all three hold:
+
+* the plateau's validation loss is within :data:`NEAR_FLOOR` (relative) of the network's floor;
+* the gap before the drop is small: its interval's upper bound is at most :data:`SMALL_GAP`;
+* the gap opened after the drop: the point gap after is above :data:`SMALL_GAP` and at least
+  twice the one before, and the after-drop interval's lower bound is above the before
+  interval's upper bound (the two intervals do not overlap).
 """
 
 from __future__ import annotations
@@ -41,7 +55,9 @@ PLATEAU_BAND = 0.02
 PLATEAU_SHARE, MIN_PLATEAU_ROWS = 0.05, 5
 DROP_SHARE, MIN_DROP_ROWS = 0.05, 3
 SHARP_FALL = 0.10
-NEAR_FLOOR = 0.10
+# Half the drop threshold: "at the floor" must be tighter than the fall that ends a plateau,
+# else a loss a whole sharp drop above its floor would still count as sitting on it.
+NEAR_FLOOR = 0.05
 SMALL_GAP = 0.05
 MIN_VALIDATION_ROWS = 20
 
@@ -75,6 +91,34 @@ def gap(row: dict | None) -> float | None:
     if not row or row.get("val_loss") is None or not (row.get("val_loss_swapped") or 0) > 0:
         return None
     return (row["val_loss_swapped"] - row["val_loss"]) / abs(row["val_loss_swapped"])
+
+
+def gap_bounds(row: dict | None) -> tuple[float, float] | None:
+    """The 95% bootstrap interval of the gap at a validation row, ``(low, high)``; the point
+    gap at both ends on a row without one (a trace written before the intervals); None where
+    there is no gap."""
+    share = gap(row)
+    if share is None:
+        return None
+    if row.get("gap_low") is None or row.get("gap_high") is None:
+        return share, share
+    return row["gap_low"], row["gap_high"]
+
+
+def network_floor(row: dict | None) -> float | None:
+    """The network's own code-free loss at a validation row: the lower of its loss with every
+    code zeroed and with the codes swapped (those the row has), or None."""
+    losses = [row.get(k) for k in ("code_zeroed", "val_loss_swapped")] if row else []
+    losses = [v for v in losses if v is not None]
+    return min(losses) if losses else None
+
+
+def near_floor(row: dict | None) -> bool:
+    """Whether the validation loss at ``row`` is within :data:`NEAR_FLOOR` of the network's
+    floor."""
+    floor = network_floor(row)
+    return (floor is not None and row.get("val_loss") is not None
+            and abs(row["val_loss"] - floor) <= NEAR_FLOOR * abs(floor))
 
 
 def find_events(rows: Sequence[dict]) -> list[Event]:
@@ -122,16 +166,43 @@ def verdict(event: Event) -> tuple[bool, str]:
     if before is None or (event.dropped and after is None):
         return False, (f"validation loss {event.before['val_loss']:.4g} on the plateau, "
                        + _explained(event.before).replace(" of it", ""))
-    floor, val = event.before.get("code_free"), event.before["val_loss"]
-    near = floor is not None and abs(val - floor) <= NEAR_FLOOR * abs(floor)
-    facts = [f"validation loss {val:.4g} on the plateau"
-             + (f" against a code-free floor of {floor:.4g}" if floor is not None else ""),
-             f"code explains {before:.1%} of the loss there"]
+    val = event.before["val_loss"]
+    facts = [f"validation loss {val:.4g} on the plateau" + _floors(event.before),
+             f"code explains {_share(event.before)} of the loss there"]
+    high = gap_bounds(event.before)[1]
+    opened = False
     if event.dropped:
-        facts.append(f"{after:.1%} after the drop")
-    opened = event.dropped and after > SMALL_GAP and after >= 2 * max(before, 0.0)
-    held = near and before <= SMALL_GAP and opened
+        facts.append(f"{_share(event.later)} after the drop")
+        opened = (after > SMALL_GAP and after >= 2 * max(before, 0.0)
+                  and gap_bounds(event.later)[0] > high)
+    held = near_floor(event.before) and high <= SMALL_GAP and opened
     return held, "; ".join(facts)
+
+
+def _share(row: dict) -> str:
+    """The gap at a validation row as a percentage, with its interval where the row has one:
+    "3.1% (95% CI 1.2-4.9%)"."""
+    share = gap(row)
+    if row.get("gap_low") is None or row.get("gap_high") is None:
+        return f"{share:.1%}"
+    low, high = (round(100 * row[k], 1) + 0.0 for k in ("gap_low", "gap_high"))  # no "-0.0"
+    return f"{share:.1%} (95% CI {low:.1f}{' to ' if low < 0 else '-'}{high:.1f}%)"
+
+
+def _floors(row: dict) -> str:
+    """The floors at a validation row, in words: the network's, with the statistical estimate
+    beside it ('' if neither). On a row from before ``code_zeroed`` the ``code_free`` figure is
+    quoted as recorded: then it was the zeroed-code loss for the autoregressive decoder."""
+    floor, estimate = network_floor(row), row.get("code_free")
+    zeroed = row.get("code_zeroed") is not None
+    aside = ("" if estimate is None else
+             f"word-statistics estimate {estimate:.4g}" if zeroed else
+             f"code_free as recorded {estimate:.4g}")
+    if floor is None:
+        return f" against a {aside}" if aside else ""
+    which = "codes zeroed" if zeroed and floor == row["code_zeroed"] else "codes swapped"
+    return (f" against the network's code-free floor of {floor:.4g} (its loss with the {which}"
+            + (f"; {aside})" if aside else ")"))
 
 
 def _ends(rows: Sequence[dict]) -> str:
@@ -142,10 +213,8 @@ def _ends(rows: Sequence[dict]) -> str:
         return ""
     said = []
     for label, row in (("At the first measurement", checked[0]), ("at the last", checked[-1])):
-        floor = row.get("code_free")
         said.append(f"{label} ({row['train_s']:.0f} s) validation loss {row['val_loss']:.4g}"
-                    + (f" against a code-free floor of {floor:.4g}" if floor is not None else "")
-                    + ", " + _explained(row))
+                    + _floors(row) + ", " + _explained(row))
     return " " + "; ".join(said) + "."
 
 
@@ -159,9 +228,8 @@ def _read(rows: Sequence[dict]) -> str:
 
 def _explained(row: dict) -> str:
     """What the own code explains at a validation row, in words."""
-    share = gap(row)
-    if share is not None:
-        return f"the code explaining {share:.1%} of it"
+    if gap(row) is not None:
+        return f"the code explaining {_share(row)} of it"
     if row.get("val_loss_swapped") is None:
         return "no swapped-code loss measured"
     return (f"{row['val_loss_swapped']:.4g} with the codes swapped (a loss that can be "
@@ -183,15 +251,14 @@ def describe(name: str, rows: Sequence[dict]) -> list[str]:
             lines.append(
                 f"- **{name}**: {where}, then a sharp drop to {event.after:.4g} by "
                 f"{event.drop_end_s:.0f} s; {facts}. The explanation "
-                + ("held: the plateau sat at the code-free floor and the drop came as the code "
-                   "began to carry the words." if held else "did not hold as stated here.")
+                + ("held: the plateau sat at the network's code-free floor and the drop came "
+                   "as the code began to carry the words." if held
+                   else "did not hold as stated here.")
                 + " Not a local minimum: training left it with nothing changed (same learning "
                   "rate, same data), so it was a flat region the optimizer crossed.")
         else:
-            floor = event.before.get("code_free") if event.before else None
-            stuck = (floor is not None and gap(event.before) is not None
-                     and abs(event.before["val_loss"] - floor) <= NEAR_FLOOR * abs(floor)
-                     and gap(event.before) <= SMALL_GAP)
+            bounds = gap_bounds(event.before)
+            stuck = bounds is not None and near_floor(event.before) and bounds[1] <= SMALL_GAP
             lines.append(f"- **{name}**: {where}, to the end of the trace, with no sharp drop "
                          f"after it; {facts}. "
                          + ("The decoder never came to use its code: training stopped while it "

@@ -28,7 +28,7 @@ from autoencoder.config import OUTPUT_ONLY, AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.checkpoints import (
-    PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, training_seconds,
+    PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, sentences_seen, training_seconds,
 )
 from embeddings.core.io import (
     MANIFEST, SeqaeError, folder_lock, library_versions, open_artifact, read_json, verify_manifest,
@@ -300,4 +300,7 @@ def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: Tra
     if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one
         spent = training_seconds(read_history(folder / "history.csv"))
         return "finished" if train.max_time is not None and spent >= train.max_time else "partial"
+    if state["stopped"] == "seen":  # likewise for --max-seen
+        seen = sentences_seen(read_history(folder / "history.csv"))
+        return "finished" if train.max_seen is not None and seen >= train.max_seen else "partial"
     return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"

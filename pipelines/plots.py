@@ -12,7 +12,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from autoencoder.training.checkpoints import training_time
+from autoencoder.training.checkpoints import sentence_passes, training_time
 from pipelines.curve import SMOOTH, gap, smoothed
 from embeddings.core.io import atomic_path
 
@@ -76,15 +76,16 @@ def text_curves(histories: Mapping[str, Sequence[dict]], width: int = 40) -> str
 
 
 def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
-    """Validation token accuracy and validation loss against training time, one line per
-    model. Losses of different kinds differ in scale, so each model's loss is shown relative to
-    its value after the first epoch, ``1 + (loss - first) / |first|`` (1.0 = where it started;
+    """Validation token accuracy and validation loss against sentence-passes (the training
+    sentences of every epoch so far, the study's equal axis), one line per model. Losses of
+    different kinds differ in scale, so each model's loss is shown relative to its value after
+    the first epoch, ``1 + (loss - first) / |first|`` (1.0 = where it started;
     ``loss / first`` for a positive loss), on a logarithmic axis when all stay positive."""
     fig = Figure(figsize=(12, 4.2))
     acc_ax, loss_ax = fig.subplots(1, 2)
     positive = True
     for name, history in histories.items():
-        points = [(t, r) for t, r in training_time(history) if r.get("val_loss") is not None]
+        points = [(t, r) for t, r in sentence_passes(history) if r.get("val_loss") is not None]
         if not points:
             continue
         times = [t for t, _ in points]
@@ -94,9 +95,9 @@ def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
         relative = [1.0 + (r["val_loss"] - first) / abs(first) for _, r in points]
         positive = positive and min(relative) > 0
         loss_ax.plot(times, relative, "o-", markersize=3, color=line.get_color(), label=name)
-    acc_ax.set(xlabel="training time (s)", ylabel="validation token accuracy", ylim=(0, None))
+    acc_ax.set(xlabel="sentence-passes", ylabel="validation token accuracy", ylim=(0, None))
     # A vMF NLL can be negative and fall below zero relative change: then a linear axis.
-    loss_ax.set(xlabel="training time (s)", ylabel="validation loss relative to epoch 1",
+    loss_ax.set(xlabel="sentence-passes", ylabel="validation loss relative to epoch 1",
                 yscale="log" if positive else "linear")
     for ax in (acc_ax, loss_ax):
         ax.grid(alpha=0.3)
@@ -106,8 +107,10 @@ def plot_study(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
 
 def plot_traces(traces: Mapping[str, Sequence[dict]], path: Path) -> None:
     """One panel a model, against seconds of training: the training loss of the step trace,
-    the validation loss with each sentence's own code and with the codes swapped, the
-    code-free floor, and (right axis) the gap's share of the loss, the part the code explains."""
+    the validation loss with each sentence's own code, with the codes swapped and with every
+    code zeroed, the word-statistics estimate of the code-free floor, and (right axis) the gap's
+    share of the loss, the part the code explains, shaded over its 95% interval where the
+    trace has one."""
     names = [name for name, rows in traces.items() if rows] or list(traces)[:1]
     fig = Figure(figsize=(5 * max(1, min(len(names), 3)), 3.6 * math.ceil(len(names) / 3)))
     axes = fig.subplots(math.ceil(len(names) / 3), min(len(names), 3), squeeze=False).ravel()
@@ -121,10 +124,14 @@ def plot_traces(traces: Mapping[str, Sequence[dict]], path: Path) -> None:
         times = [r["train_s"] for r in checked]
         for key, style, label in (("val_loss", "o-", "validation, own code"),
                                   ("val_loss_swapped", "s--", "codes swapped"),
-                                  ("code_free", ":", "code-free floor")):
-            ax.plot(times, [r.get(key) for r in checked], style, markersize=2, label=label)
+                                  ("code_zeroed", "-.", "codes zeroed"),
+                                  ("code_free", ":", "code-free estimate")):
+            ax.plot(times, _values(checked, key), style, markersize=2, label=label)
         share = ax.twinx()
         share.plot(times, [gap(r) for r in checked], "-", color="grey", alpha=0.6)
+        if any(r.get("gap_low") is not None for r in checked):
+            share.fill_between(times, _values(checked, "gap_low"), _values(checked, "gap_high"),
+                               color="grey", alpha=0.2, linewidth=0)
         share.set(ylabel="share the code explains", ylim=(0, 1))
         ax.set(title=name, xlabel="training time (s)", ylabel="loss")
         ax.grid(alpha=0.3)
@@ -132,6 +139,11 @@ def plot_traces(traces: Mapping[str, Sequence[dict]], path: Path) -> None:
     for ax in axes[len(names):]:
         ax.set_visible(False)
     _save(fig, path)
+
+
+def _values(rows: Sequence[dict], key: str) -> list[float]:
+    """``key`` of each row, NaN where it is missing (matplotlib leaves a gap)."""
+    return [float("nan") if r.get(key) is None else r[key] for r in rows]
 
 
 def _save(fig: Figure, path: Path) -> None:

@@ -1,17 +1,20 @@
-"""The study: every model of the question trained on one run, at an equal wall-clock budget and
-to convergence, scored by :func:`compare_models` on the same held-out sentences.
+"""The study: the models of the question trained on one run for an equal number of
+sentence-passes, on several seeds, to convergence, and scored by :func:`compare_models` on the
+same held-out sentences against the original words.
 
-The models (:data:`STUDY_MODELS`) are the proposal (embedding input and output, cosine and MSE
-losses), the one-hot baseline done right (softmax and cross-entropy over a capped vocabulary,
-and over the whole word2vec vocabulary), the seed's own model exactly as written (``classic``:
-tanh ``LSTM(cap)`` output, Keras's ``categorical_crossentropy``, Nesterov SGD), and the three
-optimizers the question tried, on embedding-cosine.
+The models (:data:`STUDY_MODELS`) are the proposal (word2vec in and out, cosine loss, either
+decoder), the one-hot baseline over the whole vocabulary (sampled softmax; with and without its
+input projection started from the same word2vec vectors), the fair vMF runs, the seed's own model
+and the three optimizers the question tried.
 
-Each model is trained in two phases on the same checkpoint: first until ``budget`` seconds of
-training (:attr:`TrainConfig.max_time`), then scored; then resumed until early stopping (or
-``max_time``), and scored again. Progress is kept in ``RUN/study/progress.json`` after every
-phase, so an interrupted study resumes where it stopped. A model that produces a non-finite
-loss is stopped by the trainer's guard; the study records the event and goes on.
+Each run (a model, a learning rate, a seed: ``RUN/models/MODEL-lrLR-seedSEED``) goes through
+the phases of :data:`PHASES`: the sweep (the main Adam models, first seed, each rate of
+``lrs``, ``sweep`` sentence-passes; the rate with the best validation token accuracy is every
+seed's), the equal budget (``budget`` sentence-passes, no early stopping; scored), and training
+on to convergence (patience in sentence-passes, a minimum; scored again). Every checkpoint is
+chosen by validation token accuracy. Progress is kept in ``RUN/study/progress.json`` after
+every phase, so an interrupted study resumes where it stopped; a model that produces a
+non-finite loss is stopped by the trainer's guard, and the study records it and goes on.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from autoencoder.backends import current_name
+from autoencoder.data.sentences import count_lines
 from autoencoder.training.checkpoints import read_history, read_state
 from autoencoder.training.trace import STEPS_FILE, read_steps
 from pipelines.compare import compare_models
 from pipelines.curve import describe
 from pipelines.plots import plot_study, plot_traces
 from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
+from pipelines.study_stats import summarise, timing
 from pipelines.train import train_autoencoder
 from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from autoencoder.training.trainer import NonFiniteLossError
@@ -40,13 +45,18 @@ from embeddings.core.io import (
 from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_replaceable, is_seqae_model, writes_run
 from embeddings.core.schema import Fields, ListOf, MapOf
+from embeddings.prepare import load_corpus
 
 log = logging.getLogger(__name__)
 
 STUDY_DIR = "study"
-STUDY_FILES = ("progress.json", "report.json", "report.md", "curves.png", "optimizers.png")
-PROGRESS_SCHEMA = Fields({"config": dict, "models": MapOf(dict)}, {"created": ListOf(str)},
+STUDY_FILES = ("progress.json", "report.json", "report.md", "curves.png", "optimizers.png",
+               "trace.png")
+PROGRESS_SCHEMA = Fields({"config": dict},
+                         {"runs": MapOf(dict), "sweep": MapOf(dict), "created": ListOf(str),
+                          "models": MapOf(dict)},  # (models: the runs of earlier versions)
                          name="study progress")
+SCORED = PHASES[1:]  # the sweep is chosen on validation, never on the test split
 
 
 @writes_run()
@@ -56,66 +66,111 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
     ``RUN/study/`` and return the report (see :func:`write_study`).
 
     A study of the same configuration already in ``RUN/study/progress.json`` is continued
-    (finished phases are not redone, an interrupted model resumes) unless ``force``.
+    (finished phases are not redone, an interrupted run resumes) unless ``force``.
     ``command`` is the command line recorded in the report.
     """
     run_dir = Path(run_dir)
     check_type("config", config, StudyConfig)
     progress = check_study(run_dir, config, force)
     RunDir(run_dir).record("study", {**config.to_dict(), "backend": current_name()})
-    out = run_dir / STUDY_DIR
+    epoch = train_sentences(run_dir, config)
     chosen = [m for m in STUDY_MODELS if m.name in config.models]
     for model in chosen:
-        if model.name not in progress["created"]:  # recorded before its folder is made
-            progress["created"].append(model.name)
-            _save_progress(out, progress)
-        record = progress["models"].setdefault(model.name, {})
-        for phase in model.phases:
-            if phase in record or record.get("non_finite"):
-                continue
-            started = time.perf_counter()
-            event, scoreable = _train_phase(run_dir, config, model, phase,
-                                            fresh=force and phase == "budget")
-            if event is not None:
-                record["non_finite"] = event
-            record[phase] = _score(run_dir, model.name, config) if scoreable else None
-            # Training and scoring, in the process that finished the phase.
-            record[f"{phase}_wall_s"] = time.perf_counter() - started
-            _save_progress(out, progress)
+        lr = _sweep(run_dir, config, model, progress, epoch, force)
+        for seed in config.seeds:
+            for phase in SCORED if config.converge and model.converge else SCORED[:1]:
+                _run_phase(run_dir, config, model, lr, seed, phase, progress, epoch, force)
     report = study_report(run_dir, config, progress, chosen, command)
     write_study(report, run_dir)
     return report
 
 
-def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel,
-                 phase: str, fresh: bool) -> tuple[dict | None, bool]:
-    """Train ``model`` through ``phase``: the budget phase starts from scratch (or resumes an
-    interrupted one), the convergence phase resumes the budget phase's checkpoint.
+def train_sentences(run_dir: Path, config: StudyConfig) -> int:
+    """Training sentences of an epoch: the train split, or its ``max_sentences`` subsample."""
+    count = count_lines(load_corpus(run_dir).split_path("train"))
+    return min(count, config.max_sentences or count)
+
+
+def _sweep(run_dir: Path, config: StudyConfig, model: StudyModel, progress: dict, epoch: int,
+           force: bool) -> float:
+    """The learning rate of ``model``: the sweep's best by validation token accuracy (each
+    rate's run on the first seed trained ``config.sweep`` sentence-passes), or its own."""
+    rates = config.lrs_of(model)
+    if len(rates) == 1:
+        return rates[0]
+    sweep = progress["sweep"].setdefault(model.name, {"val_token_accuracy": {}})
+    for lr in rates:
+        _run_phase(run_dir, config, model, lr, config.seeds[0], "sweep", progress, epoch, force)
+        history = read_history(RunDir(run_dir).model(config.run_name(model.name, lr,
+                                                                     config.seeds[0]))
+                               / "history.csv")
+        scores = [row["val_token_accuracy"] for row in history
+                  if row.get("val_token_accuracy") is not None]
+        sweep["val_token_accuracy"][f"{lr:g}"] = max(scores) if scores else None
+    scored = {lr: sweep["val_token_accuracy"][f"{lr:g}"] for lr in rates}
+    best = max((lr for lr in rates if scored[lr] is not None), key=scored.get, default=None)
+    if best is None:
+        raise SeqaeError(f"no rate of the sweep trained {model.name} to a validation figure "
+                         f"({', '.join(f'{lr:g}' for lr in rates)}); see its runs' state.json")
+    sweep["chosen"] = best
+    _save_progress(run_dir / STUDY_DIR, progress)
+    log.info("study: %s learns best at lr %g (validation token accuracy %s)", model.name, best,
+             ", ".join(f"{lr:g}: {'-' if a is None else f'{a:.1%}'}" for lr, a in scored.items()))
+    return best
+
+
+def _run_phase(run_dir: Path, config: StudyConfig, model: StudyModel, lr: float, seed: int,
+               phase: str, progress: dict, epoch: int, force: bool) -> None:
+    """Train one run through ``phase`` (unless recorded) and score it (the scored phases)."""
+    out, name = run_dir / STUDY_DIR, config.run_name(model.name, lr, seed)
+    if name not in progress["created"]:  # recorded before its folder is made
+        progress["created"].append(name)
+        _save_progress(out, progress)
+    record = progress["runs"].setdefault(name, {"model": model.name, "lr": lr, "seed": seed})
+    if phase in record or record.get("non_finite"):
+        return
+    started = time.perf_counter()
+    event, scoreable = _train_phase(run_dir, config, model, lr, seed, phase, epoch, force,
+                                    earlier=any(p in record for p in PHASES))
+    if event is not None:
+        record["non_finite"] = event
+    figures = _score(run_dir, name, config) if scoreable and phase in SCORED else None
+    record[phase] = figures if phase in SCORED else {}
+    # Training and scoring, in the process that finished the phase.
+    record[f"{phase}_wall_s"] = time.perf_counter() - started
+    _save_progress(out, progress)
+
+
+def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, lr: float, seed: int,
+                 phase: str, epoch: int, force: bool, earlier: bool) -> tuple[dict | None, bool]:
+    """Train one run through ``phase``: from scratch when no earlier phase of it is recorded
+    (or to resume an interrupted one), else on from the earlier phase's checkpoint.
 
     Returns the non-finite event that stopped it (None if none), and whether the model folder
     holds a checkpoint of this study to score: a blow-up in the first epoch of a model trained
     from scratch leaves none (and a model it replaced is put back, not to be scored).
     """
-    ae, train = config.configs(model, phase)
-    status = "absent" if fresh else model_status(run_dir, model.name, ae, train)
+    name = config.run_name(model.name, lr, seed)
+    ae, train = config.configs(model, phase, lr, seed, epoch)
+    status = "absent" if force and not earlier else model_status(run_dir, name, ae, train)
     if status == "finished":
         return None, True
-    resume = status == "partial" or phase == "converged"
-    log.info("study: %s, %s phase (%s)", model.name, phase,
+    resume = status == "partial" or earlier
+    log.info("study: %s, %s phase (%s)", name, phase,
              "resuming" if resume else "training from scratch")
     try:
-        train_autoencoder(run_dir, ae, train, name=model.name, resume=resume, force=not resume)
+        train_autoencoder(run_dir, ae, train, name=name, resume=resume, force=not resume)
     except NonFiniteLossError as exc:
-        log.warning("study: %s stopped: %s", model.name, exc)
+        log.warning("study: %s stopped: %s", name, exc)
         return exc.event, resume or exc.event["epoch"] > 1
     return None, True
 
 
 def _score(run_dir: Path, name: str, config: StudyConfig) -> dict:
-    """``compare``'s figures for model ``name`` on the test split, with its reconstructions of
-    the sample sentences."""
+    """``compare``'s figures for run ``name`` on the test split (the same sentences for every
+    run), with its reconstructions of the sample sentences."""
     report = compare_models(run_dir, [name], split="test", max_sentences=config.eval_sentences,
-                            seed=config.seed)
+                            seed=config.seeds[0])
     figures = report["models"][name]
     figures.pop("accuracy_by_length", None)
     figures["samples"] = [{"original": s["original"], "reconstruction": s[name]}
@@ -128,12 +183,14 @@ def check_study(run_dir: Path, config: StudyConfig, force: bool = False) -> dict
     """Check, before anything is written, that the study may write ``RUN/study`` and every model
     folder of ``config``; return the progress to continue (see :func:`run_study`).
 
-    A model folder of a study model's name that no study of this run created (your own
-    ``embedding-cosine``, say) is refused without ``force``, naming it."""
+    A model folder of a run's name that no study of this run created (your own
+    ``embedding-cosine-lr0.001-seed0``, say) is refused without ``force``, naming it."""
     run_dir = Path(run_dir)
     check_replaceable(run_dir, (STUDY_DIR,))
     progress = _load_progress(run_dir / STUDY_DIR, config, force)
-    present = [name for name in config.models
+    names = [config.run_name(model.name, lr, seed) for model in STUDY_MODELS
+             if model.name in config.models for lr in config.lrs_of(model) for seed in config.seeds]
+    present = [name for name in names
                if RunDir(run_dir).model(name).exists() or RunDir(run_dir).model(name).is_symlink()]
     foreign = [name for name in present if not is_seqae_model(RunDir(run_dir).model(name))]
     if foreign:  # never replaced, even with --force
@@ -161,14 +218,15 @@ def _load_progress(out: Path, config: StudyConfig, force: bool) -> dict:
     of this run made, kept when the options change (those folders are the study's to
     replace), dropped by ``force``."""
     path = out / "progress.json"
-    fresh = {"config": config.to_dict(), "models": {}, "created": []}
+    fresh = {"config": config.to_dict(), "runs": {}, "sweep": {}, "created": []}
     if force or not path.exists():
         return fresh
     progress = read_json(path, PROGRESS_SCHEMA)
-    created = progress.get("created", list(progress["models"]))  # older records lack it
-    saved = StudyConfig.upgrade(progress["config"])
-    if {**saved, "models": None} == {**config.to_dict(), "models": None}:
-        return {**progress, "config": config.to_dict(), "created": created}
+    created = progress.get("created", list(progress.get("models", {})))  # older records lack it
+    # The models, and whether to go on to convergence, are each run's own phases: not a change.
+    free = dict.fromkeys(("models", "converge"))
+    if {**progress["config"], **free} == {**config.to_dict(), **free}:
+        return {**fresh, **progress, "config": config.to_dict(), "created": created}
     log.info("study: options changed since %s; starting over", path)
     return {**fresh, "created": created}
 
@@ -202,25 +260,25 @@ def hardware() -> dict:
 
 def study_report(run_dir: Path, config: StudyConfig, progress: dict,
                  models: list[StudyModel], command: str | None = None) -> dict:
-    """The study's figures: per model its description, settings, scores at the budget and at
-    convergence, training history and any non-finite event."""
-    entries = {}
+    """The study's figures: per run (``runs``) its model, rate and seed, scores at the budget
+    and at convergence, training history, timing, curve reading and any non-finite event; per
+    model (``models``) its description and settings, the sweep, and the mean and 95% interval
+    over seeds of each figure; the paired differences between models (``differences``)."""
+    runs, entries = {}, {}
     for model in models:
-        folder = RunDir(run_dir).model(model.name)
-        record = progress["models"].get(model.name, {})
-        state = (read_state(folder / "state.json") if (folder / "state.json").exists()
-                 else {})
+        lr = (progress["sweep"].get(model.name, {}).get("chosen")
+              if len(config.lrs_of(model)) > 1 else model.lr)
         entries[model.name] = {
             "description": model.description, "group": model.group,
             "settings": {f.name: getattr(model, f.name) for f in fields(model)
-                         if f.name not in ("name", "description", "group")},
-            **{phase: record.get(phase) for phase in PHASES},
-            "non_finite": record.get("non_finite"), "stopped": state.get("stopped"),
-            "epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
-            "history": read_history(folder / "history.csv"),
-            "curve": describe(model.name, read_steps(folder / STEPS_FILE)),
-        }
-    wall = sum(record.get(f"{phase}_wall_s", 0.0) for record in progress["models"].values()
+                         if f.name not in ("name", "description", "group")} | {"lr": lr},
+            "sweep": progress["sweep"].get(model.name),
+            "runs": [config.run_name(model.name, lr, seed) for seed in config.seeds]
+            if lr is not None else []}
+        for name in entries[model.name]["runs"]:
+            if name in progress["runs"]:
+                runs[name] = _run_entry(run_dir, name, progress["runs"][name])
+    wall = sum(record.get(f"{phase}_wall_s", 0.0) for record in progress["runs"].values()
                for phase in PHASES)
     corpus = RunDir(run_dir).stage_options("embed")
     if corpus and isinstance(corpus.get("source"), str):
@@ -228,8 +286,20 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
     return {"run": portable_path(str(run_dir)), "command": command,
             "study_wall_s": wall,
             "config": config.to_dict(), "hardware": hardware(), "versions": library_versions(),
-            "corpus": corpus,
-            "models": entries}
+            "corpus": corpus, "train_sentences": train_sentences(run_dir, config),
+            "models": entries, "runs": runs, **summarise(entries, runs)}
+
+
+def _run_entry(run_dir: Path, name: str, record: dict) -> dict:
+    folder = RunDir(run_dir).model(name)
+    state = read_state(folder / "state.json") if (folder / "state.json").exists() else {}
+    history = read_history(folder / "history.csv")
+    return {"model": record["model"], "lr": record["lr"], "seed": record["seed"],
+            **{phase: record.get(phase) for phase in SCORED},
+            "non_finite": record.get("non_finite"), "stopped": state.get("stopped"),
+            "epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
+            "timing": timing(history), "history": history,
+            "curve": describe(name, read_steps(folder / STEPS_FILE))}
 
 
 def write_study(report: dict, run_dir: Path) -> Path:
@@ -245,13 +315,16 @@ def _write_study(report: dict, run_dir: Path) -> Path:
 
     out = run_dir / STUDY_DIR
     write_json(out / "report.json", report)
-    histories = {name: entry["history"] for name, entry in report["models"].items()}
+    # The figures show each model's first seed.
+    first = {model: entry["runs"][0] for model, entry in report["models"].items()
+             if entry["runs"] and entry["runs"][0] in report["runs"]}
+    histories = {model: report["runs"][name]["history"] for model, name in first.items()}
     plot_study(histories, out / "curves.png")
     optimizers = {n: h for n, h in histories.items()
                   if report["models"][n]["group"] == "optimizers" or n == "embedding-cosine"}
     plot_study(optimizers, out / "optimizers.png")
-    plot_traces({name: read_steps(RunDir(run_dir).model(name) / STEPS_FILE)
-                 for name in report["models"]}, out / "trace.png")
+    plot_traces({model: read_steps(RunDir(run_dir).model(name) / STEPS_FILE)
+                 for model, name in first.items()}, out / "trace.png")
     with atomic_open(out / "report.md") as handle:
         handle.write(markdown(report))
     _write_manifest(out)

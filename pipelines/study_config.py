@@ -8,10 +8,12 @@ from typing import ClassVar
 
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from embeddings.core.io import SeqaeError
-from embeddings.core.params import Number, check_params
+from embeddings.core.params import Flag, Number, check_params
 from embeddings.stats import ONE_HOT_CAP
 
-PHASES = ("budget", "converged")
+# The phases of a run: the learning-rate sweep (seed 0 of every rate, a short equal budget), the
+# equal budget, and training on to convergence.
+PHASES = ("sweep", "budget", "converged")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class StudyModel:
     seed's model and the optimizers), not on to early stopping. Settings not given are seqae's
     defaults (Adam 0.001, global clipnorm 1.0). ``decoder``: ``repeat`` (the question's) or
     ``autoregressive`` (the code and the previous word at each step), with ``word_dropout``.
+    ``init_from_vectors``: the one-hot input projection starts from the run's word2vec vectors.
+    ``vmf_lambda1``, ``vmf_lambda2``: the vMF loss's regularisers (None: seqae's defaults).
     """
 
     name: str
@@ -42,12 +46,19 @@ class StudyModel:
     converge: bool = True
     decoder: str = "repeat"
     word_dropout: float | None = None
+    init_from_vectors: bool = False
+    vmf_lambda1: float | None = None
+    vmf_lambda2: float | None = None
 
     @property
-    def phases(self) -> tuple[str, ...]:
-        """The study phases this model is trained through (:data:`PHASES`)."""
-        return PHASES if self.converge else PHASES[:1]
+    def sweeps(self) -> bool:
+        """Whether the learning-rate sweep chooses this model's ``lr`` (the main comparison's
+        Adam models; the side models keep the settings they stand for)."""
+        return self.group == "models" and self.optimizer == "adam"
 
+
+# The fair vMF runs' reg. 1 weights: the paper's 0.02, a quarter and five times it.
+VMF_LAMBDA1S = (0.005, 0.02, 0.1)
 
 STUDY_MODELS = (
     StudyModel("embedding-cosine", "embedding", "cosine",
@@ -73,6 +84,19 @@ STUDY_MODELS = (
                "onehot-sampled with the autoregressive decoder (the previous word's row of the "
                "one-hot projection at each step)", vocab_cap=None, softmax="sampled",
                decoder="autoregressive"),
+    StudyModel("onehot-sampled-w2v", "onehot", "ce",
+               "onehot-sampled with its input projection started from the run's word2vec "
+               "vectors (the vector models' pretraining)", vocab_cap=None, softmax="sampled",
+               init_from_vectors=True),
+    StudyModel("onehot-sampled-ar-w2v", "onehot", "ce",
+               "onehot-sampled-ar with its input projection started from the word2vec vectors",
+               vocab_cap=None, softmax="sampled", decoder="autoregressive",
+               init_from_vectors=True),
+    *(StudyModel(f"vmf-lambda{lambda1:g}", "embedding", "vmf",
+                 f"the vMF NLL as Kumar & Tsvetkov ran it (reg. 1 at {lambda1:g}, reg. 2 at 0.1), "
+                 "global clipnorm 5 (its gradient norms are about 25)", group="vmf",
+                 vmf_lambda1=lambda1, vmf_lambda2=0.1, clipnorm=5.0, converge=False)
+      for lambda1 in VMF_LAMBDA1S),
     StudyModel("classic-seed", "classic", "ce",
                "the seed's model as written: LSTM(2000) tanh output, categorical_crossentropy, "
                "SGD(lr=0.04, momentum=0.9, nesterov=True, clipnorm=1.0)",
@@ -90,100 +114,141 @@ STUDY_MODELS = (
 MODEL_NAMES = tuple(m.name for m in STUDY_MODELS)
 
 
-def converges(settings: dict) -> bool:
-    """Whether a report's model (its recorded ``settings``) was trained on past the budget;
-    reports from before side models stopped at the budget have no ``converge``: every model
-    was."""
-    return settings.get("converge", True)
+# The models a study trains unless told otherwise: both decoders, vectors against the one-hot
+# baseline over the whole vocabulary, with and without the same pretraining.
+MAIN_MODELS = ("embedding-cosine", "embedding-cosine-ar", "onehot-sampled-w2v",
+               "onehot-sampled-ar-w2v", "onehot-sampled-ar")
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Sizes and limits of a study; defaults are the reference setup of the question.
+    """Sizes and rules of a study; the axis every model is compared on is sentence-passes
+    (optimizer steps x batch size), equal for all, with wall time reported beside it.
 
     Parameters
     ----------
     models : names from :data:`MODEL_NAMES` to train, in that order.
     seq_len, latent : the architecture (tokens per sentence; LSTM units).
     batch_size : sentences per step, 64 as in the question, for every model.
-    budget : the equal training time: seconds of training (validation not counted) after which
-        every model is scored.
-    max_time : the most seconds of training a model gets in all, the budget phase's included,
-        as ``TrainConfig.max_time`` (None: early stopping and ``epochs`` only).
-    epochs, patience : the convergence phase ends after ``epochs`` epochs or ``patience``
-        epochs without a lower validation loss.
+    seeds : every model is trained once per seed (data subsample, order, initialisation); the
+        tables give the mean and a 95% interval over them.
+    lrs : the learning-rate sweep of the Adam models of the main comparison: each rate trains
+        ``sweep`` sentence-passes on the first seed, and the one with the best validation token
+        accuracy is every seed's rate (one rate: no sweep). The side models keep their own.
+    sweep : sentence-passes of a sweep run; the chosen rate's run goes on to ``budget``.
+    budget : sentence-passes every model trains before it is scored at the equal budget, with
+        no early stopping inside it.
+    converge : go on from the budget to convergence and score again (the main models).
+    patience, min_passes : convergence ends after ``patience`` sentence-passes without a
+        better validation token accuracy (rounded up to whole epochs), never before
+        ``min_passes`` in all; or at ``max_passes``, ``epochs`` or ``max_time``.
+    max_passes : the most sentence-passes of a model in all (None: no limit).
+    max_time : the most seconds of training of a model in all, a safety cap (None: none).
     max_sentences : train on a seeded subsample of this many sentences (None: all).
-    val_sentences : validation sentences per epoch (early stopping, curves).
-    eval_sentences : test sentences scored (None: the whole test split).
+    val_sentences : validation sentences per epoch (early stopping, checkpoints, the sweep).
+    eval_sentences : test sentences scored, the same for every run (None: the whole split).
     eval_every : steps between code-reliance measurements on the step trace
-        (``TrainConfig.eval_every``: own-code, swapped-code and code-free losses on 200
-        validation sentences), which the report reads the curve with; None: never.
-    seed : one seed for sampling, shuffling and initialisation.
+        (``TrainConfig.eval_every``); None: never.
     """
 
-    models: tuple[str, ...] = MODEL_NAMES
+    models: tuple[str, ...] = MAIN_MODELS
     seq_len: int = 50
     latent: int = 256
     batch_size: int = 64
-    budget: float = 70.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
+    sweep: int = 100_000
+    budget: int = 300_000
+    converge: bool = True
+    patience: int = 200_000
+    min_passes: int = 600_000
+    max_passes: int | None = None
+    epochs: int = 1000
     max_time: float | None = None
-    epochs: int = 100
-    patience: int = 3
     max_sentences: int | None = None
     val_sentences: int | None = 2000
     eval_sentences: int | None = None
     eval_every: int | None = 100
-    seed: int = 0
 
     # Each field's type and bounds: the models' own where the study passes a value on to them.
     PARAMS: ClassVar[dict] = {
         **{name: AutoencoderConfig.PARAMS[name] for name in ("seq_len", "latent")},
         **{name: TrainConfig.PARAMS[name] for name in (
-            "batch_size", "max_time", "epochs", "max_sentences", "val_sentences", "eval_every",
-            "seed")},
-        "budget": Number(float, 0, low_open=True),
+            "batch_size", "max_time", "epochs", "max_sentences", "val_sentences", "eval_every")},
+        "sweep": Number(int, 1),
+        "budget": Number(int, 1),
+        "converge": Flag(),
         "patience": Number(int, 1),
+        "min_passes": Number(int, 0),
+        "max_passes": Number(int, 1, optional=True),
         "eval_sentences": Number(int, 1, optional=True),
     }
 
     def __post_init__(self) -> None:
         check_params(self, self.PARAMS)
-        if isinstance(self.models, str) or not all(isinstance(m, str) for m in self.models):
-            raise SeqaeError(f"models (--models) must be a tuple of model names, got {self.models!r}")
-        object.__setattr__(self, "models", tuple(self.models))
-        unknown = [m for m in self.models if m not in MODEL_NAMES]
-        if unknown or not self.models:
-            raise SeqaeError(f"--models takes names from {', '.join(MODEL_NAMES)}; "
-                             f"got {', '.join(unknown) or 'none'}")
-        if self.max_time is not None and self.max_time < self.budget:
-            raise SeqaeError(f"--max-time ({self.max_time:g} s) must not be below --budget "
-                             f"({self.budget:g} s)")
+        object.__setattr__(self, "models", _names("models", self.models, MODEL_NAMES))
+        seed_rule, lr_rule = TrainConfig.PARAMS["seed"], TrainConfig.PARAMS["lr"]
+        object.__setattr__(self, "seeds", _numbers("seeds", self.seeds, seed_rule))
+        object.__setattr__(self, "lrs", _numbers("lrs", self.lrs, lr_rule))
+        if self.sweep > self.budget and len(self.lrs) > 1:
+            raise SeqaeError(f"--sweep ({self.sweep:,}) must not be above --budget "
+                             f"({self.budget:,}): the chosen rate's run goes on to the budget")
+        if self.max_passes is not None and self.max_passes < self.budget:
+            raise SeqaeError(f"--max-passes ({self.max_passes:,}) must not be below --budget "
+                             f"({self.budget:,})")
 
-    def configs(self, model: StudyModel, phase: str) -> tuple:
-        """The ``AutoencoderConfig`` and ``TrainConfig`` of ``model`` in ``phase``
-        (``budget`` or ``converged``)."""
-        ae = AutoencoderConfig(kind=model.kind, loss=model.loss, seq_len=self.seq_len,
-                               latent=self.latent, vocab_cap=model.vocab_cap,
-                               softmax=model.softmax, decoder=model.decoder,
-                               word_dropout=model.word_dropout)
+    def run_name(self, model: str, lr: float, seed: int) -> str:
+        """The model folder of one run: ``MODEL-lrLR-seedSEED``."""
+        return f"{model}-lr{lr:g}-seed{seed}"
+
+    def lrs_of(self, model: StudyModel) -> tuple[float, ...]:
+        """The rates ``model`` may train with: the sweep's, or its own."""
+        return self.lrs if model.sweeps else (model.lr,)
+
+    def configs(self, model: StudyModel, phase: str, lr: float, seed: int,
+                train_sentences: int) -> tuple:
+        """The ``AutoencoderConfig`` and ``TrainConfig`` of one run of ``model`` in ``phase``
+        (:data:`PHASES`); ``train_sentences``: the sentences of an epoch, which turns the
+        patience in sentence-passes into epochs."""
+        ae = AutoencoderConfig(
+            kind=model.kind, loss=model.loss, seq_len=self.seq_len, latent=self.latent,
+            vocab_cap=model.vocab_cap, softmax=model.softmax, decoder=model.decoder,
+            word_dropout=model.word_dropout, init_from_vectors=model.init_from_vectors,
+            **{k: getattr(model, k) for k in ("vmf_lambda1", "vmf_lambda2")
+               if getattr(model, k) is not None})
+        limits = {"sweep": dict(max_seen=self.sweep, patience=0),
+                  "budget": dict(max_seen=self.budget, patience=0),
+                  "converged": dict(max_seen=self.max_passes, min_seen=self.min_passes,
+                                    patience=-(-self.patience // max(train_sentences, 1)),
+                                    max_time=self.max_time)}[phase]
         train = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, optimizer=model.optimizer,
-            lr=model.lr, momentum=model.momentum, nesterov=model.nesterov,
-            clipnorm=model.clipnorm, clip_scope=model.clip_scope,
-            patience=self.patience, seed=self.seed, max_sentences=self.max_sentences,
-            val_sentences=self.val_sentences, eval_every=self.eval_every,
-            max_time=self.budget if phase == "budget" else self.max_time)
+            lr=lr, momentum=model.momentum, nesterov=model.nesterov,
+            clipnorm=model.clipnorm, clip_scope=model.clip_scope, seed=seed,
+            max_sentences=self.max_sentences, val_sentences=self.val_sentences,
+            eval_every=self.eval_every, monitor="val_token_accuracy", **limits)
         return ae, train
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "models": list(self.models)}
-
-    @staticmethod
-    def upgrade(saved: dict) -> dict:
-        """A study config as an earlier version saved it (``budget_s``, ``max_time_s``), with
-        today's names; other keys as they are."""
-        return {_RENAMED.get(key, key): value for key, value in saved.items()}
+        return {**asdict(self), **{k: list(getattr(self, k)) for k in ("models", "seeds", "lrs")}}
 
 
-# Names of the time settings before they took TrainConfig's one name for the training-time cap.
-_RENAMED = {"budget_s": "budget", "max_time_s": "max_time"}
+def _names(field: str, names, choices: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise SeqaeError(f"{field} (--{field}) must be a tuple of model names, got {names!r}")
+    unknown = [n for n in names if n not in choices]
+    if unknown or not names:
+        raise SeqaeError(f"--{field} takes names from {', '.join(choices)}; "
+                         f"got {', '.join(unknown) or 'none'}")
+    return tuple(names)
+
+
+def _numbers(field: str, values, rule) -> tuple:
+    """``values`` as a tuple of distinct numbers, each checked by ``rule``, in order."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise SeqaeError(f"{field} (--{field}) must be a tuple of numbers, got {values!r}")
+    values = tuple(values)
+    if not values or len(set(values)) != len(values):
+        raise SeqaeError(f"{field} (--{field}) must be distinct numbers, at least one; "
+                         f"got {values!r}")
+    return tuple(rule.check(field, v) for v in values)

@@ -1,29 +1,20 @@
-"""The study's ``report.md``: its tables, the seed model's fate, the optimizer answer and a
-reading of the curves in plain words, all from the figures of ``report.json``."""
+"""The study's ``report.md``: the sweep, the tables over seeds with their intervals and the
+gaps that hold, the seed model's fate, the optimizer answer, the vMF runs and a reading of the
+curves in plain words, all from the figures of ``report.json``."""
 
 from __future__ import annotations
 
 from autoencoder.training.checkpoints import training_time
 from pipelines import curve
-from pipelines.study_config import StudyConfig, converges
 
-# A plateau: epochs whose validation loss falls by less than this share of its value...
-PLATEAU_FALL = 0.02
-# ... at least this many in a row; then a sharp drop: one epoch falling by at least this share.
-PLATEAU_EPOCHS = 2
-SHARP_FALL = 0.05
-
-_COLUMNS = (("token acc", "token_accuracy", "{:.1%}"), ("exact", "exact_sentence_rate", "{:.1%}"),
-            ("BLEU-4", "bleu4", "{:.3f}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
-            ("out-cap acc", "token_accuracy_out_of_cap", "{:.1%}"),
-            ("epochs", "epochs", "{}"), ("train s", "train_wall_s", "{:.0f}"),
-            ("sent/s", "train_sentences_per_s", "{:.0f}"))
+# The columns of the tables over seeds: (title, figure of compare, format of one value).
+_FIGURES = (("token acc", "token_accuracy", "{:.1%}"), ("exact", "exact_sentence_rate", "{:.1%}"),
+            ("BLEU", "bleu4", "{:.3f}"))
 
 
 def markdown(report: dict) -> str:
-    config, models = StudyConfig.upgrade(report["config"]), report["models"]
-    hw = report["hardware"]
-    converging = {n: e for n, e in models.items() if converges(e["settings"])}
+    config, models, runs = report["config"], report["models"], report["runs"]
+    hw, summary = report["hardware"], report["summary"]
     parts = [
         f"# seqae study: {report['run']}", "",
         f"`{report['command'] or 'run_study(...)'}`", "",
@@ -32,36 +23,136 @@ def markdown(report: dict) -> str:
         f"{report['study_wall_s'] / 60:.0f} min of training and scoring. Versions: "
         + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".", "",
         f"Architecture: seq-len {config['seq_len']}, latent {config['latent']}, batch "
-        f"{config['batch_size']}; word vectors and corpus as recorded in `config.json` "
-        f"(embed: {_corpus_line(report.get('corpus'))}). Every model is scored on the same "
-        f"held-out test sentences against the original words (a word outside a model's "
-        f"vocabulary, or an UNK output, counts as wrong).", "",
-        f"## At an equal training time ({config['budget']:g} s each)", "",
-        *_table(models, "budget"), "",
-        "## At convergence", "",
-        f"Trained on from the budget checkpoint until {config['patience']} epochs without a lower "
-        f"validation loss, {config['epochs']} epochs"
-        + (f" or {config['max_time']:g} s of training" if config["max_time"] else "")
-        + " (column `stopped`); scored at the best validation epoch."
-        + (" The side models (the seed's model, the optimizer variants) are trained to the equal "
-           "time only." if len(converging) < len(models) else ""), "",
-        *_table(converging, "converged", stopped=True), "",
+        f"{config['batch_size']}; {report['train_sentences']:,} training sentences an epoch; "
+        f"word vectors and corpus as recorded in `config.json` (embed: "
+        f"{_corpus_line(report.get('corpus'))}). Every run is scored on the same held-out test "
+        "sentences against the original words (a word outside a model's vocabulary, or an UNK "
+        "output, counts as wrong).", "",
+        "## The rules", "",
+        f"- The axis is sentence-passes (optimizer steps x {config['batch_size']} sentences), "
+        f"equal for every model: each trains {config['budget']:,} of them with no early "
+        "stopping, and is scored (the equal budget). Wall time is reported beside it: "
+        "sentences/s over the epochs after the first, the first epoch's compilation apart.",
+        f"- Seeds {', '.join(map(str, config['seeds']))}: each seed draws the training "
+        "subsample and order and initialises the weights; tables give the mean over seeds and "
+        "its 95% t interval, gaps are paired by seed.",
+        "- Checkpoints (best.keras, what is scored) are chosen by validation token accuracy.",
+        _sweep_rule(config),
+        _converge_rule(config, report["train_sentences"]), "",
     ]
-    if "classic-seed" in models:
-        parts += ["## The seed's model", "",
-                  *_seed_section(models["classic-seed"], config["batch_size"]), ""]
+    if any(e["sweep"] for e in models.values()):
+        parts += ["## The learning-rate sweep", "", *_sweep_table(models, config), ""]
+    phases = ("budget", "converged") if config["converge"] else ("budget",)
+    for phase in phases:
+        title = ("At the equal budget" if phase == "budget" else "At convergence")
+        shown = {n: e for n, e in models.items()
+                 if any((runs.get(r) or {}).get(phase) for r in e["runs"])}
+        parts += [f"## {title}", "", *_table(shown, summary, runs, phase), ""]
+        gaps = report["differences"].get(phase) or []
+        if gaps:
+            parts += [f"Gaps in token accuracy between the main models, {title.lower()} "
+                      "(row minus column model, paired by seed):", "", *_gaps(gaps), ""]
+    if "classic-seed" in models and models["classic-seed"]["runs"]:
+        seed_run = runs.get(models["classic-seed"]["runs"][0])
+        if seed_run:
+            parts += ["## The seed's model", "",
+                      *_seed_section(models["classic-seed"], seed_run, config["batch_size"]), ""]
     optimizers = {n: e for n, e in models.items()
                   if e["group"] == "optimizers" or n == "embedding-cosine"}
     if len(optimizers) > 1:
-        parts += ["## Which optimizer", "", *_optimizer_section(optimizers), "",
+        parts += ["## Which optimizer", "", *_optimizer_section(optimizers, summary), "",
                   "![optimizers](optimizers.png)", ""]
-    parts += ["## Reading the curves", "", *_curves_section(models), "",
-              "![loss, code-free floor and the share the code explains, on each step trace]"
-              "(trace.png)", "",
-              "![accuracy and loss against training time](curves.png)", ""]
-    parts += ["## Samples (at convergence; side models at the equal time)", "",
-              *_samples(models), ""]
+    vmf = {n: e for n, e in models.items() if e["group"] == "vmf" or n == "embedding-cosine"}
+    if any(e["group"] == "vmf" for e in vmf.values()):
+        parts += ["## The von Mises-Fisher loss", "", *_vmf_section(vmf, runs), ""]
+    parts += ["## Reading the curves", "", *_curves_section(models, runs), "",
+              "![loss, codes zeroed and swapped, and the share the code explains, on each step "
+              "trace (first seed)](trace.png)", "",
+              "![accuracy and loss against sentence-passes (first seed)](curves.png)", ""]
+    parts += ["## Samples (first seed, at convergence where trained to it)", "",
+              *_samples(models, runs), ""]
     return "\n".join(parts)
+
+
+def _sweep_rule(config: dict) -> str:
+    if len(config["lrs"]) < 2:
+        return f"- Learning rate: {config['lrs'][0]:g} for the main Adam models (no sweep)."
+    return (f"- Learning rate: the main Adam models each tried {', '.join(f'{lr:g}' for lr in config['lrs'])} "
+            f"for {config['sweep']:,} sentence-passes on seed {config['seeds'][0]}; the rate with "
+            "the best validation token accuracy is the one every seed trains with (the chosen "
+            "rate's run goes on to the budget). Side models keep the settings they stand for.")
+
+
+def _converge_rule(config: dict, epoch: int) -> str:
+    if not config["converge"]:
+        return "- No convergence phase: every figure is at the equal budget."
+    epochs = -(-config["patience"] // max(epoch, 1))
+    return (f"- Convergence: on from the budget checkpoint until {config['patience']:,} "
+            f"sentence-passes ({epochs} epoch(s)) without a better validation token accuracy, "
+            f"never before {config['min_passes']:,} in all"
+            + (f", at most {config['max_passes']:,}" if config.get("max_passes") else "")
+            + (f" or {config['max_time']:g} s of training" if config.get("max_time") else "")
+            + "; the main models only.")
+
+
+def _sweep_table(models: dict, config: dict) -> list[str]:
+    lrs = [f"{lr:g}" for lr in config["lrs"]]
+    lines = ["Validation token accuracy after the sweep's sentence-passes:", "",
+             "| model | " + " | ".join(f"lr {lr}" for lr in lrs) + " | chosen |",
+             "|---|" + "---:|" * len(lrs) + "---|"]
+    for name, entry in models.items():
+        sweep = entry["sweep"]
+        if not sweep:
+            continue
+        cells = [_fmt((sweep.get("val_token_accuracy") or {}).get(lr), "{:.1%}") for lr in lrs]
+        chosen = sweep.get("chosen")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_fmt(chosen, '{:g}')} |")
+    return lines
+
+
+def _fmt(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _spread(stat: dict | None, fmt: str) -> str:
+    """A mean with its 95% interval: ``48.5% [46.1, 50.9]``; one value alone."""
+    if stat is None:
+        return "-"
+    if stat["low"] is None:
+        return fmt.format(stat["mean"])
+    scale = 100 if fmt.endswith("%}") else 1
+    if scale == 1:
+        return f"{fmt.format(stat['mean'])} [{fmt.format(stat['low'])}, {fmt.format(stat['high'])}]"
+    return f"{fmt.format(stat['mean'])} [{stat['low'] * 100:.1f}, {stat['high'] * 100:.1f}]"
+
+
+def _table(models: dict, summary: dict, runs: dict, phase: str) -> list[str]:
+    titles = [t for t, _, _ in _FIGURES] + ["lr", "seeds", "sent/s", "compile s", "stopped"]
+    lines = ["| model | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(titles)]
+    for name, entry in models.items():
+        stats = summary[name]
+        cells = [_spread(stats[phase][key], fmt) for _, key, fmt in _FIGURES]
+        stopped = sorted({str((runs.get(r) or {}).get("stopped") or "-") for r in entry["runs"]
+                          if r in runs})
+        cells += [_fmt(entry["settings"]["lr"], "{:g}"),
+                  str(stats["seeds"]), _spread(stats["sentences_per_s"], "{:.0f}"),
+                  _spread(stats["compile_s"], "{:.0f}"),
+                  ", ".join(stopped) if phase == "converged" else "-"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Each cell: the mean over seeds [95% interval]; sent/s: training sentences a "
+              "second after the first epoch; compile s: the first epoch's time beyond that "
+              "speed (compiling each batch width)."]
+    return lines
+
+
+def _gaps(gaps: list[dict]) -> list[str]:
+    lines = ["| models | difference | 95% interval | p (paired t) | holds |",
+             "|---|---:|---|---:|---|"]
+    for g in gaps:
+        lines.append(f"| {g['a']} - {g['b']} | {g['mean'] * 100:+.1f} pts | "
+                     f"[{g['low'] * 100:+.1f}, {g['high'] * 100:+.1f}] | {_fmt(g['p'], '{:.3f}')} "
+                     f"| {'yes' if g['significant'] else 'no: the interval holds 0'} |")
+    return lines
 
 
 def _corpus_line(embed: dict | None) -> str:
@@ -71,25 +162,9 @@ def _corpus_line(embed: dict | None) -> str:
     return ", ".join(f"{k} {embed[k]}" for k in keys if k in embed)
 
 
-def _cell(figures: dict | None, key: str, fmt: str) -> str:
-    value = None if figures is None else figures.get(key)
-    return "-" if value is None else fmt.format(value)
-
-
-def _table(models: dict, phase: str, stopped: bool = False) -> list[str]:
-    titles = [t for t, _, _ in _COLUMNS] + (["stopped"] if stopped else [])
-    lines = ["| model | " + " | ".join(titles) + " |", "|" + "---|" * (len(titles) + 1)]
-    for name, entry in models.items():
-        figures = entry[phase]
-        cells = [_cell(figures, key, fmt) for _, key, fmt in _COLUMNS]
-        if stopped:
-            cells.append(str(entry["stopped"] or "-"))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _seed_section(entry: dict, batch_size: int) -> list[str]:
-    lines = [f"{entry['description'][0].upper()}{entry['description'][1:]}.", ""]
+def _seed_section(model: dict, entry: dict, batch_size: int) -> list[str]:
+    """The seed's model (``model``, its report entry) on its first run (``entry``)."""
+    lines = [f"{model['description'][0].upper()}{model['description'][1:]}.", ""]
     event = entry["non_finite"]
     if event:
         before = event.get("before") or []
@@ -112,7 +187,7 @@ def _seed_section(entry: dict, batch_size: int) -> list[str]:
                      "epochs; each gradient is clipped to norm 1, which keeps a huge but finite "
                      f"gradient finite). Validation token accuracy at each epoch: "
                      f"{accuracies or 'none'}.")
-    figures = entry["converged"] or entry["budget"]
+    figures = entry.get("converged") or entry["budget"]
     if figures:
         lines += ["", f"Scored at its best checkpoint: {figures['token_accuracy']:.1%} token "
                       f"accuracy. It writes {figures['distinct_outputs']:,} distinct word(s) over "
@@ -139,24 +214,40 @@ def _number(value) -> str:
     return value if isinstance(value, str) else f"{value:.4g}"
 
 
-def _optimizer_section(models: dict) -> list[str]:
+def _optimizer_section(models: dict, summary: dict) -> list[str]:
     lines = ["The question's three optimizers on embedding-cosine, batch 64, same data and "
-             "training time; `embedding-cosine` is seqae's default (Adam 0.001, global clipnorm "
-             "1.0).", "", "| model | optimizer | token acc at the equal time | epochs in it |",
-             "|---|---|---|---|"]
+             "sentence-passes; `embedding-cosine` is seqae's default (Adam, global clipnorm "
+             "1.0, its rate from the sweep).", "",
+             "| model | optimizer | token acc at the equal budget |", "|---|---|---|"]
     for name, entry in models.items():
         lines.append(f"| {name} | {_optimizer(entry['settings'])} | "
-                     f"{_cell(entry['budget'], 'token_accuracy', '{:.1%}')} | "
-                     f"{_cell(entry['budget'], 'epochs', '{}')} |")
-    # Compared at the equal time: the optimizer variants are not trained on past it.
-    scored = {n: (e["budget"] or {}).get("token_accuracy") for n, e in models.items()}
+                     f"{_spread(summary[name]['budget']['token_accuracy'], '{:.1%}')} |")
+    scored = {n: (summary[n]["budget"]["token_accuracy"] or {}).get("mean") for n in models}
     scored = {n: a for n, a in scored.items() if a is not None}
     if scored:
-        best = max(scored, key=scored.get)
-        worst = min(scored, key=scored.get)
-        lines += ["", f"Answer: **{best}** ({_optimizer(models[best]['settings'])}) "
-                      f"reconstructs best at an equal training time, {scored[best]:.1%} against "
-                      f"{scored[worst]:.1%} for {worst}."]
+        best, worst = max(scored, key=scored.get), min(scored, key=scored.get)
+        lines += ["", f"Best at the equal budget: **{best}** "
+                      f"({_optimizer(models[best]['settings'])}), {scored[best]:.1%} against "
+                      f"{scored[worst]:.1%} for {worst} (means over seeds; see the intervals)."]
+    return lines
+
+
+def _vmf_section(models: dict, runs: dict) -> list[str]:
+    lines = ["The vMF NLL as Kumar & Tsvetkov ran it (reg. 2 at 0.1, a sweep of reg. 1), beside "
+             "embedding-cosine, on the first seed at the equal budget. The output norm is the "
+             "vMF's concentration; hubness is the skew of how often each word is the nearest "
+             "neighbour (0: even; large: a few hub words take the outputs).", "",
+             "| model | token acc | mean output norm | hubness (skew) | commonest output, share |",
+             "|---|---:|---:|---:|---|"]
+    for name, entry in models.items():
+        run = runs.get(entry["runs"][0]) if entry["runs"] else None
+        figures = (run or {}).get("budget")
+        if not figures:
+            continue
+        lines.append(f"| {name} | {_fmt(figures.get('token_accuracy'), '{:.1%}')} | "
+                     f"{_fmt(figures.get('mean_output_norm'), '{:.3g}')} | "
+                     f"{_fmt(figures.get('hubness_skew'), '{:.1f}')} | "
+                     f"`{figures.get('top_output')}`, {_fmt(figures.get('top_output_share'), '{:.0%}')} |")
     return lines
 
 
@@ -173,48 +264,15 @@ def _optimizer(settings: dict) -> str:
     return text
 
 
-def plateau_then_drop(history: list[dict]) -> dict | None:
-    """The first plateau followed by a sharp drop in a validation-loss curve, if any:
-    ``{"from_s", "to_s", "epochs", "fall", "accuracy_before", "accuracy_after"}`` (times in
-    seconds of training, ``fall`` the drop's share of the loss)."""
-    points = [(t, r) for t, r in training_time(history) if r.get("val_loss")]
-    flat = 0
-    for i in range(1, len(points)):
-        previous, current = points[i - 1][1], points[i][1]
-        # |loss|: a vMF NLL can be negative; its fall is still a share of its size.
-        fall = (previous["val_loss"] - current["val_loss"]) / abs(previous["val_loss"])
-        if fall >= SHARP_FALL and flat >= PLATEAU_EPOCHS:
-            return {"from_s": points[i - 1 - flat][0], "to_s": points[i - 1][0], "epochs": flat,
-                    "fall": fall, "accuracy_before": previous["val_token_accuracy"],
-                    "accuracy_after": current["val_token_accuracy"]}
-        flat = flat + 1 if fall < PLATEAU_FALL else 0
-    return None
-
-
-def _curves_section(models: dict) -> list[str]:
+def _curves_section(models: dict, runs: dict) -> list[str]:
     lines = []
     for name, entry in models.items():
-        points = training_time(entry["history"])
+        run = runs.get(entry["runs"][0]) if entry["runs"] else None
+        points = training_time(run["history"]) if run else []
         if not points:
             lines.append(f"- **{name}**: no finished epoch.")
             continue
-        if entry.get("curve"):  # read on the step trace (reports before it read epochs only)
-            lines += entry["curve"]
-            continue
-        found = plateau_then_drop(entry["history"])
-        if found:
-            lines.append(
-                f"- **{name}**: validation loss on a plateau for {found['epochs']} epochs "
-                f"({found['from_s']:.0f}-{found['to_s']:.0f} s), then down {found['fall']:.0%} "
-                f"in one epoch; token accuracy {found['accuracy_before']:.1%} -> "
-                f"{found['accuracy_after']:.1%}.")
-        else:
-            accuracies = [r["val_token_accuracy"] for _, r in points
-                          if r.get("val_token_accuracy") is not None]
-            trend = (f"validation accuracy {accuracies[0]:.1%} after the first epoch, "
-                     f"{max(accuracies):.1%} at best" if accuracies else "no validation figures")
-            lines.append(f"- **{name}**: no plateau followed by a sharp drop at epoch resolution; "
-                         f"{trend} ({len(points)} epochs, {points[-1][0]:.0f} s).")
+        lines += run["curve"]
     lines += [
         "", "What a plateau then a sharp drop means here: an autoencoder's decoder first learns "
         "what it can say without the code, the words that are frequent at each position (a "
@@ -225,30 +283,30 @@ def _curves_section(models: dict) -> list[str]:
         "overfitting (training and validation loss fall together), a learning rate to lower (the "
         "loss did not diverge), or convergence: stopping on the plateau (a small early-stopping "
         "patience, a short budget) reports a model that had not yet learned to use its code. "
-        "Read on each model's step trace (steps.csv, trace.png) by the rule of "
-        f"pipelines/curve.py, on the validation loss of the rows that --eval-every measured "
+        "Read on each model's step trace (steps.csv, trace.png; the first seed) by the rule of "
+        "pipelines/curve.py, on the validation loss of the rows that --eval-every measured "
         "(the training loss where there are few): a plateau is a stretch of at least "
         f"{curve.PLATEAU_SHARE:.0%} of the rows that falls no more than "
         f"{curve.PLATEAU_BAND:.0%} below its start, a sharp drop a fall of "
         f"{curve.SHARP_FALL:.0%} below its level in no more rows than the plateau lasted; the "
         "code explains (swapped - own) / swapped of the loss at the validation rows around "
-        "them. A plateau that lasts to the end of a converged model's trace is where early "
-        "stopping found its minimum. "
-        f"(Reports without a trace read epochs: a plateau is {PLATEAU_EPOCHS}+ epochs falling "
-        f"less than {PLATEAU_FALL:.0%} each; a sharp drop one epoch falling {SHARP_FALL:.0%} or "
-        "more.)"]
+        "them, with a bootstrap interval over the measured sentences."]
     return lines
 
 
-def _samples(models: dict) -> list[str]:
-    first = next((e for e in models.values() if (e["converged"] or e["budget"])), None)
+def _samples(models: dict, runs: dict) -> list[str]:
+    def figures(entry):
+        run = runs.get(entry["runs"][0]) if entry["runs"] else None
+        return run and (run.get("converged") or run.get("budget"))
+
+    first = next((figures(e) for e in models.values() if figures(e)), None)
     if first is None:
         return ["No model has a checkpoint to show."]
     lines = []
-    for i, sample in enumerate((first["converged"] or first["budget"])["samples"]):
+    for i, sample in enumerate(first["samples"]):
         lines.append(f"- **original**: {sample['original']}")
         for name, entry in models.items():
-            figures = entry["converged"] or entry["budget"]
-            if figures and i < len(figures["samples"]):
-                lines.append(f"  - *{name}*: {figures['samples'][i]['reconstruction']}")
+            mine = figures(entry)
+            if mine and i < len(mine["samples"]):
+                lines.append(f"  - *{name}*: {mine['samples'][i]['reconstruction']}")
     return lines

@@ -11,7 +11,7 @@ from autoencoder.backends import current as current_backend
 from autoencoder.backends import current_name
 from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
-from autoencoder.model.network import SentenceAutoencoder
+from autoencoder.model.network import SentenceAutoencoder, vocabulary_vectors
 from autoencoder.training.checkpoints import resume_point
 from autoencoder.training.trainer import Trainer
 from embeddings.core.io import SeqaeError, folder_lock, read_json
@@ -95,6 +95,8 @@ def _prepare(run: RunDir, name: str, config: AutoencoderConfig, train: TrainConf
                   chief)
     with current_backend().scope(strategy):
         autoencoder = SentenceAutoencoder(config, vocab, kv.vectors, seed=train.seed)
+        if config.init_from_vectors:  # a resumed model's checkpoint replaces it
+            autoencoder.init_projection(vocabulary_vectors(vocab, kv.index_to_key, kv.vectors))
     trainer = Trainer(autoencoder, train, folder, strategy, on_checkpoint=(draw_model_losses,))
     return trainer, (corpus.split_path("train"), corpus.split_path("val")), fingerprint
 

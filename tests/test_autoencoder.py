@@ -12,7 +12,7 @@ from autoencoder.data.batches import Bucketing, batch_ids, padding_share, plan_e
 from autoencoder.training.checkpoints import read_history
 from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mask
 from embeddings.core.io import SeqaeError
-from tests.conftest import DIM, SEQ_LEN, WORDS, fit, make_ae, read_json
+from tests.conftest import DIM, LATENT, SEQ_LEN, WORDS, fit, make_ae, read_json
 
 
 
@@ -456,6 +456,71 @@ def test_a_decoder_that_cannot_read_the_code_loses_nothing_when_codes_are_swappe
     after = reliance.measure()
     assert after["val_loss"] == pytest.approx(after["val_loss_swapped"], abs=1e-7)
     assert after["code_free"] == before["code_free"]
+    # The network's own code-free loss: every code is 0 now, so it is the own-code loss.
+    assert before["code_zeroed"] > 0 and before["code_zeroed"] != pytest.approx(
+        before["val_loss"], abs=1e-7)
+    assert after["code_zeroed"] == pytest.approx(after["val_loss"], abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["embedding", "onehot"])
+@pytest.mark.parametrize("decoder", ["repeat", "autoregressive"])
+def test_every_decoder_measures_its_own_loss_with_every_code_zeroed(vectors, splits, kind,
+                                                                     decoder):
+    """code_zeroed is the decoder fed all-zero codes, teacher-forced like the other two (for
+    the repeat decoder decoded once and shared); code_free is the word-statistics estimate,
+    which the autoregressive decoder, a language model in itself, has none of."""
+    from keras import ops as kops
+
+    from autoencoder.training.reliance import CodeReliance
+
+    ae = make_ae(vectors, kind, decoder=decoder)
+    train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    val = EncodedSentences.encode(splits / "val.txt", ae.vocab, SEQ_LEN)
+    measured = CodeReliance(ae, val, train, size=20, seed=0).measure()
+    ids = np.asarray(val.ids[:20])
+    zeros = np.zeros((len(ids), LATENT), np.float32)
+    losses = kops.convert_to_numpy(ae.token_loss(ids, ae.decoder_outputs(zeros, ids)))
+    assert measured["code_zeroed"] == pytest.approx(losses[ids != PAD_ID].mean(), rel=1e-5)
+    assert (measured["code_free"] is None) == (decoder == "autoregressive")
+
+
+def test_the_gap_interval_contains_the_point_gap_and_is_fixed_by_the_seed(vectors, splits):
+    from autoencoder.training.reliance import CodeReliance
+
+    ae = make_ae(vectors, "onehot")
+    train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
+    val = EncodedSentences.encode(splits / "val.txt", ae.vocab, SEQ_LEN)
+    first = CodeReliance(ae, val, train, size=30, seed=4).measure()
+    share = (first["val_loss_swapped"] - first["val_loss"]) / first["val_loss_swapped"]
+    assert first["gap_low"] <= share <= first["gap_high"] and first["gap_low"] < first["gap_high"]
+    again = CodeReliance(ae, val, train, size=30, seed=4).measure()
+    assert (again["gap_low"], again["gap_high"]) == (first["gap_low"], first["gap_high"])
+    other = CodeReliance(ae, val, train, size=30, seed=5).measure()
+    assert (other["gap_low"], other["gap_high"]) != (first["gap_low"], first["gap_high"])
+    assert CodeReliance(ae, val, train, size=30, seed=4).swap.tolist() == \
+        _swap_before_intervals(30, 4).tolist()  # the intervals left the swap as it was
+
+
+def _swap_before_intervals(n: int, seed: int) -> np.ndarray:
+    order = np.random.default_rng(seed).permutation(n)
+    swap = np.empty(n, dtype=np.int64)
+    swap[order] = np.roll(order, 1)
+    return swap
+
+
+def test_the_gap_interval_is_the_percentile_bootstrap_of_the_ratio_of_sums():
+    from autoencoder.training.reliance import gap_interval
+
+    rng = np.random.default_rng(0)
+    own, swapped = rng.uniform(5, 10, 40), rng.uniform(6, 12, 40)
+    resamples = rng.integers(0, 40, size=(500, 40))
+    gaps = [(swapped[r].sum() - own[r].sum()) / swapped[r].sum() for r in resamples]
+    low, high = gap_interval(own, swapped, resamples)
+    assert (low, high) == pytest.approx(tuple(np.percentile(gaps, [2.5, 97.5])), rel=1e-12)
+    assert gap_interval(-own, -swapped, resamples) == (None, None)  # no share: no interval
+    one = np.zeros((500, 1), dtype=np.int64)
+    assert gap_interval(own[:1], swapped[:1], one) == pytest.approx(
+        ((swapped[0] - own[0]) / swapped[0],) * 2)
 
 
 def test_eval_every_adds_the_reliance_to_the_trace_rows_it_falls_on(vectors, splits, tmp_path):
@@ -469,7 +534,11 @@ def test_eval_every_adds_the_reliance_to_the_trace_rows_it_falls_on(vectors, spl
         measured = row["step"] % 3 == 0 or row["step"] == last[row["epoch"]]
         assert (row["val_loss"] is not None) == measured, row
         if measured:
-            assert row["code_free"] > 0 and row["val_loss_swapped"] > 0
+            assert row["code_free"] > 0 and row["val_loss_swapped"] > 0 and row["code_zeroed"] > 0
+            share = (row["val_loss_swapped"] - row["val_loss"]) / row["val_loss_swapped"]
+            assert row["gap_low"] <= share <= row["gap_high"]
+        else:
+            assert row["code_zeroed"] is None and row["gap_low"] is None
     assert {r["step"] for r in rows if r["epoch"] == 1} >= {2, 3, 4, 6}
 
 

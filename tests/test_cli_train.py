@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+from sacrebleu.metrics import BLEU
 
 from pipelines.cli import main
 from tests.conftest import SHARED_20NEWS, TINY_AE, assert_clean_error, invoke, snapshot, tiny_ae
@@ -48,7 +48,8 @@ def test_reconstruct_prints_tokens_ids_and_neighbours(trained_run):
 
 @pytest.mark.backend
 def test_compare_matches_a_hand_computation(trained_run):
-    """report.json's token accuracy and BLEU equal a per-sentence recomputation."""
+    """report.json's token accuracy and BLEU (sacreBLEU on seqae's tokens, against the whole
+    original sentences) equal a per-sentence recomputation."""
     from pipelines import load_autoencoder
     from embeddings.core.rundir import RunDir
     from embeddings import load_vectors
@@ -66,20 +67,27 @@ def test_compare_matches_a_hand_computation(trained_run):
         ae, _ = load_autoencoder(RunDir(trained_run), name, kv.vectors)
         correct = total = 0
         refs, hyps = [], []
-        for tokens in sentences:
-            tokens = tokens[: ae.config.seq_len]
+        for whole in sentences:
+            tokens = whole[: ae.config.seq_len]
             ids = ae.vocab.encode(tokens, ae.config.seq_len)[None]
             decoded = ae.decode(np.asarray(ae.model.predict_on_batch(ae.inputs(ids))))[0][0, :, 0]
             words = [ae.vocab.words[i] for i in decoded[: len(tokens)]]
             correct += sum(w == t for w, t in zip(words, tokens))
             total += len(tokens)
-            refs.append([tokens])
-            hyps.append(words)
+            refs.append(" ".join(whole))
+            hyps.append(" ".join(words))
         figures = report["models"][name]
         assert figures["tokens"] == total
         assert figures["token_accuracy"] == pytest.approx(correct / total)
-        bleu = corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method1)
-        assert figures["bleu4"] == pytest.approx(bleu)
+        bleu = BLEU(tokenize="none")
+        assert figures["bleu4"] == pytest.approx(bleu.corpus_score(hyps, [refs]).score / 100)
+        assert figures["bleu_signature"] == str(bleu.get_signature())
+        vectors = ae.config.kind == "embedding"
+        assert (figures["mean_output_norm"] > 0) if vectors else figures["mean_output_norm"] is None
+        assert (figures["hubness_skew"] is not None) == vectors
+    markdown = (out / "report.md").read_text()
+    assert markdown.count("sacreBLEU") == 1 and "tok:none" in markdown
+    assert "| BLEU |" in markdown and "## Output vectors" in markdown
     assert len(report["samples"]) == min(5, len(sentences))
     assert "onehot-ce" in result.output and "report:" in result.output
 

@@ -9,24 +9,23 @@ import pytest
 
 from pipelines.compare import compare_models
 from pipelines.study_config import MODEL_NAMES, StudyConfig
-from pipelines.study_report import plateau_then_drop
 from embeddings.core.io import SeqaeError
 from tests.conftest import assert_clean_error, invoke
 
 TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "--workers", "1",
-              "--seq-len", "8", "--latent", "8", "--batch-size", "32", "--budget", "0.01",
-              "--epochs", "2", "--patience", "1", "--val-sentences", "20",
+              "--seq-len", "8", "--latent", "8", "--batch-size", "32", "--seeds", "0,1",
+              "--lrs", "0.001,0.01", "--sweep", "100", "--budget", "200", "--patience", "100",
+              "--min-passes", "500", "--max-passes", "900", "--val-sentences", "20",
               "--eval-sentences", "10"]
 # Enough for every section of the report; the slow test trains all of MODEL_NAMES.
-SOME_MODELS = ("embedding-cosine", "onehot-full", "embedding-cosine-ar", "classic-seed",
-               "opt-sgd-nesterov")
+SOME_MODELS = ("embedding-cosine", "onehot-full", "classic-seed", "opt-sgd-nesterov")
 
 
-def tiny_study(root, models):
+def tiny_study(root, models, extra=()):
     from tests.conftest import write_tiny_corpus
 
     corpus = write_tiny_corpus(root / "corpus")
-    args = ["study", "--run", root / "run", "--corpus", corpus, *TINY_STUDY,
+    args = ["study", "--run", root / "run", "--corpus", corpus, *TINY_STUDY, *extra,
             "--models", ",".join(models)]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
@@ -39,51 +38,66 @@ def study_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.long  # eight models
+@pytest.mark.long  # every model
 def test_study_of_every_model(tmp_path):
     run, _, output = tiny_study(tmp_path, MODEL_NAMES)
     check_study(run, output, MODEL_NAMES)
 
 
-def test_study_trains_and_scores_every_model_twice(study_run):
+def test_study_trains_and_scores_every_model_on_every_seed(study_run):
     check_study(study_run[0], study_run[2], SOME_MODELS)
 
 
 def check_study(run, output, models):
     report = json.loads((run / "study" / "report.json").read_text())
     assert list(report["models"]) == list(models)
-    for name, entry in report["models"].items():
-        if entry["non_finite"]:  # the seed's model may blow up even at this size
-            assert name == "classic-seed"
-            continue
-        budget, converged = entry["budget"], entry["converged"]
-        assert 0 <= budget["token_accuracy"] <= 1
-        side = name == "classic-seed" or name.startswith("opt-")
-        # The side questions are answered at the equal time; the main models train on.
-        assert (converged is None) == side, name
-        last = budget if side else converged
-        # What the study recorded is what the model scores: compare it afresh, same sentences.
-        fresh = compare_models(run, [name], split="test", max_sentences=10, seed=0)
-        for figure in ("token_accuracy", "exact_sentence_rate", "bleu4", "mean_cosine"):
-            expected = fresh["models"][name][figure]
-            assert last[figure] == (expected if expected is None
-                                    else pytest.approx(expected, abs=1e-9)), (name, figure)
-        assert budget["test_sentences"] == last["test_sentences"] == 10
-        assert name in output
-        if side:
-            assert entry["stopped"] == "time"
-            continue
-        assert entry["stopped"] in ("early-stop", "epochs")
-        assert entry["epochs"] >= 2  # the budget's cut epoch, then at least one more
-        assert entry["history"][0]["sentences"] < entry["history"][-1]["sentences"]
-    vocab_sizes = {n: e["converged"]["vocab_size"] for n, e in report["models"].items()
-                   if e["converged"]}
-    assert vocab_sizes["onehot-full"] == vocab_sizes["embedding-cosine"]  # the whole vocabulary
+    epoch = report["train_sentences"]
+    for name, model in report["models"].items():
+        side = model["group"] != "models" or not model["settings"]["converge"]
+        sweep = model["sweep"]
+        # The main Adam models sweep the rates on validation and keep the best one.
+        assert (sweep is None) == (side or model["settings"]["optimizer"] != "adam"), name
+        if sweep:
+            scores = sweep["val_token_accuracy"]
+            assert set(scores) == {"0.001", "0.01"}
+            assert scores[f"{sweep['chosen']:g}"] == max(v for v in scores.values() if v is not None)
+            assert model["settings"]["lr"] == sweep["chosen"]
+        assert [report["runs"][r]["seed"] for r in model["runs"]] == [0, 1], name
+        for run_name in model["runs"]:
+            entry = report["runs"][run_name]
+            assert run_name in output or name in output
+            if entry["non_finite"]:  # the seed's model may blow up even at this size
+                assert name == "classic-seed"
+                continue
+            budget, converged = entry["budget"], entry["converged"]
+            assert 0 <= budget["token_accuracy"] <= 1
+            assert (converged is None) == side, run_name
+            last = budget if side else converged
+            # What the study recorded is what the run scores: compared afresh, same sentences.
+            fresh = compare_models(run, [run_name], split="test", max_sentences=10, seed=0)
+            for figure in ("token_accuracy", "exact_sentence_rate", "bleu4", "mean_cosine"):
+                expected = fresh["models"][run_name][figure]
+                assert last[figure] == (expected if expected is None
+                                        else pytest.approx(expected, abs=1e-9)), (run_name, figure)
+            seen = [row["sentences"] for row in entry["history"]]
+            if side:  # exactly the budget: the epoch that crosses it ends at that step
+                assert entry["stopped"] == "seen" and 200 <= sum(seen) < 200 + 32
+                continue
+            assert entry["stopped"] in ("early-stop", "seen", "epochs")
+            assert sum(seen) >= 500 or entry["stopped"] == "epochs"  # --min-passes
+            assert sum(seen) < 900 + 32  # --max-passes
+            # best.keras is the epoch of the best validation token accuracy.
+            accuracies = [row["val_token_accuracy"] for row in entry["history"]]
+            assert accuracies[entry["best_epoch"] - 1] == max(accuracies)
+    summary = report["summary"]["embedding-cosine"]["budget"]["token_accuracy"]
+    assert summary["n"] == 2 and summary["low"] <= summary["mean"] <= summary["high"]
+    assert [(d["a"], d["b"]) for d in report["differences"]["budget"]] == [
+        ("embedding-cosine", "onehot-full")]
+    assert epoch == 280
     assert report["hardware"]["backend"] in ("tensorflow", "jax")
-    assert report["config"]["budget"] == 0.01
     markdown = (run / "study" / "report.md").read_text()
-    for heading in ("At an equal training time (0.01 s each)", "At convergence", "The seed's model",
-                    "Which optimizer", "Reading the curves"):
+    for heading in ("The rules", "The learning-rate sweep", "At the equal budget",
+                    "At convergence", "The seed's model", "Which optimizer", "Reading the curves"):
         assert heading in markdown
     assert (run / "study" / "curves.png").stat().st_size > 0
     assert (run / "study" / "optimizers.png").stat().st_size > 0
@@ -103,8 +117,11 @@ def test_study_refuses_bad_options_before_writing(tmp_path):
     run = tmp_path / "run"
     assert_clean_error(invoke("study", "--run", run, "--models", "embedding-cosine,bogus"),
                        "bogus")
-    assert_clean_error(invoke("study", "--run", run, "--budget", "10", "--max-time", "5"),
-                       "--max-time")
+    assert_clean_error(invoke("study", "--run", run, "--budget", "1000", "--sweep", "100",
+                              "--max-passes", "500"),
+                       "--max-passes")
+    assert_clean_error(invoke("study", "--run", run, "--lrs", "0.001,x"), "numbers")
+    assert_clean_error(invoke("study", "--run", run, "--seeds", "1,1"), "distinct")
     assert not run.exists()
 
 
@@ -119,14 +136,25 @@ def _history(losses, accuracies=None):
             for loss, acc in zip(losses, accuracies)]
 
 
-def test_plateau_then_drop_is_found_and_only_then():
-    found = plateau_then_drop(_history([1.0, 0.8, 0.795, 0.79, 0.787, 0.6],
-                                       [0.0, 0.05, 0.05, 0.05, 0.06, 0.2]))
-    assert found["epochs"] == 3 and found["fall"] == pytest.approx(1 - 0.6 / 0.787)
-    assert (found["from_s"], found["to_s"]) == (20.0, 50.0)
-    assert (found["accuracy_before"], found["accuracy_after"]) == (0.06, 0.2)
-    assert plateau_then_drop(_history([1.0, 0.8, 0.6, 0.45, 0.35])) is None  # steady fall
-    assert plateau_then_drop(_history([1.0, 0.99, 0.985, 0.98])) is None  # plateau only
+def test_summary_intervals_and_paired_gaps_match_scipy():
+    from scipy import stats
+
+    from pipelines.study_stats import interval, paired, timing
+
+    values = [0.40, 0.45, 0.47]
+    got = interval(values)
+    low, high = stats.t.interval(0.95, 2, loc=sum(values) / 3, scale=stats.sem(values))
+    assert got["low"] == pytest.approx(low) and got["high"] == pytest.approx(high)
+    assert interval([0.5])["low"] is None and interval([]) is None
+    gap = paired({0: 0.5, 1: 0.6, 2: 0.55}, {0: 0.4, 1: 0.42, 2: 0.41})
+    assert gap["significant"] and gap["low"] > 0
+    assert gap["p"] == pytest.approx(stats.ttest_rel([0.5, 0.6, 0.55], [0.4, 0.42, 0.41]).pvalue)
+    assert not paired({0: 0.5, 1: 0.4}, {0: 0.45, 1: 0.45})["significant"]
+    assert paired({0: 0.5}, {0: 0.4}) is None  # one common seed: no interval
+    rows = [{"status": "ok", "wall_s": 12.0, "sentences": 1000},
+            {"status": "ok", "wall_s": 5.0, "sentences": 1000},
+            {"status": "ok", "wall_s": 5.0, "sentences": 1000}]
+    assert timing(rows) == {"sentences_per_s": 200.0, "compile_s": 7.0, "train_s": 22.0}
 
 
 def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):
@@ -184,10 +212,10 @@ def test_embed_train_compare_and_study_run_from_python_without_the_command_line(
     again = run_pipeline(run.path, CorpusConfig(source=str(corpus)), TINY_W2V, models)
     assert set(again.statuses.values()) == {"finished"} and again.embedded.reused
 
-    config = StudyConfig(models=("opt-adam",), seq_len=8, latent=8, batch_size=32, budget=0.01,
-                         epochs=2, patience=1, val_sentences=20, eval_sentences=10)
+    config = StudyConfig(models=("opt-adam",), seq_len=8, latent=8, batch_size=32, budget=64,
+                         seeds=(0,), epochs=2, val_sentences=20, eval_sentences=10)
     report = run_study(run.path, config)
     # As the report shows it: no absolute path of the machine it ran on.
     assert report["corpus"]["source"] == os.path.relpath(corpus)
-    assert 0 <= report["models"]["opt-adam"]["budget"]["token_accuracy"] <= 1
+    assert 0 <= report["runs"]["opt-adam-lr0.001-seed0"]["budget"]["token_accuracy"] <= 1
     assert (run / "study" / "report.md").exists()

@@ -64,6 +64,17 @@ def unit_vectors(vectors: np.ndarray, center: bool = True) -> np.ndarray:
     return table
 
 
+def vocabulary_vectors(vocab: Vocabulary, keys: list[str], vectors: np.ndarray) -> np.ndarray:
+    """(len(vocab), dim) float32: each id's row of :func:`unit_vectors` (centred) for word
+    vectors ``vectors`` whose rows are the words ``keys``; PAD's row is zero, and UNK and any
+    word without a vector get UNK's fixed random row. The one-hot kind's ``init_from_vectors``."""
+    table = unit_vectors(vectors, center=True)
+    index = {word: row for row, word in enumerate(keys)}
+    rows = np.array([PAD_ID, UNK_ID] + [index.get(word, UNK_ID - 2) + 2
+                                        for word in vocab.words[2:]], dtype=np.int64)
+    return table[rows]
+
+
 def build_model(config: AutoencoderConfig, vocab_size: int, dim: int) -> keras.Model:
     """The Keras model; input (batch, seq_len) ids for onehot or (batch, seq_len, dim) vectors,
     and for the autoregressive decoder also ``previous``, (batch, seq_len, dim) vectors.
@@ -138,6 +149,15 @@ class SentenceAutoencoder:
             keras.utils.set_random_seed(seed)
             model = build_model(config, len(vocab), self.dim)
         self.model = model
+
+    def init_projection(self, table: np.ndarray) -> None:
+        """Set the one-hot input projection to ``table``, (len(vocab), dim) (``init_from_vectors``:
+        :func:`vocabulary_vectors`)."""
+        layer = self.model.get_layer("onehot_projection")
+        if table.shape != tuple(layer.embeddings.shape):
+            raise SeqaeError(f"an input table of shape {table.shape} does not fit the one-hot "
+                             f"projection's {tuple(layer.embeddings.shape)}")
+        layer.embeddings.assign(table)
 
     @property
     def eval_rows(self) -> int:

@@ -42,7 +42,7 @@ STATE_SCHEMA = Fields(
                         "wall_s": float},
                        {"trace": Fields({"loss_sum": float, "tokens": float, "norm_sum": float,
                                          "steps": int})}),
-     "non_finite": dict, "trace_bytes": int},
+     "non_finite": dict, "trace_bytes": int, "best_val_accuracy": (float, None)},
     name="training state (state.json)")
 
 
@@ -74,13 +74,15 @@ class EpochProgress:
 class TrainingState:
     """``state.json``: where training stands after the last committed checkpoint.
 
-    ``stopped`` is why it stopped (``epochs``, ``early-stop``, ``time``, ``non-finite``) or None
-    while it may go on; ``wait`` counts epochs since the best validation loss; ``trace_bytes``
+    ``stopped`` is why it stopped (``epochs``, ``early-stop``, ``time``, ``seen``,
+    ``non-finite``) or None while it may go on; ``best_epoch`` and ``wait`` (epochs since it)
+    follow the training's ``monitor``; ``trace_bytes``
     is the length of ``steps.csv`` that goes with the checkpoint.
     """
 
     epoch: int = 0
     best_val_loss: float | None = None
+    best_val_accuracy: float | None = None
     best_epoch: int | None = None
     wait: int = 0
     nan_events: int = 0
@@ -114,6 +116,9 @@ def state_problem(state: dict) -> str | None:
     loss = state["best_val_loss"]
     if loss is not None and not math.isfinite(loss):
         return f"best_val_loss {loss} is not a finite number"
+    accuracy = state.get("best_val_accuracy")
+    if accuracy is not None and not 0 <= accuracy <= 1:
+        return f"best_val_accuracy {accuracy} is not in 0..1"
     if state["wait"] < 0 or state["nan_events"] < 0 or state.get("trace_bytes", 0) < 0:
         return "a negative count"
     partial = state.get("partial")
@@ -188,10 +193,28 @@ def training_time(history: list[dict]) -> list[tuple[float, dict]]:
     return points
 
 
+def sentence_passes(history: list[dict]) -> list[tuple[int, dict]]:
+    """The finished epochs of a history, each with the sentence-passes at its end (training
+    sentences of every finished epoch so far)."""
+    seen, points = 0, []
+    for row in history:
+        if row.get("status") == "ok":
+            seen += int(row["sentences"])
+            points.append((seen, row))
+    return points
+
+
+def sentences_seen(history: list[dict]) -> int:
+    """Sentence-passes of the finished epochs of a history, what ``max_seen`` limits."""
+    points = sentence_passes(history)
+    return points[-1][0] if points else 0
+
+
 def training_seconds(history: list[dict]) -> float:
     """Seconds of training in a history, what ``max_time`` limits."""
     points = training_time(history)
     return points[-1][0] if points else 0.0
+
 
 
 # history.csv has a row an epoch (about 150 bytes): 16 MiB is over 100,000 epochs.

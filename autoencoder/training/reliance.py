@@ -1,5 +1,6 @@
 """How much the decoder relies on the code: the loss with each sentence's own code, with the
-codes swapped between sentences, and the best loss a decoder that reads no code can reach.
+codes swapped between sentences, with every code zeroed, and the best loss a decoder that reads
+no code can reach.
 
 The question behind seqae asks why a seq2seq loss sits on a plateau and then falls sharply.
 The explanation tested here: the decoder first learns what it can say without the code (the
@@ -10,14 +11,24 @@ loss with another sentence's code. In plain numbers, on a fixed sample of valida
 - ``val_loss``: the token-mean loss with each sentence's own code;
 - ``val_loss_swapped``: the same decoder fed the code of another sentence of the sample (a
   seeded permutation, fixed for the run);
-- ``code_free``: the loss of a good decoder that ignores the code, fitted to the training split
-  position by position: the word frequencies at each position (interpolated with the overall
-  ones, Witten-Bell) scored by cross-entropy (onehot kind); the mean target vector at each
-  position, scaled to its best length for the vMF loss, scored with the model's own loss
-  (embedding kind). None for the classic kind, whose Keras loss divides tanh outputs by their
-  sum and so has no such floor. For the autoregressive decoder, which reads the previous words
-  and so is a language model in itself, the floor is that decoder's own loss with every code
-  zeroed (teacher-forced, as its other two losses are), measured with the current weights.
+- ``code_zeroed``: the same decoder fed an all-zero code for every sentence: what the network
+  itself says with no code, measured with the current weights. All three are teacher-forced for
+  the autoregressive decoder, as in its training;
+- ``code_free``: an estimate from word statistics of the loss of a good decoder that ignores the
+  code, fitted to the training split position by position: the word frequencies at each position
+  (interpolated with the overall ones, Witten-Bell) scored by cross-entropy (onehot kind); the
+  mean target vector at each position, scaled to its best length for the vMF loss, scored with
+  the model's own loss (embedding kind). None for the classic kind, whose Keras loss divides
+  tanh outputs by their sum and so has no such floor, and for the autoregressive decoder, which
+  reads the previous words and so is a language model in itself: no per-position statistic
+  bounds it (its network floor is ``code_zeroed``);
+- ``gap_low``, ``gap_high``: a 95% bootstrap interval of the code-reliance gap
+  ``(val_loss_swapped - val_loss) / |val_loss_swapped|`` over the sample's sentences
+  (:data:`BOOTSTRAP` resamples of the sentences, drawn once from the seed, so the same at every
+  measurement and deterministic for a seed; each resample's gap is a ratio of its sentences'
+  token-loss sums; the percentile interval, widened to contain the point gap where the
+  resamples' skew leaves it a hair outside). None where the swapped-code loss is not positive
+  (a vMF NLL can be negative: no share).
 
 ``val_loss_swapped - val_loss`` is what the code explains: about 0 when the decoder ignores it.
 """
@@ -32,19 +43,21 @@ from autoencoder.data.sentences import ENCODE_CHUNK, EncodedSentences
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.data.vocab import PAD_ID
 
-FIELDS = ("val_loss", "val_loss_swapped", "code_free")
+FIELDS = ("val_loss", "val_loss_swapped", "code_free", "code_zeroed", "gap_low", "gap_high")
+BOOTSTRAP = 1000  # resamples of the sample's sentences for the gap's interval
+CONFIDENCE = 0.95
 
 
 class CodeReliance:
-    """The three losses of the module docstring on ``sample`` (the first ``size`` validation
-    sentences), with the code-free floor computed once from ``train``.
+    """The losses of the module docstring on ``sample`` (the first ``size`` validation
+    sentences), with the code-free estimate computed once from ``train``.
 
     Parameters
     ----------
     ae : the model being trained (its weights are read at each :meth:`measure`).
     sample : validation sentences, encoded; the first ``size`` are scored.
-    train : the training sentences the code-free decoder is fitted to.
-    seed : seed of the permutation that swaps the codes.
+    train : the training sentences the code-free estimate is fitted to.
+    seed : seed of the permutation that swaps the codes and of the bootstrap resamples.
     """
 
     def __init__(self, ae: SentenceAutoencoder, sample: EncodedSentences, train: EncodedSentences,
@@ -52,35 +65,72 @@ class CodeReliance:
         self.ae = ae
         self.ids = np.asarray(sample.ids[: min(size, len(sample))])  # (n, seq_len) int32
         n = len(self.ids)
+        rng = np.random.default_rng(seed)
         # One seeded cycle through the sample: every sentence gets another's code (when n > 1).
-        order = np.random.default_rng(seed).permutation(n)
+        order = rng.permutation(n)
         self.swap = np.empty(n, dtype=np.int64)
         self.swap[order] = np.roll(order, 1)
+        # Drawn after the permutation, from the same generator: the swap is what it was before
+        # the intervals. (BOOTSTRAP, n) sentence indices, the same at every measurement.
+        self.resamples = rng.integers(0, max(n, 1), size=(BOOTSTRAP, n), dtype=np.int32)
         self.mask = self.ids != PAD_ID
         self.code_free = None if ae.config.autoregressive else code_free_loss(ae, train, self.ids)
 
     def measure(self) -> dict:
-        """``{"val_loss", "val_loss_swapped", "code_free"}`` with the model's current weights."""
+        """The :data:`FIELDS` with the model's current weights."""
         if not self.mask.any():
             return dict.fromkeys(FIELDS)
         codes = np.concatenate([self.ae.encode(self.ids[start:start + EVAL_BATCH])
                                 for start in range(0, len(self.ids), EVAL_BATCH)])
-        own, swapped = (self._loss(codes[order]) for order in (np.arange(len(codes)), self.swap))
-        code_free = (self._loss(np.zeros_like(codes)) if self.ae.config.autoregressive
-                     else self.code_free)
-        return {"val_loss": own, "val_loss_swapped": swapped, "code_free": code_free}
+        own = self._sentence_losses(codes)
+        swapped = self._sentence_losses(codes[self.swap])
+        zeroed = self._sentence_losses(np.zeros_like(codes))
+        tokens = int(self.mask.sum())
+        low, high = gap_interval(own, swapped, self.resamples)
+        return {"val_loss": float(own.sum() / tokens),
+                "val_loss_swapped": float(swapped.sum() / tokens),
+                "code_free": self.code_free, "code_zeroed": float(zeroed.sum() / tokens),
+                "gap_low": low, "gap_high": high}
 
-    def _loss(self, codes: np.ndarray) -> float:
-        """Token-mean loss of the decoder on ``codes`` against the sample's words, in batches
-        of ``ae.eval_rows`` (whose outputs stay within a set size)."""
+    def _sentence_losses(self, codes: np.ndarray) -> np.ndarray:
+        """(n,) float64: each sample sentence's token-loss sum from the decoder on ``codes``
+        against its words, in batches of ``ae.eval_rows`` (whose outputs stay within a set
+        size). The repeat decoder's outputs depend on the code alone, so an all-zero ``codes``
+        is decoded once and its outputs shared by every sentence."""
         rows = self.ae.eval_rows
-        total = 0.0
+        shared = (np.asarray(self.ae.decoder_outputs(codes[:1]))
+                  if not self.ae.config.autoregressive and len(codes) and not codes.any()
+                  else None)
+        sums = np.zeros(len(codes))
         for start in range(0, len(codes), rows):
             ids, mask = self.ids[start:start + rows], self.mask[start:start + rows]
-            outputs = self.ae.decoder_outputs(codes[start:start + rows], ids)
+            outputs = (np.broadcast_to(shared, (len(ids), *shared.shape[1:])) if shared is not None
+                       else self.ae.decoder_outputs(codes[start:start + rows], ids))
             losses = ops.convert_to_numpy(self.ae.token_loss(ids, outputs))
-            total += float(losses[mask].sum(dtype=np.float64))
-        return total / int(self.mask.sum())
+            sums[start:start + rows] = np.where(mask, losses, 0.0).sum(axis=1, dtype=np.float64)
+        return sums
+
+
+def gap_interval(own: np.ndarray, swapped: np.ndarray, resamples: np.ndarray,
+                 confidence: float = CONFIDENCE) -> tuple[float | None, float | None]:
+    """The percentile bootstrap interval of ``(S - O) / |S|`` where O and S are the sums of
+    ``own`` and ``swapped`` (per-sentence token-loss sums, (n,)) over each row of sentence
+    indices in ``resamples`` (B, n): the token counts cancel in the ratio of two token means of
+    the same sentences. Widened to contain the point gap; (None, None) where the swapped sum is
+    not positive (no share)."""
+    total = swapped.sum()
+    if not total > 0 or resamples.shape[1] != len(own):
+        return None, None
+    point = (total - own.sum()) / total
+    own_b, swapped_b = own[resamples].sum(axis=1), swapped[resamples].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gaps = (swapped_b - own_b) / np.abs(swapped_b)
+    gaps = gaps[np.isfinite(gaps)]
+    if not len(gaps):
+        return float(point), float(point)
+    tail = 50 * (1 - confidence)
+    low, high = np.percentile(gaps, [tail, 100 - tail])
+    return float(min(low, point)), float(max(high, point))
 
 
 def code_free_loss(ae: SentenceAutoencoder, train: EncodedSentences,

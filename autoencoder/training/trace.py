@@ -2,12 +2,18 @@
 
 A row every ``every`` steps of an epoch and at its last step: the epoch, the step within it,
 the sentences seen since training began, the seconds of training, the token-mean training loss
-and the mean gradient norm over the steps since the previous row, and the learning rate. Rows
+and the mean gradient norm over the steps since the previous row, and the learning rate; on the
+rows where ``--eval-every`` measured it, the code-reliance columns of
+:mod:`~autoencoder.training.reliance` (:data:`RELIANCE_FIELDS`: ``val_loss``,
+``val_loss_swapped``, ``code_free``, ``code_zeroed``, ``gap_low``, ``gap_high``), empty
+elsewhere. A trace written before the last three columns existed still reads (their cells are
+None), and a run resumed on it rewrites it under the current header. Rows
 wait in memory until the trainer commits a checkpoint, then are appended in one write; the file
 size at that commit is recorded in ``state.json`` (``trace_bytes``), and a resumed run first
 cuts the file back to it. Rows after the last commit are recomputed by the replay, so the trace
 of an interrupted and resumed run has the rows of an uninterrupted one, none twice. Memory
-holds one epoch's rows at most; the file grows by about 60 bytes a row.
+holds one epoch's rows at most; the file grows by about 60 bytes a row (about 200 on a measured
+one).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ log = logging.getLogger(__name__)
 STEPS_FILE = "steps.csv"
 STEP_FIELDS = ("epoch", "step", "sentences", "train_s", "train_loss", "grad_norm", "lr",
                *RELIANCE_FIELDS)
+# Headers seqae wrote before: before the network's own code-free loss and the gap's interval.
+OLDER_HEADERS = (STEP_FIELDS[:STEP_FIELDS.index("code_free") + 1],)
 
 
 def default_every(steps: int) -> int:
@@ -95,10 +103,18 @@ class StepTrace:
         and come at or before ``upto``, the checkpoint's (epoch, step), with a warning."""
         self._check_regular()
         size = self.path.stat().st_size if self.path.exists() else 0
-        if committed_bytes == 0 or (size >= committed_bytes and self._intact(committed_bytes)):
+        header, rows = self._committed(committed_bytes) if size >= committed_bytes > 0 else \
+            (None, [])
+        if committed_bytes == 0 or header == list(STEP_FIELDS):
             if size == committed_bytes:
                 return False
             os.truncate(self.path, committed_bytes)
+            return True
+        if header in [list(h) for h in OLDER_HEADERS]:  # written before the newest columns
+            log.info("%s: rewritten under the current header (%d committed rows; the new "
+                     "columns are empty on them)", self.path, len(rows))
+            with atomic_open(self.path) as handle:
+                handle.write(_csv_text(rows, header=True))
             return True
         rows, bad = _parse_rows(self.path) if size else ([], 0)
         kept = [row for row in rows if (row["epoch"], row["step"]) <= upto]
@@ -110,15 +126,15 @@ class StepTrace:
             handle.write(_csv_text(kept, header=True))
         return True
 
-    def _intact(self, committed_bytes: int) -> bool:
-        """Whether the file's first ``committed_bytes`` are whole rows under seqae's header,
-        every one of which parses."""
+    def _committed(self, committed_bytes: int) -> tuple[list[str] | None, list[dict]]:
+        """The header and rows of the file's first ``committed_bytes`` when they are whole rows
+        every one of which parses, else (None, [])."""
         with open_artifact(self.path) as handle:
             head = handle.read(committed_bytes)
         if not head.endswith(b"\n"):
-            return False
-        fields, _, bad = _parse(head.decode("utf-8", errors="replace").splitlines())
-        return fields == list(STEP_FIELDS) and bad == 0
+            return None, []
+        fields, rows, bad = _parse(head.decode("utf-8", errors="replace").splitlines())
+        return (fields, rows) if bad == 0 else (None, [])
 
     def _check_regular(self) -> None:
         """Write only a regular file of the model folder, never through a link."""
@@ -153,8 +169,8 @@ def _parse_row(row: dict) -> dict | None:
         return None
 
 
-# steps.csv: a row is under 300 bytes, and a run writes at most 100 a epoch; 64 MiB is over
-# 200,000 rows. A longer line is no row seqae wrote.
+# steps.csv: a row is under 350 bytes (13 numbers), and a run writes at most 100 a epoch;
+# 64 MiB is over 190,000 rows. A longer line is no row seqae wrote.
 MAX_STEPS_BYTES = 64 << 20
 _MAX_LINE = 4096
 

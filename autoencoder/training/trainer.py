@@ -52,8 +52,8 @@ from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mas
 from autoencoder.data.vocab import PAD_ID, UNK_ID
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.checkpoints import (
-    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, training_seconds,
-    weights_finite, weights_sha256, write_history, EpochProgress, TrainingState,
+    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, sentences_seen,
+    training_seconds, weights_finite, weights_sha256, write_history, EpochProgress, TrainingState,
 )
 from autoencoder.training.reliance import CodeReliance
 from autoencoder.training.trace import STEPS_FILE, StepTrace, default_every
@@ -269,6 +269,9 @@ class Trainer:
                 if self._time_left() <= 0:
                     state.stopped = "time"
                     break
+                if self.config.max_seen is not None and self._seen() >= self.config.max_seen:
+                    state.stopped = "seen"
+                    break
                 self._run_epoch(epoch, state, loop, interrupted)
                 if self._stop_requested:
                     raise TrainingInterrupted(f"interrupted after epoch {epoch}; checkpoint saved: "
@@ -350,6 +353,9 @@ class Trainer:
 
         return self.backend.distribute_batches(self.strategy, generate)
 
+    def _seen(self) -> int:
+        return sentences_seen(self.history_)
+
     def _time_left(self) -> float:
         """Seconds of ``max_time`` not yet spent by the finished epochs (inf without a limit)."""
         if self.config.max_time is None:
@@ -368,19 +374,18 @@ class Trainer:
         clock = _Clock(self._time_left(), done.wall_s)
         self.trace_.reset(done.trace)
         plan = self._plan(loop.train, epoch)
-        out_of_time = self._train_steps(epoch, state, loop, plan, done, clock, good_weights,
-                                        interrupted)
+        limit = self._train_steps(epoch, state, loop, plan, done, clock, good_weights,
+                                  interrupted)
         self._end_epoch(epoch, state, loop, plan, done, clock.elapsed(),
-                        out_of_time or clock.over())  # or the last step spent it
+                        limit or ("time" if clock.over() else None))  # or the last step spent it
 
     def _train_steps(self, epoch: int, state: TrainingState, loop: _Loop, plan: list,
                      done: EpochProgress, clock: _Clock, good_weights: list,
-                     interrupted: Callable[[], bool]) -> bool:
-        """The epoch's steps from ``done.step`` on, adding to ``done``; True when ``max_time``
-        ran out before the last one."""
+                     interrupted: Callable[[], bool]) -> str | None:
+        """The epoch's steps from ``done.step`` on, adding to ``done``; ``time`` or ``seen``
+        when ``max_time`` or ``max_seen`` ran out before the last one."""
         cfg, first = self.config, done.step
-        seen = sum(row["sentences"] for row in self.history_ if row.get("status") == "ok")
-        seen += sum(len(batch.rows) for batch in plan[:first])
+        seen = self._seen() + sum(len(batch.rows) for batch in plan[:first])
         before, lr = training_seconds(self.history_), cfg.learning_rate(self.replicas)
         recent = collections.deque(maxlen=STEPS_BEFORE_NON_FINITE)
         bar = progress_bar(itertools.islice(loop.batches, loop.steps - first), total=loop.steps,
@@ -398,21 +403,24 @@ class Trainer:
                 recent.append({"step": step, "loss": loss, "grad_norm": norm})
                 done.add(loss, n_tokens, norm)
                 seen += len(plan[step - 1].rows)
-                over = clock.over()  # decided before a measurement moves the deadline
-                last = step == loop.steps or over
+                # Decided before a measurement moves the deadline.
+                over = ("time" if clock.over() else
+                        "seen" if cfg.max_seen is not None and seen >= cfg.max_seen else None)
+                last = step == loop.steps or over is not None
                 measured = self._measure(clock) if self._measures(step, last) else None
                 self.trace_.step(epoch, step, loss, n_tokens, norm, last=last, sentences=seen,
                                  train_s=before + clock.elapsed(), lr=lr, validation=measured)
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 self._stop_requested = stops > 0  # a Ctrl-C at the last step stops after the epoch
                 if over:
-                    log.info("--max-time %gs reached after step %d of epoch %d", cfg.max_time,
-                             step, epoch)
-                    return True
+                    log.info("%s reached after step %d of epoch %d",
+                             f"--max-time {cfg.max_time:g}s" if over == "time"
+                             else f"--max-seen {cfg.max_seen}", step, epoch)
+                    return over
                 if self._stop_requested and step < loop.steps:
                     bar.close()
                     self._save_interrupted(epoch, state, done, clock, loop.steps)
-        return False
+        return None
 
     def _measures(self, step: int, last: bool) -> bool:
         return self.reliance_ is not None and (last or step % self.config.eval_every == 0)
@@ -435,17 +443,26 @@ class Trainer:
             + RESUME_ADVICE)
 
     def _end_epoch(self, epoch: int, state: TrainingState, loop: _Loop, plan: list,
-                   done: EpochProgress, wall: float, out_of_time: bool) -> None:
-        """Validate, decide on early stopping, append the history row and checkpoint."""
+                   done: EpochProgress, wall: float, limit: str | None) -> None:
+        """Validate, decide on early stopping (by ``monitor``), append the history row and
+        checkpoint; ``limit``: ``time`` or ``seen`` when that limit ended the epoch."""
         cfg = self.config
         sentences = sum(len(batch.rows) for batch in plan[: done.step])  # fewer if out of time
         val_loss, val_acc = self._from_chief(
             self.evaluate(loop.val) if self.is_chief else (None, None))
         train_loss, grad_norm = done.loss_sum / done.tokens, done.norm_sum / done.step
-        monitored = train_loss if val_loss is None else val_loss
-        improved = state.best_val_loss is None or monitored < state.best_val_loss
+        improved = _improves(state, cfg.monitor, train_loss if val_loss is None else val_loss,
+                             val_acc)
+        if val_acc is not None and (state.best_val_accuracy is None
+                                    or val_acc > state.best_val_accuracy):
+            state.best_val_accuracy = val_acc
+        if val_loss is not None and (state.best_val_loss is None
+                                     or val_loss < state.best_val_loss):
+            state.best_val_loss = val_loss
+        elif val_loss is None and (state.best_val_loss is None or train_loss < state.best_val_loss):
+            state.best_val_loss = train_loss  # no validation sentences: the training loss
         if improved:
-            state.best_val_loss, state.best_epoch, state.wait = monitored, epoch, 0
+            state.best_epoch, state.wait = epoch, 0
         else:
             state.wait += 1
         self.history_.append({
@@ -456,12 +473,12 @@ class Trainer:
             "peak_rss_mb": peak_rss_mb(), "status": "ok",
         })
         state.epoch = epoch
-        if cfg.patience and state.wait >= cfg.patience:
+        if cfg.patience and state.wait >= cfg.patience and self._seen() >= (cfg.min_seen or 0):
             state.stopped = "early-stop"
         elif epoch == cfg.epochs:
             state.stopped = "epochs"
-        elif out_of_time:
-            state.stopped = "time"
+        elif limit:
+            state.stopped = limit
         self._save_epoch(state, improved)
         log.info("epoch %d: train %.4f  val %s  val acc %s  |g| %.3g  %.0f sent/s%s", epoch,
                  train_loss, _fmt(val_loss), _fmt(val_acc), grad_norm, sentences / wall,
@@ -515,6 +532,14 @@ class Trainer:
         if tokens == 0:
             return None, None
         return loss_sum / tokens, correct / tokens
+
+
+def _improves(state: TrainingState, monitor: str, loss: float, accuracy: float | None) -> bool:
+    """Whether an epoch's figures beat the best so far by ``monitor`` (before ``state`` takes
+    them); accuracy falls back to the loss where there is none (no validation sentences)."""
+    if monitor == "val_token_accuracy" and accuracy is not None:
+        return state.best_val_accuracy is None or accuracy > state.best_val_accuracy
+    return state.best_val_loss is None or loss < state.best_val_loss
 
 
 def _masked_loss(ae: SentenceAutoencoder, ids, outputs) -> tuple:

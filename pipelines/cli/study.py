@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from embeddings.core.io import portable_path
+from autoencoder.config import TrainConfig
 from pipelines.study_config import MODEL_NAMES, StudyConfig
 from pipelines.cli.options import (
     backend_option, config_option, force_option, lock_run, option_names, read_run_option,
@@ -22,80 +23,109 @@ log = logging.getLogger("seqae")
 _STUDY = StudyConfig()
 
 
-class _ModelList(click.ParamType):
-    """A comma list of study model names."""
+class _CommaList(click.ParamType):
+    """A comma list: model names from ``choices``, or numbers checked by a ``PARAMS`` rule."""
 
-    name = "NAMES"
+    def __init__(self, choices: tuple[str, ...] | None = None, rule=None, name: str = "LIST"):
+        self.choices, self.rule, self.name = choices, rule, name
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
-        names = tuple(n.strip() for n in value.split(",") if n.strip())
-        unknown = [n for n in names if n not in MODEL_NAMES]
-        if unknown or not names:
-            self.fail(f"choose from {', '.join(MODEL_NAMES)}; got {', '.join(unknown) or 'none'}",
-                      param, ctx)
-        return names
+        items = tuple(n.strip() for n in str(value).split(",") if n.strip())
+        if self.choices is not None:
+            unknown = [n for n in items if n not in self.choices]
+            if unknown or not items:
+                self.fail(f"choose from {', '.join(self.choices)}; got "
+                          f"{', '.join(unknown) or 'none'}", param, ctx)
+            return items
+        try:
+            return tuple(self.rule.kind(n) for n in items)
+        except ValueError:
+            self.fail(f"a comma list of numbers, got {value!r}", param, ctx)
+
+
+def _default(values: tuple) -> str:
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 @click.command()
 @read_run_option
 @embed_options("--w2v-epochs")
-@click.option("--models", type=_ModelList(), default=",".join(_STUDY.models), show_default=True,
+@click.option("--models", type=_CommaList(MODEL_NAMES, name="NAMES"),
+              default=_default(_STUDY.models), show_default=True,
               help="Study models to train, comma-separated.")
 @config_option(StudyConfig, "seq_len", help="Tokens per sentence (truncate / right-pad).")
 @config_option(StudyConfig, "latent", help="LSTM units of encoder and decoder.")
 @config_option(StudyConfig, "batch_size", help="Sentences per step, every model.")
-@config_option(StudyConfig, "budget", metavar="SECONDS",
-               help="The equal wall-clock budget: seconds of training per model.")
+@click.option("--seeds", type=_CommaList(rule=TrainConfig.PARAMS["seed"], name="SEEDS"),
+              default=_default(_STUDY.seeds), show_default=True,
+              help="Train every model once per seed (subsample, order, initialisation).")
+@click.option("--lrs", type=_CommaList(rule=TrainConfig.PARAMS["lr"], name="RATES"),
+              default=_default(_STUDY.lrs), show_default=True,
+              help="Learning-rate sweep of the main Adam models, chosen on validation token "
+                   "accuracy; one rate: no sweep.")
+@config_option(StudyConfig, "sweep", metavar="SENTENCES",
+               help="Sentence-passes of each sweep run (first seed).")
+@config_option(StudyConfig, "budget", metavar="SENTENCES",
+               help="The equal budget: sentence-passes (steps x batch) every model trains, "
+                    "with no early stopping, before it is scored.")
+@config_option(StudyConfig, "converge", "--converge/--no-converge",
+               help="Train the main models on from the budget to convergence and score again.")
+@config_option(StudyConfig, "patience", metavar="SENTENCES",
+               help="Convergence: sentence-passes without a better validation token accuracy "
+                    "before stopping (rounded up to whole epochs).")
+@config_option(StudyConfig, "min_passes", metavar="SENTENCES",
+               help="Convergence: no stopping before this many sentence-passes in all.")
+@config_option(StudyConfig, "max_passes", metavar="SENTENCES",
+               help="The most sentence-passes of a model in all  [default: no limit]")
 @config_option(StudyConfig, "max_time", metavar="SECONDS",
-               help="Cap on each model's total training time when training to convergence  "
-                    "[default: none, early stopping decides]")
+               help="Safety cap on each model's training time  [default: none]")
 @config_option(StudyConfig, "epochs", help="Most epochs of a model.")
-@config_option(StudyConfig, "patience",
-               help="Convergence: epochs without a lower validation loss before stopping.")
 @config_option(StudyConfig, "max_sentences",
                help="Train on a seeded subsample of this many sentences  [default: all]")
 @config_option(StudyConfig, "val_sentences", help="Validation sentences per epoch.")
 @config_option(StudyConfig, "eval_every", metavar="STEPS",
                help="Measure how much the decoder uses the code every STEPS steps (the step "
-                    "trace's own-code, swapped-code and code-free losses), read in the report.")
+                    "trace's own-code, swapped-code and zeroed-code losses), read in the report.")
 @config_option(StudyConfig, "eval_sentences",
-               help="Test sentences scored  [default: the whole test split]")
+               help="Test sentences scored, the same for every run  [default: the whole test "
+                    "split]")
 @force_option
 @seed_option
 @backend_option
 @verbosity
 def study(run_dir: Path, force: bool, seed: int, **options) -> None:
-    """Train every model of the question on one corpus and score them on the same test
-    sentences, at an equal training time and at convergence.
+    """Train the models of the question on one corpus for an equal number of sentence-passes,
+    on several seeds, and score them on the same test sentences, at the equal budget and at
+    convergence.
 
     \b
-    Models (--models): embedding-cosine, embedding-mse and embedding-vmf (word2vec in and
-    out; the last with the von Mises-Fisher NLL); onehot-2000 and onehot-full (softmax over
-    the 1,998 most frequent words, or over the whole vocabulary); onehot-sampled (the whole
-    vocabulary, trained with sampled softmax); classic-seed (the seed's Keras model as written: LSTM(2000) tanh
-    output, categorical_crossentropy, Nesterov SGD 0.04; its blow-up is recorded, the study
-    goes on); opt-sgd, opt-sgd-nesterov and opt-adam (the question's three optimizers on
-    embedding-cosine).
+    Models (--models): embedding-cosine and embedding-cosine-ar (word2vec in and out, cosine
+    loss; the repeat decoder or the autoregressive one), embedding-mse(-ar), embedding-vmf;
+    onehot-2000, onehot-full, onehot-sampled(-ar) (softmax over 1,998 words or the whole
+    vocabulary, sampled in training); onehot-sampled-w2v and onehot-sampled-ar-w2v (the same
+    with the input projection started from the word2vec vectors); vmf-lambda* (the vMF NLL
+    as its paper ran it); classic-seed (the seed's Keras model as written); opt-sgd,
+    opt-sgd-nesterov and opt-adam (the question's optimizers on embedding-cosine).
 
     \b
-    Each model trains --budget seconds and is scored; the main models then resume until
-    early stopping (--patience, --epochs, --max-time) and are scored again (the seed's model
-    and the optimizers answer at the equal time). Writes RUN/study/: report.md (tables, the
-    seed model's failure, the optimizer answer, the curves read in plain words), report.json
-    (every figure, the command, hardware and versions), trace.png (each step trace: loss,
-    code-free floor, the share the code explains), curves.png and optimizers.png (accuracy
-    and loss against training time). Rerunning the same command
-    continues an interrupted study (--models may change: each model's phases are kept);
-    --force starts it over, the embedding included. Training time counts compiling the
-    step for each batch width, as the user's clock does. Defaults are the reference
-    setup (2000-d vectors, seq-len 50, latent 256, 70 s per model), sized for a GPU.
+    Each main Adam model first sweeps --lrs (--sweep sentence-passes, first seed) and keeps
+    the rate with the best validation token accuracy; then every model trains --budget
+    sentence-passes per seed with no early stopping and is scored; the main models then go on
+    to convergence (--patience, --min-passes, --max-passes) and are scored again. Checkpoints
+    are chosen by validation token accuracy. Writes RUN/study/: report.md (the rules, the
+    sweep, tables of means with 95% intervals over seeds, the gaps that hold, the seed
+    model's failure, the optimizer answer, the vMF runs, the curves read in plain words),
+    report.json (every figure, command, hardware, versions), trace.png, curves.png and
+    optimizers.png. Rerunning the same command continues an interrupted study; --force
+    starts it over, the embedding included. --seed is the embedding's. Defaults are the
+    reference setup (2000-d vectors, seq-len 50, latent 256), sized for a GPU.
     """
     from pipelines.study import check_study, run_study
 
     embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
-    config = StudyConfig(seed=seed, **options)  # checked before the run is created or locked
+    config = StudyConfig(**options)  # checked before the run is created or locked
     with lock_run(run_dir, create=True):
         check_study(run_dir, config, force)  # before the embedding or RUN/config.json changes
         log.info("study 1/2: embed")
@@ -104,10 +134,10 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
         report = run_study(run_dir, config, force=force,
                            command=shlex.join(["pipe", *map(portable_path, sys.argv[1:])]))
     for name, entry in report["models"].items():
-        scores = [entry[phase] and entry[phase].get("token_accuracy") for phase in
-                  ("budget", "converged")]
-        cells = ["-" if s is None else f"{s:.1%}" for s in scores]
-        click.echo(f"{name:18s} at budget {cells[0]:>6s}   converged {cells[1]:>6s}   "
-                   f"{entry['epochs'] or 0} epochs" +
-                   ("   NON-FINITE" if entry["non_finite"] else ""))
+        stats = report["summary"][name]
+        cells = [(stats[phase]["token_accuracy"] or {}).get("mean") if phase in stats else None
+                 for phase in ("budget", "converged")]
+        cells = ["-" if c is None else f"{c:.1%}" for c in cells]
+        click.echo(f"{name:22s} lr {entry['settings']['lr'] or 0:<7g} at budget {cells[0]:>6s}   "
+                   f"converged {cells[1]:>6s}   ({stats['seeds']} seeds, mean)")
     click.echo(f"\nreport: {Path(run_dir) / 'study' / 'report.md'}")

@@ -17,7 +17,7 @@ from pipelines.cli.options import (
 
 _AE, _TRAIN = AutoencoderConfig, TrainConfig
 AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2", "softmax",
-              "negatives", "decoder", "word_dropout")
+              "negatives", "decoder", "word_dropout", "init_from_vectors")
 
 
 def autoencoder_options(func):
@@ -48,6 +48,9 @@ def autoencoder_options(func):
         config_option(_AE, "word_dropout", metavar="SHARE",
                       help="--decoder autoregressive: share of previous words replaced by UNK "
                            "in training, so that the decoder leans on the code."),
+        config_option(_AE, "init_from_vectors",
+                      help="One-hot kind: start the input projection from the run's word2vec "
+                           "vectors (the vector models' pretraining), then train it."),
     ]):
         func = option(func)
     return func
@@ -69,7 +72,13 @@ def training_options(func):
                       help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
                            "weight's gradient on its own (Keras's clipnorm)."),
         config_option(_TRAIN, "patience",
-                      help="Early stopping: epochs without a lower validation loss; 0 never."),
+                      help="Early stopping: epochs without a better --monitor; 0 never."),
+        config_option(_TRAIN, "monitor",
+                      help="What early stopping and best.keras follow: the lowest validation "
+                           "loss or the highest validation token accuracy."),
+        config_option(_TRAIN, "min_seen", metavar="SENTENCES",
+                      help="No early stopping before this many sentence-passes in all.  "
+                           "[default: none]"),
         config_option(_TRAIN, "max_sentences",
                       help="Train on a seeded subsample of this many sentences."),
         config_option(_TRAIN, "val_sentences",
@@ -77,6 +86,9 @@ def training_options(func):
         config_option(_TRAIN, "max_time", metavar="SECONDS",
                       help="Stop after this much training time (validation not counted); the "
                            "epoch in progress ends there.  [default: no limit]"),
+        config_option(_TRAIN, "max_seen", metavar="SENTENCES",
+                      help="Stop after this many sentence-passes (sentences x passes) in all; "
+                           "the epoch in progress ends there.  [default: no limit]"),
         config_option(_TRAIN, "trace_every", metavar="STEPS",
                       help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
                            "norm, sentences and seconds) every STEPS steps and at each epoch's "
