@@ -9,7 +9,8 @@
 with block NAME rendered from its source (a committed ``report.json``);
 ``python -m benchmarks.figures --check`` rewrites nothing and exits 1, listing the stale
 blocks, when any region differs from what its source renders. A block whose source file does
-not exist yet is skipped and its region left as it is. Standard library only.
+not exist yet is skipped and its region left as it is. The study's tables come from
+:mod:`pipelines.study_report`, as in its report.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDY = "benchmarks/results/converged-cpu/report.json"
 # What `pipe run` writes as RUN/compare/report.json, committed as the demo's result.
 DEMO = "benchmarks/results/demo/report.json"
+# The referee study (docs/study.md "A comparison a referee would accept") and its vMF runs.
+REFEREE = "benchmarks/results/referee-cpu/report.json"
+VMF = "benchmarks/results/vmf-cpu/report.json"
 
 OPEN = re.compile(r"<!-- figures: ([A-Za-z0-9_.-]+) -->")
 CLOSE = "<!-- /figures -->"
@@ -66,8 +70,9 @@ def converges(settings: dict) -> bool:
     return settings.get("converge", True)
 
 
-# Time settings as that study first saved them, and their later names.
-_RENAMED = {"budget_s": "budget", "max_time_s": "max_time"}
+# That study's time settings under one name each: its budget in seconds is ``budget_s`` (as it
+# first saved it; a later pipe study's ``budget`` is in sentence-passes), its cap ``max_time``.
+_RENAMED = {"budget": "budget_s", "max_time_s": "max_time"}
 
 
 def _final(entry: dict) -> dict:
@@ -132,7 +137,7 @@ def _nan(report: dict) -> str:
 def study_summary(report: dict) -> str:
     """README: token accuracy at the equal time and at the cap, for every model."""
     config = report["config"]
-    header = ["model", f"token acc at {seconds(config['budget'])}",
+    header = ["model", f"token acc at {seconds(config['budget_s'])}",
               _after(report), "exact", "BLEU-4", "epochs", "stopped"]
     rows = [[name, pct((entry["budget"] or {}).get("token_accuracy")),
              pct(entry["converged"]["token_accuracy"]) if entry["converged"] else "-",
@@ -170,7 +175,7 @@ def study_setup(report: dict) -> str:
         f"{_sentences(config['eval_sentences'], 'test')}.",
         f"- Models: seq-len {config['seq_len']}, latent {config['latent']}, batch "
         f"{config['batch_size']}.",
-        f"- Time: {seconds(config['budget'])} of training per model for the equal-time "
+        f"- Time: {seconds(config['budget_s'])} of training per model for the equal-time "
         f"column; then trained on to early stopping (patience {config['patience']}), "
         f"{config['epochs']} epochs"
         + (f" or {seconds(config['max_time'])} of training in all (budget included)"
@@ -192,7 +197,7 @@ def study_models(report: dict) -> str:
 def study_table(report: dict) -> str:
     """docs/study.md: every figure of the two phases that the write-up reads."""
     config = report["config"]
-    budget, after = seconds(config["budget"]), _after(report)
+    budget, after = seconds(config["budget_s"]), _after(report)
     header = ["model", f"token acc at {budget}", after, "exact", "BLEU-4", "out-of-cap acc",
               "vocabulary", "sent/s", "epochs", "distinct outputs", "top output (share)"]
     rows = []
@@ -243,7 +248,7 @@ def study_optimizers(report: dict) -> str:
              pct(at[n].get("exact_sentence_rate")), num(at[n].get("train_sentences_per_s")),
              str(at[n].get("epochs", "-"))]
             for n in at]
-    return table(["model", "optimizer", f"token acc at {seconds(config['budget'])}", "exact",
+    return table(["model", "optimizer", f"token acc at {seconds(config['budget_s'])}", "exact",
                   "sent/s", "epochs"], rows, right={2, 3, 4, 5})
 
 
@@ -295,6 +300,50 @@ def study_seed(report: dict) -> str:
     ])
 
 
+# --- the referee study (pipe study's report.json: seeds, sentence-passes) ---------------------
+# Rendered by the study report's own tables, so that README and report.md cannot disagree.
+
+def referee_sweep(report: dict) -> str:
+    from pipelines.study_report import sweep_table
+
+    return "\n".join(sweep_table(report["models"], report["config"]))
+
+
+def referee_budget(report: dict) -> str:
+    from pipelines.study_report import gaps_table, summary_table
+
+    config = report["config"]
+    lines = summary_table(report["models"], report["summary"], report["runs"], "budget")
+    lines += ["", f"{config['budget']:,} sentence-passes per model, no early stopping; seeds "
+              f"{', '.join(map(str, config['seeds']))}; {report['train_sentences']:,} training "
+              f"sentences of 20 Newsgroups; {config['eval_sentences']:,} held-out test sentences, "
+              "the same for every run. Gaps in token accuracy, paired by seed:", "",
+              *gaps_table(report["differences"]["budget"])]
+    return "\n".join(lines)
+
+
+def referee_converged(report: dict) -> str:
+    from pipelines.study_report import gaps_table, summary_table
+
+    config = report["config"]
+    lines = summary_table(report["models"], report["summary"], report["runs"], "converged")
+    lines += ["", f"On from the budget until {config['patience']:,} sentence-passes without a "
+              f"better validation token accuracy, never before {config['min_passes']:,} in all"
+              + (f", at most {config['max_passes']:,}" if config.get("max_passes") else "")
+              + ". Gaps in token accuracy, paired by seed:", "",
+              *gaps_table(report["differences"]["converged"])]
+    return "\n".join(lines)
+
+
+def referee_vmf(report: dict) -> str:
+    from pipelines.study_report import vmf_table
+
+    config = report["config"]
+    return "\n".join(vmf_table(report["models"], report["runs"])[2:] + [
+        "", f"{report['corpus']['vector_size']}-d word2vec vectors; {config['budget']:,} "
+        f"sentence-passes each, seed {config['seeds'][0]}."])
+
+
 # --- the demo (pipe run's RUN/compare/report.json) -------------------------------------------
 
 DEMO_COLUMNS = (
@@ -338,6 +387,10 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], str]]] = {
     "study-history": (STUDY, study_history),
     "study-seed": (STUDY, study_seed),
     "demo-table": (DEMO, demo_table),
+    "referee-sweep": (REFEREE, referee_sweep),
+    "referee-budget": (REFEREE, referee_budget),
+    "referee-converged": (REFEREE, referee_converged),
+    "referee-vmf": (VMF, referee_vmf),
 }
 
 

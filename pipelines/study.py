@@ -28,7 +28,9 @@ from pathlib import Path
 
 from autoencoder.backends import current_name
 from autoencoder.data.sentences import count_lines
-from autoencoder.training.checkpoints import read_history, read_state
+from autoencoder.training.checkpoints import (
+    read_history, read_state, sentence_passes, sentences_seen,
+)
 from autoencoder.training.trace import STEPS_FILE, read_steps
 from pipelines.compare import compare_models
 from pipelines.curve import describe
@@ -77,7 +79,7 @@ def run_study(run_dir: Path, config: StudyConfig, force: bool = False,
     chosen = [m for m in STUDY_MODELS if m.name in config.models]
     for model in chosen:
         lr = _sweep(run_dir, config, model, progress, epoch, force)
-        for seed in config.seeds:
+        for seed in config.seeds if lr is not None else ():
             for phase in SCORED if config.converge and model.converge else SCORED[:1]:
                 _run_phase(run_dir, config, model, lr, seed, phase, progress, epoch, force)
     report = study_report(run_dir, config, progress, chosen, command)
@@ -92,28 +94,32 @@ def train_sentences(run_dir: Path, config: StudyConfig) -> int:
 
 
 def _sweep(run_dir: Path, config: StudyConfig, model: StudyModel, progress: dict, epoch: int,
-           force: bool) -> float:
+           force: bool) -> float | None:
     """The learning rate of ``model``: the sweep's best by validation token accuracy (each
-    rate's run on the first seed trained ``config.sweep`` sentence-passes), or its own."""
+    rate's run on the first seed trained ``config.sweep`` sentence-passes; a run that blew up
+    is out), or its own; None when every rate blew up."""
     rates = config.lrs_of(model)
     if len(rates) == 1:
         return rates[0]
     sweep = progress["sweep"].setdefault(model.name, {"val_token_accuracy": {}})
     for lr in rates:
+        name = config.run_name(model.name, lr, config.seeds[0])
         _run_phase(run_dir, config, model, lr, config.seeds[0], "sweep", progress, epoch, force)
-        history = read_history(RunDir(run_dir).model(config.run_name(model.name, lr,
-                                                                     config.seeds[0]))
-                               / "history.csv")
-        scores = [row["val_token_accuracy"] for row in history
-                  if row.get("val_token_accuracy") is not None]
-        sweep["val_token_accuracy"][f"{lr:g}"] = max(scores) if scores else None
+        if f"{lr:g}" not in sweep["val_token_accuracy"]:  # read once: the chosen run goes on
+            history = read_history(RunDir(run_dir).model(name) / "history.csv")
+            scores = [row["val_token_accuracy"] for row in history
+                      if row.get("val_token_accuracy") is not None]
+            # A rate that blew up is out of the running, whatever it reached before.
+            usable = scores and not progress["runs"][name].get("non_finite")
+            sweep["val_token_accuracy"][f"{lr:g}"] = max(scores) if usable else None
     scored = {lr: sweep["val_token_accuracy"][f"{lr:g}"] for lr in rates}
     best = max((lr for lr in rates if scored[lr] is not None), key=scored.get, default=None)
-    if best is None:
-        raise SeqaeError(f"no rate of the sweep trained {model.name} to a validation figure "
-                         f"({', '.join(f'{lr:g}' for lr in rates)}); see its runs' state.json")
     sweep["chosen"] = best
     _save_progress(run_dir / STUDY_DIR, progress)
+    if best is None:
+        log.warning("study: no rate of the sweep trained %s to a finite validation figure; "
+                    "the model is left out", model.name)
+        return None
     log.info("study: %s learns best at lr %g (validation token accuracy %s)", model.name, best,
              ", ".join(f"{lr:g}: {'-' if a is None else f'{a:.1%}'}" for lr, a in scored.items()))
     return best
@@ -131,7 +137,7 @@ def _run_phase(run_dir: Path, config: StudyConfig, model: StudyModel, lr: float,
         return
     started = time.perf_counter()
     event, scoreable = _train_phase(run_dir, config, model, lr, seed, phase, epoch, force,
-                                    earlier=any(p in record for p in PHASES))
+                                    earlier=_goes_on(run_dir, name, record, epoch))
     if event is not None:
         record["non_finite"] = event
     figures = _score(run_dir, name, config) if scoreable and phase in SCORED else None
@@ -139,6 +145,16 @@ def _run_phase(run_dir: Path, config: StudyConfig, model: StudyModel, lr: float,
     # Training and scoring, in the process that finished the phase.
     record[f"{phase}_wall_s"] = time.perf_counter() - started
     _save_progress(out, progress)
+
+
+def _goes_on(run_dir: Path, name: str, record: dict, epoch: int) -> bool:
+    """Whether a run goes on from its earlier phase's checkpoint: when one is recorded and it
+    ended on an epoch's end (a limit inside an epoch would skip the rest of that epoch's
+    batches, so that the run's data order would not be its seed's; then it starts over)."""
+    if not any(p in record for p in PHASES):
+        return False
+    seen = sentences_seen(read_history(RunDir(run_dir).model(name) / "history.csv"))
+    return seen % epoch == 0 or "budget" in record
 
 
 def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, lr: float, seed: int,
@@ -216,13 +232,15 @@ def _load_progress(out: Path, config: StudyConfig, force: bool) -> dict:
     """The recorded phases of an earlier study with these options (``--models`` may differ:
     each model's phases are its own), or a fresh record. ``created`` lists the models a study
     of this run made, kept when the options change (those folders are the study's to
-    replace), dropped by ``force``."""
+    replace), kept by ``force`` too."""
     path = out / "progress.json"
     fresh = {"config": config.to_dict(), "runs": {}, "sweep": {}, "created": []}
-    if force or not path.exists():
+    if not path.exists():
         return fresh
     progress = read_json(path, PROGRESS_SCHEMA)
     created = progress.get("created", list(progress.get("models", {})))  # older records lack it
+    if force:  # the folders an earlier study made stay the study's to replace
+        return {**fresh, "created": created}
     # The models, and whether to go on to convergence, are each run's own phases: not a change.
     free = dict.fromkeys(("models", "converge"))
     if {**progress["config"], **free} == {**config.to_dict(), **free}:
@@ -277,7 +295,7 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
             if lr is not None else []}
         for name in entries[model.name]["runs"]:
             if name in progress["runs"]:
-                runs[name] = _run_entry(run_dir, name, progress["runs"][name])
+                runs[name] = _run_entry(run_dir, config, name, progress["runs"][name])
     wall = sum(record.get(f"{phase}_wall_s", 0.0) for record in progress["runs"].values()
                for phase in PHASES)
     corpus = RunDir(run_dir).stage_options("embed")
@@ -290,22 +308,27 @@ def study_report(run_dir: Path, config: StudyConfig, progress: dict,
             "models": entries, "runs": runs, **summarise(entries, runs)}
 
 
-def _run_entry(run_dir: Path, name: str, record: dict) -> dict:
+def _run_entry(run_dir: Path, config: StudyConfig, name: str, record: dict) -> dict:
     folder = RunDir(run_dir).model(name)
     state = read_state(folder / "state.json") if (folder / "state.json").exists() else {}
     history = read_history(folder / "history.csv")
+    # Each phase compiles its steps again: the first epoch after each phase's end is not timed.
+    recorded = [phase for phase in PHASES if phase in record]
+    seen = [passes for passes, _ in sentence_passes(history)]
+    restarts = {0} | {next((i + 1 for i, s in enumerate(seen) if s >= getattr(config, phase)), 0)
+                      for phase in recorded[:-1]}
     return {"model": record["model"], "lr": record["lr"], "seed": record["seed"],
             **{phase: record.get(phase) for phase in SCORED},
             "non_finite": record.get("non_finite"), "stopped": state.get("stopped"),
             "epochs": state.get("epoch"), "best_epoch": state.get("best_epoch"),
-            "timing": timing(history), "history": history,
+            "timing": timing(history, restarts), "history": history,
             "curve": describe(name, read_steps(folder / STEPS_FILE))}
 
 
 def write_study(report: dict, run_dir: Path) -> Path:
     """Write ``RUN/study/``: report.json, report.md, curves.png (accuracy and loss against
-    training time, every model), optimizers.png (the optimizer question) and trace.png (each
-    model's step trace: loss, code-free floor and code-reliance gap)."""
+    sentence-passes, each model's first seed), optimizers.png (the optimizer question) and
+    trace.png (each model's step trace: loss, codes zeroed and swapped, code-reliance gap)."""
     with RunDir(run_dir).writing("write_study()"):
         return _write_study(report, Path(run_dir))
 

@@ -143,7 +143,8 @@ class StudyConfig:
         better validation token accuracy (rounded up to whole epochs), never before
         ``min_passes`` in all; or at ``max_passes``, ``epochs`` or ``max_time``.
     max_passes : the most sentence-passes of a model in all (None: no limit).
-    max_time : the most seconds of training of a model in all, a safety cap (None: none).
+    max_time : the convergence phase's safety cap: it ends once a run has trained this many
+        seconds in all, its earlier phases included (None: no cap).
     max_sentences : train on a seeded subsample of this many sentences (None: all).
     val_sentences : validation sentences per epoch (early stopping, checkpoints, the sweep).
     eval_sentences : test sentences scored, the same for every run (None: the whole split).
@@ -190,7 +191,8 @@ class StudyConfig:
         seed_rule, lr_rule = TrainConfig.PARAMS["seed"], TrainConfig.PARAMS["lr"]
         object.__setattr__(self, "seeds", _numbers("seeds", self.seeds, seed_rule))
         object.__setattr__(self, "lrs", _numbers("lrs", self.lrs, lr_rule))
-        if self.sweep > self.budget and len(self.lrs) > 1:
+        sweeping = any(m.sweeps for m in STUDY_MODELS if m.name in self.models)
+        if self.sweep > self.budget and len(self.lrs) > 1 and sweeping:
             raise SeqaeError(f"--sweep ({self.sweep:,}) must not be above --budget "
                              f"({self.budget:,}): the chosen rate's run goes on to the budget")
         if self.max_passes is not None and self.max_passes < self.budget:
@@ -219,7 +221,7 @@ class StudyConfig:
         limits = {"sweep": dict(max_seen=self.sweep, patience=0),
                   "budget": dict(max_seen=self.budget, patience=0),
                   "converged": dict(max_seen=self.max_passes, min_seen=self.min_passes,
-                                    patience=-(-self.patience // max(train_sentences, 1)),
+                                    patience=self.patience_epochs(train_sentences),
                                     max_time=self.max_time)}[phase]
         train = TrainConfig(
             epochs=self.epochs, batch_size=self.batch_size, optimizer=model.optimizer,
@@ -228,6 +230,11 @@ class StudyConfig:
             max_sentences=self.max_sentences, val_sentences=self.val_sentences,
             eval_every=self.eval_every, monitor="val_token_accuracy", **limits)
         return ae, train
+
+    def patience_epochs(self, train_sentences: int) -> int:
+        """``patience`` in whole epochs of ``train_sentences`` (rounded up): validation runs
+        at each epoch's end."""
+        return -(-self.patience // max(train_sentences, 1))
 
     def to_dict(self) -> dict:
         return {**asdict(self), **{k: list(getattr(self, k)) for k in ("models", "seeds", "lrs")}}

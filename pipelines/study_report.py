@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from autoencoder.training.checkpoints import training_time
 from pipelines import curve
+from pipelines.study_config import StudyConfig
 
 # The columns of the tables over seeds: (title, figure of compare, format of one value).
 _FIGURES = (("token acc", "token_accuracy", "{:.1%}"), ("exact", "exact_sentence_rate", "{:.1%}"),
@@ -41,17 +42,17 @@ def markdown(report: dict) -> str:
         _converge_rule(config, report["train_sentences"]), "",
     ]
     if any(e["sweep"] for e in models.values()):
-        parts += ["## The learning-rate sweep", "", *_sweep_table(models, config), ""]
+        parts += ["## The learning-rate sweep", "", *sweep_table(models, config), ""]
     phases = ("budget", "converged") if config["converge"] else ("budget",)
     for phase in phases:
         title = ("At the equal budget" if phase == "budget" else "At convergence")
         shown = {n: e for n, e in models.items()
                  if any((runs.get(r) or {}).get(phase) for r in e["runs"])}
-        parts += [f"## {title}", "", *_table(shown, summary, runs, phase), ""]
+        parts += [f"## {title}", "", *summary_table(shown, summary, runs, phase), ""]
         gaps = report["differences"].get(phase) or []
         if gaps:
             parts += [f"Gaps in token accuracy between the main models, {title.lower()} "
-                      "(row minus column model, paired by seed):", "", *_gaps(gaps), ""]
+                      "(row minus column model, paired by seed):", "", *gaps_table(gaps), ""]
     if "classic-seed" in models and models["classic-seed"]["runs"]:
         seed_run = runs.get(models["classic-seed"]["runs"][0])
         if seed_run:
@@ -64,7 +65,7 @@ def markdown(report: dict) -> str:
                   "![optimizers](optimizers.png)", ""]
     vmf = {n: e for n, e in models.items() if e["group"] == "vmf" or n == "embedding-cosine"}
     if any(e["group"] == "vmf" for e in vmf.values()):
-        parts += ["## The von Mises-Fisher loss", "", *_vmf_section(vmf, runs), ""]
+        parts += ["## The von Mises-Fisher loss", "", *vmf_table(vmf, runs), ""]
     parts += ["## Reading the curves", "", *_curves_section(models, runs), "",
               "![loss, codes zeroed and swapped, and the share the code explains, on each step "
               "trace (first seed)](trace.png)", "",
@@ -86,7 +87,7 @@ def _sweep_rule(config: dict) -> str:
 def _converge_rule(config: dict, epoch: int) -> str:
     if not config["converge"]:
         return "- No convergence phase: every figure is at the equal budget."
-    epochs = -(-config["patience"] // max(epoch, 1))
+    epochs = StudyConfig(**config).patience_epochs(epoch)
     return (f"- Convergence: on from the budget checkpoint until {config['patience']:,} "
             f"sentence-passes ({epochs} epoch(s)) without a better validation token accuracy, "
             f"never before {config['min_passes']:,} in all"
@@ -95,7 +96,7 @@ def _converge_rule(config: dict, epoch: int) -> str:
             + "; the main models only.")
 
 
-def _sweep_table(models: dict, config: dict) -> list[str]:
+def sweep_table(models: dict, config: dict) -> list[str]:
     lrs = [f"{lr:g}" for lr in config["lrs"]]
     lines = ["Validation token accuracy after the sweep's sentence-passes:", "",
              "| model | " + " | ".join(f"lr {lr}" for lr in lrs) + " | chosen |",
@@ -126,8 +127,10 @@ def _spread(stat: dict | None, fmt: str) -> str:
     return f"{fmt.format(stat['mean'])} [{stat['low'] * 100:.1f}, {stat['high'] * 100:.1f}]"
 
 
-def _table(models: dict, summary: dict, runs: dict, phase: str) -> list[str]:
-    titles = [t for t, _, _ in _FIGURES] + ["lr", "seeds", "sent/s", "compile s", "stopped"]
+def summary_table(models: dict, summary: dict, runs: dict, phase: str) -> list[str]:
+    converged = phase == "converged"
+    titles = [t for t, _, _ in _FIGURES] + ["lr", "seeds", "sent/s", "compile s"] + (
+        ["stopped"] if converged else [])
     lines = ["| model | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(titles)]
     for name, entry in models.items():
         stats = summary[name]
@@ -136,8 +139,7 @@ def _table(models: dict, summary: dict, runs: dict, phase: str) -> list[str]:
                           if r in runs})
         cells += [_fmt(entry["settings"]["lr"], "{:g}"),
                   str(stats["seeds"]), _spread(stats["sentences_per_s"], "{:.0f}"),
-                  _spread(stats["compile_s"], "{:.0f}"),
-                  ", ".join(stopped) if phase == "converged" else "-"]
+                  _spread(stats["compile_s"], "{:.0f}")] + ([", ".join(stopped)] if converged else [])
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Each cell: the mean over seeds [95% interval]; sent/s: training sentences a "
               "second after the first epoch; compile s: the first epoch's time beyond that "
@@ -145,7 +147,9 @@ def _table(models: dict, summary: dict, runs: dict, phase: str) -> list[str]:
     return lines
 
 
-def _gaps(gaps: list[dict]) -> list[str]:
+def gaps_table(gaps: list[dict]) -> list[str]:
+    """The paired gaps; each is its own test (no correction for the several made: with the
+    Bonferroni-Holm rule fewer would hold)."""
     lines = ["| models | difference | 95% interval | p (paired t) | holds |",
              "|---|---:|---|---:|---|"]
     for g in gaps:
@@ -232,7 +236,7 @@ def _optimizer_section(models: dict, summary: dict) -> list[str]:
     return lines
 
 
-def _vmf_section(models: dict, runs: dict) -> list[str]:
+def vmf_table(models: dict, runs: dict) -> list[str]:
     lines = ["The vMF NLL as Kumar & Tsvetkov ran it (reg. 2 at 0.1, a sweep of reg. 1), beside "
              "embedding-cosine, on the first seed at the equal budget. The output norm is the "
              "vMF's concentration; hubness is the skew of how often each word is the nearest "

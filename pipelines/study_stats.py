@@ -47,16 +47,18 @@ def paired(a: dict[int, float], b: dict[int, float]) -> dict | None:
             "significant": diff["low"] > 0 or diff["high"] < 0}
 
 
-def timing(history: list[dict]) -> dict:
-    """Training speed of a run from its history: ``sentences_per_s`` over the epochs after
-    the first (whose steps compile, one per batch width), ``compile_s`` (the first epoch's
-    time beyond that speed: compilation and warm-up), and ``train_s`` in all."""
+def timing(history: list[dict], restarts: set[int] = frozenset({0})) -> dict:
+    """Training speed of a run from its history: ``sentences_per_s`` over the epochs that did
+    not start a training process (``restarts``: indices of the finished epochs that did, whose
+    steps compile, one per batch width), ``compile_s`` (the mean time of a starting epoch beyond
+    that speed: compilation and warm-up), and ``train_s`` in all."""
     rows = [r for r in history if r.get("status") == "ok" and r.get("wall_s")]
-    later = rows[1:]
-    speed = (sum(r["sentences"] for r in later) / sum(r["wall_s"] for r in later)
-             if later else None)
-    compile_s = (max(0.0, rows[0]["wall_s"] - rows[0]["sentences"] / speed)
-                 if speed and rows else None)
+    timed = [r for i, r in enumerate(rows) if i not in restarts]
+    starts = [r for i, r in enumerate(rows) if i in restarts]
+    speed = (sum(r["sentences"] for r in timed) / sum(r["wall_s"] for r in timed)
+             if timed else None)
+    compile_s = (float(np.mean([max(0.0, r["wall_s"] - r["sentences"] / speed) for r in starts]))
+                 if speed and starts else None)
     return {"sentences_per_s": speed, "compile_s": compile_s,
             "train_s": sum(r["wall_s"] for r in rows)}
 
@@ -68,7 +70,7 @@ def summarise(models: dict, runs: dict) -> dict:
     summary, by_seed = {}, {}
     for name, entry in models.items():
         mine = [runs[r] for r in entry["runs"] if r in runs]
-        summary[name] = {"seeds": len(mine), **{
+        summary[name] = {"seeds": sum(bool(r.get("budget")) for r in mine), **{
             key: interval([r["timing"][key] for r in mine if r["timing"][key] is not None])
             for key in ("sentences_per_s", "compile_s")}}
         for phase in ("budget", "converged"):

@@ -155,6 +155,9 @@ def test_summary_intervals_and_paired_gaps_match_scipy():
             {"status": "ok", "wall_s": 5.0, "sentences": 1000},
             {"status": "ok", "wall_s": 5.0, "sentences": 1000}]
     assert timing(rows) == {"sentences_per_s": 200.0, "compile_s": 7.0, "train_s": 22.0}
+    # A phase that started a new process compiles again: its first epoch is not timed either.
+    rows[2]["wall_s"] = 9.0
+    assert timing(rows, {0, 2}) == {"sentences_per_s": 200.0, "compile_s": 5.5, "train_s": 26.0}
 
 
 def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):

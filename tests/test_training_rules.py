@@ -26,6 +26,16 @@ def test_max_seen_ends_training_at_the_step_that_crosses_it(vectors, splits, tmp
     assert more.state_.stopped == "seen" and 500 <= sentences_seen(more.history_) < 532
 
 
+def test_a_resumed_run_already_past_its_limit_says_so(vectors, splits, tmp_path):
+    """Stopped by the epoch limit, then resumed under a --max-seen it has already passed: no
+    epoch runs, and state.json now gives that limit as the reason."""
+    fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, patience=0)
+    again = fit(make_ae(vectors), splits, tmp_path / "m", resume=True, epochs=10, max_seen=100,
+                patience=0)
+    assert again.state_.epoch == 2 and again.state_.stopped == "seen"
+    assert json.loads((tmp_path / "m" / "state.json").read_text())["stopped"] == "seen"
+
+
 def test_min_seen_holds_early_stopping_back(vectors, splits, tmp_path):
     """Patience 1 with a learning rate of zero stops after epoch 2 (nothing improves); a
     minimum of 800 sentence-passes (four epochs of 200) keeps it going to epoch 4."""

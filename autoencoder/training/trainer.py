@@ -266,11 +266,12 @@ class Trainer:
             for epoch in range(first, self.config.epochs + 1):
                 if state.stopped == "early-stop":
                     break
-                if self._time_left() <= 0:
-                    state.stopped = "time"
-                    break
-                if self.config.max_seen is not None and self._seen() >= self.config.max_seen:
-                    state.stopped = "seen"
+                limit = ("time" if self._time_left() <= 0 else "seen"
+                         if self.config.max_seen is not None
+                         and self._seen() >= self.config.max_seen else None)
+                if limit:
+                    if limit != state.stopped:  # resumed past a limit reached before
+                        self._record_stop(state, limit)
                     break
                 self._run_epoch(epoch, state, loop, interrupted)
                 if self._stop_requested:
@@ -280,6 +281,14 @@ class Trainer:
         self.weights_sha256_ = weights_sha256(self.autoencoder.model)
         log.info("final weights sha256 %s", self.weights_sha256_)
         return self
+
+    def _record_stop(self, state: TrainingState, limit: str) -> None:
+        """A resumed run that is already at ``limit``: say so in ``state.json`` (the
+        checkpoint is unchanged), so that it reads as stopped by these options."""
+        state.stopped = limit
+        if self.is_chief:
+            with folder_lock(self.model_dir, shared=False):
+                write_json(self.model_dir / "state.json", state.to_dict())
 
     def _start(self, resume: bool) -> TrainingState:
         """The state to start from (the checkpoint's, or a new one with a compiled model), with

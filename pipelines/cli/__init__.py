@@ -40,7 +40,7 @@ def main() -> None:
       train-ae   train an LSTM autoencoder (embedding kind or one-hot baseline)
       compare    score every trained model on held-out sentences
       run        all of the above, end to end
-      study      every model of the question, at equal time and converged
+      study      the models of the question: equal sentence-passes, seeds, converged
 
     \b
     Using a trained model:

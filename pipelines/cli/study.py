@@ -80,7 +80,8 @@ def _default(values: tuple) -> str:
 @config_option(StudyConfig, "max_passes", metavar="SENTENCES",
                help="The most sentence-passes of a model in all  [default: no limit]")
 @config_option(StudyConfig, "max_time", metavar="SECONDS",
-               help="Safety cap on each model's training time  [default: none]")
+               help="Convergence: stop a run once it has trained this long in all, earlier "
+                    "phases included  [default: no cap]")
 @config_option(StudyConfig, "epochs", help="Most epochs of a model.")
 @config_option(StudyConfig, "max_sentences",
                help="Train on a seeded subsample of this many sentences  [default: all]")

@@ -189,8 +189,10 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
                                     record={"strategy": strategy})
     best = trainer.state_
     if chief:
-        click.echo(f"{name}: {best.epoch} epochs, best validation loss "
-                   f"{best.best_val_loss:.4f} at epoch {best.best_epoch} "
+        figure = (f"validation token accuracy {best.best_val_accuracy:.4f}"
+                  if train_config.monitor == "val_token_accuracy" and best.best_val_accuracy
+                  is not None else f"validation loss {best.best_val_loss:.4f}")
+        click.echo(f"{name}: {best.epoch} epochs, best {figure} at epoch {best.best_epoch} "
                    f"-> {trainer.model_dir}")
 
 
