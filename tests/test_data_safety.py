@@ -366,10 +366,16 @@ def test_compare_with_an_empty_model_list_is_refused(trained):
 
 # -- ownership, schemas and readers (one reader per file kind, proven ownership) ----------------
 
+# A folder of the name a study gives its first run of embedding-cosine (at its default rates
+# and seeds): `pipe train-ae --name` can make one.
+STUDY_RUN = "embedding-cosine-lr0.001-seed0"
+
+
 def test_a_study_never_retrains_a_model_it_did_not_create(trained):
+    os.rename(trained / "models" / "embedding-cosine", trained / "models" / STUDY_RUN)
     before = snapshot(trained)
     result = invoke("study", "--run", trained, "--models", "embedding-cosine")
-    assert_clean_error(result, "embedding-cosine", "no study of this run trained", "--force")
+    assert_clean_error(result, STUDY_RUN, "no study of this run trained", "--force")
     assert unchanged_but_lock(before, snapshot(trained))  # nor the vectors, nor config.json
 
 
@@ -442,6 +448,7 @@ def test_seqaes_own_json_of_the_wrong_shape_is_one_line(trained, file, content):
 def test_a_damaged_state_is_one_line_for_every_reader(trained, content):
     state = trained / "models" / "embedding-cosine" / "state.json"
     write_json(state, content)
+    shutil.copytree(state.parent, trained / "models" / STUDY_RUN)  # what the study reads
     for command in (["compare"], ["train-ae", *tiny_ae(2), "--resume"],
                     ["study", "--models", "embedding-cosine"]):
         assert_clean_error(invoke(command[0], "--run", trained, *command[1:]), "state.json")

@@ -264,7 +264,8 @@ RUNNABLE = re.compile(r"<!-- runnable -->\n```python\n(.*?)```", re.S)
 # The sizes a runnable example is run at here (the reader's text stays as it is): keyword
 # arguments of these names take these values, and gensim's Wikipedia excerpt is the tiny corpus.
 TINY_SIZES = {"vector_size": "16", "min_count": "1", "epochs": "1", "max_time": "3",
-              "budget": "1", "val_sentences": "20", "seq_len": "8", "latent": "8"}
+              "budget": "64", "sweep": "32", "val_sentences": "20", "seq_len": "8",
+              "latent": "8"}
 
 
 def _runnable_examples() -> list:

@@ -63,7 +63,8 @@ def test_every_library_writer_is_refused_while_another_process_writes_the_run(tr
         "write_report": lambda: write_report(report, trained),
         "run_pipeline": lambda: run_pipeline(trained, corpus, w2v, [(ae, train)], force=True),
         "run_study": lambda: run_study(trained, StudyConfig(models=("embedding-cosine",),
-                                                            seq_len=8, latent=8, budget=64)),
+                                                            seq_len=8, latent=8, budget=64,
+                                                            sweep=32)),
     }
     before = snapshot(trained)
     holder = _hold_in_another_process(trained, "pipe train-ae")

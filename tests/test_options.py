@@ -58,7 +58,8 @@ BAD = [
         ("--budget", "0"), ("--budget", "nan"), ("--max-time", "-1"), ("--patience", "0"),
         ("--seq-len", "0"), ("--models", "onehot-ce"), ("--eval-sentences", "0"),
     ]],
-    ("study", ["--budget", "100", "--max-time", "50"], "--max-time"),
+    ("study", ["--budget", "100", "--sweep", "10", "--max-passes", "50"], "--max-passes"),
+    ("study", ["--budget", "100"], "--sweep"),  # the sweep's best run goes on to the budget
 ]
 
 
