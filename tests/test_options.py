@@ -24,6 +24,9 @@ BAD = [
         ("--epochs", "0"), ("--workers", "0"), ("--seed", "-1"), ("--seed", str(2**31)),
     ]],
     ("embed", ["--remove", "signatures"], "--remove"),
+    ("embed", ["--format", "glove"], "--format"),
+    ("embed", ["--vectors", "v.txt", "--format", "text"], "--format"),
+    ("embed", ["--vectors", "v.txt", "--window", "3"], "--window"),
     *[("train-ae", [option, value], option) for option, value in [
         ("--seq-len", "0"), ("--seq-len", "1001"), ("--latent", "0"), ("--latent", "8193"),
         ("--vocab-cap", "2"), ("--epochs", "0"), ("--batch-size", "0"), ("--lr", "0"),
