@@ -12,6 +12,7 @@ _EXPORTS = {
     "embeddings.evaluate": ("evaluate_vectors", "format_evaluation"),
     "embeddings.core.io": ("SeqaeError",),
     "embeddings.prepare": ("SPLITS", "CorpusConfig", "PreparedCorpus", "load_corpus", "prepare_corpus"),
+    "embeddings.pretrained": ("PretrainedVectors", "read_pretrained"),
     "embeddings.stats": ("ONE_HOT_CAP", "ONE_HOT_WORDS", "format_stats"),
     "embeddings.tokenize": ("TokenizeConfig", "Tokenizer", "tokenize_documents", "train_punkt"),
     "embeddings.word2vec": ("EpochLogger", "Word2VecConfig", "export_word2vec", "load_vectors",

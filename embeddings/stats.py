@@ -8,7 +8,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 ONE_HOT_CAP = 2000
-"""Size of the classic capped one-hot vocabulary, PAD and UNK included."""
+"""Size of the classic capped one-hot vocabulary, PAD and UNK included: the one-hot models'
+default cap, which the rest of seqae reads from :mod:`autoencoder.config`. Defined here, in stage
+one, because the corpus statistics report the share of tokens outside it and stage one imports
+nothing of the autoencoder."""
 ONE_HOT_WORDS = ONE_HOT_CAP - 2
 """Real words in that vocabulary: the 1,998 most frequent train words (PAD and UNK take 2 slots)."""
 

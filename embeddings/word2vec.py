@@ -160,13 +160,21 @@ def load_vectors(folder: Path, mmap: bool = True) -> KeyedVectors:
     words, counts = _read_vocab(vocab_path)
     if len(words) != vectors.shape[0]:
         raise SeqaeError(f"{vocab_path} lists {len(words)} words but {vectors_path} has {vectors.shape[0]} rows")
+    kv = keyed_vectors(words, vectors, counts)
+    if len(kv.key_to_index) != len(words):
+        raise SeqaeError(f"corrupt vocabulary {vocab_path}: repeated words")
+    return kv
+
+
+def keyed_vectors(words: list[str], vectors: np.ndarray, counts: list[int]) -> KeyedVectors:
+    """gensim's word vectors with row i of ``vectors`` (V x D) for ``words[i]``, whose count
+    (the ``"count"`` attribute) is ``counts[i]``: the vectors as :func:`train_word2vec` returns
+    them. ``vectors`` is used as it is (a memory map stays one)."""
     kv = KeyedVectors(vectors.shape[1], dtype=vectors.dtype)
     kv.vectors = vectors
     kv.index_to_key = words
     kv.key_to_index = {word: i for i, word in enumerate(words)}
     kv.next_index = len(words)
-    if len(kv.key_to_index) != len(words):
-        raise SeqaeError(f"corrupt vocabulary {vocab_path}: repeated words")
     # What set_vecattr("count", ...) does word by word, in one assignment.
     kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
     kv.expandos["count"][:] = counts

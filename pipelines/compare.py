@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from autoencoder.backends import current_name
+from autoencoder.config import ONE_HOT_CAP
 from pipelines.models import load_autoencoder
 from autoencoder.training.checkpoints import read_history, read_state, training_seconds
 from autoencoder.data.sentences import count_lines, sample_mask
@@ -18,7 +19,6 @@ from embeddings import load_corpus
 from pipelines.embed import load_embeddings
 from embeddings.core.io import SeqaeError, atomic_open, write_json, write_manifest
 from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
-from embeddings.stats import ONE_HOT_CAP
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
 """The embedding stage end to end: prepared corpus -> word2vec vectors -> evaluation.
 
+The vectors are trained (a :class:`~embeddings.word2vec.Word2VecConfig`) or read from the user's
+file (a :class:`~embeddings.pretrained.PretrainedVectors`); either way they are stored alike.
 Layout of ``RUN/embeddings``: ``vectors.npy`` and ``vocab.tsv`` (see :mod:`embeddings.word2vec`),
 ``eval.json`` (:func:`embeddings.evaluate.evaluate_vectors`), ``manifest.json`` (their sizes and
-hashes), and ``meta.json`` (cache key and training history), written last so its presence means
-"complete".
+hashes), and ``meta.json`` (cache key, and the training history or the file's record), written
+last so its presence means "complete".
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from embeddings.prepare import (
 )
 from embeddings.core.params import check_type
 from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
+from embeddings.pretrained import PretrainedVectors, corpus_vectors, read_pretrained
 from embeddings.word2vec import (
     VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
     train_word2vec,
@@ -39,48 +42,64 @@ _FILES = (VECTORS_FILE, VOCAB_FILE, "eval.json")
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """What the embedding stage produced: the corpus, the vectors and their evaluation."""
+    """What the embedding stage produced: the corpus, the vectors and their evaluation;
+    ``pretrained``: for vectors read from a file, what was read (its format and sha256, its
+    dimensions and words, how many were kept and dropped, and the train words without a
+    vector: ``unknown``), else None."""
 
     corpus: PreparedCorpus
     vectors: KeyedVectors
     evaluation: dict
     reused: bool  # True when the vectors came from an earlier identical run
+    pretrained: dict | None = None
 
 
 @writes_run(create=True)
 def run_embed(
     run_dir: Path,
     corpus_config: CorpusConfig,
-    w2v_config: Word2VecConfig,
+    w2v_config: Word2VecConfig | PretrainedVectors,
     workers: int | None = None,
     force: bool = False,
 ) -> EmbedResult:
-    """Prepare the corpus, train word2vec on its train split, save and evaluate the vectors.
+    """Prepare the corpus, then train word2vec on its train split (a ``Word2VecConfig``) or read
+    the vectors of a file (a ``PretrainedVectors``: the file's words that the train split has,
+    most frequent first, see :mod:`embeddings.pretrained`); save and evaluate the vectors.
 
-    Finished results are reused when the corpus and the word2vec options (``workers`` aside)
-    are unchanged, unless ``force``. ``workers`` is the number of tokenizer processes (default:
-    all cores); word2vec threads come from ``w2v_config.workers``. The options are recorded
-    in ``RUN/config.json`` (stage ``embed``).
+    Finished results are reused when the corpus and the word2vec options (``workers`` aside),
+    or the file's format and content (its sha256), are unchanged, unless ``force``. ``workers``
+    is the number of tokenizer processes (default: all cores); word2vec threads come from
+    ``w2v_config.workers``. The options are recorded in ``RUN/config.json`` (stage ``embed``;
+    for a file, ``vectors``: its record, :attr:`EmbedResult.pretrained`).
 
     Models are tied to the vectors they were trained on, so replacing the corpus or the vectors
-    of a run that has models needs ``force`` (the orphaned models are named). The new corpus and
-    vectors are written beside the old ones and replace them together at the end: a failure
-    leaves the run as it was.
+    of a run that has models needs ``force`` (the orphaned models are named). A file of vectors
+    is read and checked before the corpus is prepared; the new corpus and vectors are written
+    beside the old ones and replace them together at the end: a failure leaves the run as it was.
     """
     run = RunDir(run_dir)
     check_type("corpus_config", corpus_config, CorpusConfig)
-    check_type("w2v_config", w2v_config, Word2VecConfig)
-    options = {k: v for k, v in asdict(w2v_config).items() if k != "workers"}
-    key = {"corpus": options_digest(corpus_key(corpus_config)), "word2vec": options}
+    check_type("w2v_config", w2v_config, (Word2VecConfig, PretrainedVectors))
+    key = {"corpus": options_digest(corpus_key(corpus_config)), **_vectors_key(w2v_config)}
     corpus_current = not force and corpus_is_current(corpus_config, run.path)
     result = _reused(run.path, key, corpus_current)
     if result is None:
         _check_replacing(run.path, force)
         result = _embed(run.path, corpus_config, w2v_config, key, workers,
                         reuse_corpus=corpus_current)
+    vectors = ({"vectors": {"path": w2v_config.path, **result.pretrained}}
+               if isinstance(w2v_config, PretrainedVectors) else asdict(w2v_config))
     run.record("embed", {**asdict(corpus_config), "remove": result.corpus.stats["source"]["remove"],
-                         **asdict(w2v_config)})
+                         **vectors})
     return result
+
+
+def _vectors_key(config: Word2VecConfig | PretrainedVectors) -> dict:
+    """What the vectors depend on besides the corpus: word2vec's options (``workers`` aside),
+    or the file's format and sha256."""
+    if isinstance(config, PretrainedVectors):
+        return {"vectors": config.fingerprint()}
+    return {"word2vec": {k: v for k, v in asdict(config).items() if k != "workers"}}
 
 
 def _reused(run_dir: Path, key: dict, corpus_current: bool) -> EmbedResult | None:
@@ -88,9 +107,11 @@ def _reused(run_dir: Path, key: dict, corpus_current: bool) -> EmbedResult | Non
     folder = run_dir / EMBEDDINGS_DIR
     if not corpus_current or not is_complete(folder, _FILES, options_digest(key)):
         return None
-    log.info("reusing word2vec vectors in %s", folder)
+    log.info("reusing word vectors in %s", folder)
+    meta = read_json(folder / "meta.json", META_SCHEMA)
     return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir),
-                       read_json(folder / "eval.json", EVAL_SCHEMA), reused=True)
+                       read_json(folder / "eval.json", EVAL_SCHEMA), reused=True,
+                       pretrained=meta.get("pretrained"))
 
 
 def _check_replacing(run_dir: Path, force: bool) -> None:
@@ -107,21 +128,30 @@ def _check_replacing(run_dir: Path, force: bool) -> None:
                     ", ".join(models))
 
 
-def _embed(run_dir: Path, corpus_config: CorpusConfig, w2v_config: Word2VecConfig, key: dict,
-           workers: int | None, reuse_corpus: bool) -> EmbedResult:
+def _embed(run_dir: Path, corpus_config: CorpusConfig,
+           w2v_config: Word2VecConfig | PretrainedVectors, key: dict, workers: int | None,
+           reuse_corpus: bool) -> EmbedResult:
     """Write the corpus (unless reused) and the vectors beside the old ones; both replace them
     together at the end."""
+    pretrained = isinstance(w2v_config, PretrainedVectors)
+    from_file = read_pretrained(w2v_config) if pretrained else None  # checked before any work
     with staged_folders(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR)) as stage:
         if reuse_corpus:
             log.info("reusing tokenized corpus in %s", run_dir / CORPUS_DIR)
             corpus = load_corpus(run_dir)
         else:
             corpus = write_corpus(corpus_config, stage / CORPUS_DIR, workers)
-        progress = EpochLogger()
-        started = time.perf_counter()
-        kv = train_word2vec(corpus.split_path("train"), w2v_config, progress)
-        seconds = time.perf_counter() - started
-        _check_coverage(corpus, kv)
+        if pretrained:
+            kv, record = corpus_vectors(from_file, corpus.vocab_counts(), w2v_config.path)
+            del from_file
+            made = {"pretrained": {**key["vectors"], **record}}
+        else:
+            progress = EpochLogger()
+            started = time.perf_counter()
+            kv = train_word2vec(corpus.split_path("train"), w2v_config, progress)
+            made = {"train_seconds": time.perf_counter() - started, "epochs": progress.history}
+        _check_coverage(corpus, kv, "a larger file of vectors" if pretrained else
+                        "lower --min-count or use a larger corpus")
         staged = stage / EMBEDDINGS_DIR
         save_vectors(kv, staged)
         log.info("evaluating %d vectors", len(kv))
@@ -130,19 +160,20 @@ def _embed(run_dir: Path, corpus_config: CorpusConfig, w2v_config: Word2VecConfi
         write_manifest(staged, _FILES, key)
         write_json(staged / "meta.json", {
             "digest": options_digest(key), "key": key, "vocabulary": len(kv),
-            "dimensions": kv.vector_size, "train_seconds": seconds, "epochs": progress.history,
+            "dimensions": kv.vector_size, **made,
         })
-    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir), evaluation, reused=False)
+    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir), evaluation, reused=False,
+                       pretrained=made.get("pretrained"))
 
 
-def _check_coverage(corpus: PreparedCorpus, kv: KeyedVectors) -> None:
+def _check_coverage(corpus: PreparedCorpus, kv: KeyedVectors, remedy: str) -> None:
     """Refuse vectors that know no word of the validation or the test split: a model could
     not reconstruct a single token there."""
     for split in ("val", "test"):
         if not any(token in kv.key_to_index
                    for tokens in corpus.iter_sentences(split) for token in tokens):
-            raise SeqaeError(f"no word of the {split} split is in the word2vec vocabulary "
-                             f"({len(kv)} words): lower --min-count or use a larger corpus")
+            raise SeqaeError(f"no word of the {split} split is in the vocabulary of the vectors "
+                             f"({len(kv)} words): {remedy}")
 
 
 def load_embeddings(run_dir: Path) -> KeyedVectors:

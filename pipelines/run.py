@@ -13,6 +13,7 @@ from embeddings.core.io import SeqaeError
 from embeddings.core.params import check_type
 from embeddings.core.rundir import writes_run
 from embeddings.prepare import CorpusConfig
+from embeddings.pretrained import PretrainedVectors
 from embeddings.word2vec import Word2VecConfig
 from pipelines.compare import run_compare
 from pipelines.embed import EmbedResult, run_embed
@@ -38,12 +39,14 @@ class RunResult:
 
 
 @writes_run(create=True)
-def run_pipeline(run_dir: str | Path, corpus: CorpusConfig, word2vec: Word2VecConfig,
+def run_pipeline(run_dir: str | Path, corpus: CorpusConfig,
+                 word2vec: Word2VecConfig | PretrainedVectors,
                  models: Sequence[tuple[AutoencoderConfig, TrainConfig]], *,
                  split: str = "test", eval_sentences: int | None = None, seed: int = 0,
                  force: bool = False,
                  on_embedded: Callable[[EmbedResult], None] | None = None) -> RunResult:
-    """Embed, train ``models`` (named ``KIND-LOSS``) and compare them on ``split``.
+    """Embed (word2vec, or ``PretrainedVectors`` read from a file: :func:`run_embed`), train
+    ``models`` (named ``KIND-LOSS``) and compare them on ``split``.
 
     A finished model trained with these options is reused and an interrupted one resumed,
     unless ``force``; a model trained with other options (perhaps for hours) is refused, never

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
-from autoencoder.config import AutoencoderConfig, TrainConfig
+from autoencoder.config import ONE_HOT_CAP, AutoencoderConfig, TrainConfig
 from embeddings.core.io import SeqaeError
 from embeddings.core.params import Flag, Number, check_params
-from embeddings.stats import ONE_HOT_CAP
 
 # The phases of a run: the learning-rate sweep (seed 0 of every rate, a short equal budget), the
 # equal budget, and training on to convergence.

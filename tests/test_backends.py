@@ -156,6 +156,71 @@ def test_gpu_script_runs_a_tiny_study_on_the_cpu(tmp_path):
         assert (tmp_path / "results" / name).stat().st_size > 0
 
 
+# What TensorFlow 2.21 writes to the native stderr as it starts, whatever TF_CPP_MIN_LOG_LEVEL.
+START_UP = ("absl", "oneDNN", "cuda")
+
+
+def _start_up_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines()
+            if any(marker.lower() in line.lower() for marker in START_UP)]
+
+
+def _reconstruct(run: Path, *options: str, backend: str = "tensorflow") -> subprocess.CompletedProcess:
+    """``pipe reconstruct`` in a fresh process (the native stderr is only seen there), with no
+    TF_CPP_MIN_LOG_LEVEL of the tests'."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "pipelines", "reconstruct", "--run", str(run),
+                           "--backend", backend, *options, "the cat sees the dog ."], cwd=REPO,
+                          capture_output=True, text=True, timeout=600,
+                          env={**env, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert "output:" in done.stdout
+    return done
+
+
+def test_the_backends_start_up_lines_are_printed_only_with_vv(trained):
+    assert _start_up_lines(_reconstruct(trained).stderr) == []
+    if not _start_up_lines(_reconstruct(trained, "-vv").stderr):
+        alone = _python("import keras", env={"KERAS_BACKEND": "tensorflow"})
+        if not _start_up_lines(alone.stderr):
+            pytest.skip("this TensorFlow writes no start-up lines")
+        pytest.fail(f"-vv hid TensorFlow's start-up lines: {_start_up_lines(alone.stderr)}")
+
+
+def test_quiet_start_silences_only_the_native_stderr_of_the_import(tmp_path):
+    """A stand-in ``keras`` writes to file descriptor 2, to ``sys.stderr``, warns, and keeps a
+    handler on ``sys.stderr`` (as JAX does); only the first is silenced, and the handler still
+    writes after the block."""
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text(
+        "import logging, os, sys, warnings\n"
+        "os.write(2, b'native start-up line\\n')\n"
+        "print('python line', file=sys.stderr)\n"
+        "warnings.warn('python warning')\n"
+        "handler = logging.StreamHandler(sys.stderr)\n")
+    done = _python(
+        "import os, sys, logging\n"
+        "from autoencoder.backends import quiet_start\n"
+        "with quiet_start():\n"
+        "    import keras\n"
+        "assert keras.__spec__.loader is keras.__loader__ and sys.stderr is sys.__stderr__\n"
+        "keras.handler.emit(logging.makeLogRecord({'msg': 'kept handler line'}))\n"
+        "os.write(2, b'native line after\\n')\n",
+        env={"PYTHONPATH": os.pathsep.join((str(tmp_path), str(REPO)))})
+    assert done.returncode == 0, done.stderr
+    assert "native start-up line" not in done.stderr and "Logging error" not in done.stderr
+    for line in ("python line", "python warning", "kept handler line", "native line after"):
+        assert line in done.stderr
+
+
+@pytest.mark.slow  # two fresh processes, each starting JAX and TensorFlow
+@needs_jax
+def test_jax_platform_notes_are_printed_only_with_v(trained):
+    quiet = _reconstruct(trained, backend="jax").stderr
+    assert "backend '" not in quiet and _start_up_lines(quiet) == [], quiet
+    assert "Initializing backend 'cpu'" in _reconstruct(trained, "-v", backend="jax").stderr
+
+
 @pytest.mark.parametrize("how", ["option", "environment"])
 def test_a_backend_that_is_not_installed_is_one_line_naming_the_install(tmp_path, how):
     """JAX hidden from the process (as without the jax extra): ``--backend jax`` or

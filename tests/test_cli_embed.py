@@ -48,7 +48,7 @@ def test_embed_happy_path_then_reuse_and_export(tiny_text_corpus, tmp_path):
     assert KeyedVectors.load_word2vec_format(str(exported), binary=True).vector_size == 16
 
     again = invoke("embed", "--run", run, "--corpus", tiny_text_corpus, *TINY)
-    assert again.exit_code == 0 and "reusing word2vec vectors" in again.stderr
+    assert again.exit_code == 0 and "reusing word vectors" in again.stderr
 
     text = tmp_path / "vectors.txt"
     result = invoke("export", "--run", run, text, "--text")

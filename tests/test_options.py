@@ -7,6 +7,7 @@ first), which the expected fragment catches, and no case ever reaches heavy work
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 
@@ -24,6 +25,9 @@ BAD = [
         ("--epochs", "0"), ("--workers", "0"), ("--seed", "-1"), ("--seed", str(2**31)),
     ]],
     ("embed", ["--remove", "signatures"], "--remove"),
+    ("embed", ["--format", "glove"], "--format"),
+    ("embed", ["--vectors", "v.txt", "--format", "text"], "--format"),
+    ("embed", ["--vectors", "v.txt", "--window", "3"], "--window"),
     *[("train-ae", [option, value], option) for option, value in [
         ("--seq-len", "0"), ("--seq-len", "1001"), ("--latent", "0"), ("--latent", "8193"),
         ("--vocab-cap", "2"), ("--epochs", "0"), ("--batch-size", "0"), ("--lr", "0"),
@@ -103,6 +107,30 @@ def test_inputs_are_checked_before_keras_starts(tmp_path, args, message):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("flags, level", [
+    ([], logging.INFO), (["-v"], logging.DEBUG), (["-vv"], logging.NOTSET), (["-q"], logging.WARNING),
+    (["-v", "-q"], logging.INFO), (["-q", "-vv"], logging.DEBUG), (["-qq", "-v"], logging.WARNING),
+])
+def test_v_and_q_set_the_log_level_in_any_order(flags, level):
+    import click
+
+    from pipelines.cli.options import verbosity
+
+    @click.command()
+    @verbosity
+    def probe():
+        click.echo(logging.getLogger().getEffectiveLevel())
+
+    root = logging.getLogger()
+    handlers, before = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(probe, flags)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(before)
+    assert result.exit_code == 0 and result.output.strip() == str(level)
 
 
 def test_options_are_read_from_seqae_environment_variables(tmp_path):

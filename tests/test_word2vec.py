@@ -166,7 +166,7 @@ def test_run_embed_reuses_vectors_unless_options_change(tiny_run, caplog):
     corpus_config = CorpusConfig(source=load_corpus(tiny_run).stats["config"]["source"])
     with caplog.at_level(logging.INFO, logger="pipelines"):
         again = run_embed(tiny_run, corpus_config, TINY_W2V, workers=1)
-    assert again.reused and "reusing word2vec vectors" in caplog.text
+    assert again.reused and "reusing word vectors" in caplog.text
     assert isinstance(again.vectors.vectors, np.memmap)
     changed = run_embed(tiny_run, corpus_config, replace(TINY_W2V, vector_size=8), workers=1)
     assert not changed.reused and changed.vectors.vector_size == 8

@@ -7,15 +7,20 @@ train and forward steps and the distribution over devices, lives in one module a
 (checked when the module is first used).
 
 The backend is Keras's own: the ``KERAS_BACKEND`` variable, read once when Keras is first
-imported. :func:`select_backend` sets it; the command line calls it before importing Keras.
+imported. :func:`select_backend` sets it; the command line calls it before importing Keras, and
+runs its commands under :func:`quiet_start`, which keeps the backends' native start-up lines off
+the terminal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.abc
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 
 from autoencoder.backends.base import Backend, missing_functions
 from embeddings.core.io import SeqaeError
@@ -90,3 +95,115 @@ def current() -> Backend:
     if missing:  # a programming error in seqae, named at once rather than mid-training
         raise TypeError(f"autoencoder.backends.{name} lacks {', '.join(missing)}")
     return module
+
+
+# The modules whose first import starts a native runtime that writes to the process's stderr
+# before anything can configure it: TensorFlow 2.21's absl lines ("All log messages before
+# absl::InitializeLog() is called are written to STDERR", oneDNN, "Could not find cuda
+# drivers"), which TF_CPP_MIN_LOG_LEVEL does not stop.
+_RUNTIMES = ("keras", "tensorflow", "jax")
+
+
+@contextlib.contextmanager
+def quiet_start() -> Iterator[None]:
+    """While the block runs, the first import of Keras, TensorFlow or JAX (wherever it happens)
+    runs with the native standard error, file descriptor 2, sent to ``/dev/null``.
+
+    Only those imports are silenced: native lines written later (a CUDA error in training)
+    still show. Python's own output does too, even during them: ``sys.stderr`` writes to the
+    real stderr meanwhile, and an import that fails raises as ever."""
+    finder = _QuietImport()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Finds one of :data:`_RUNTIMES` with the other finders, and has it executed with the
+    native stderr silenced (:class:`_QuietLoader`)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in _RUNTIMES:
+            return None
+        later = sys.meta_path[sys.meta_path.index(self) + 1:] if self in sys.meta_path else []
+        for finder in later:
+            spec = getattr(finder, "find_spec", lambda *_: None)(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs ``loader``'s module with the native stderr silenced; the module keeps ``loader``."""
+
+    def __init__(self, loader: importlib.abc.Loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader
+        with _native_stderr_silenced():
+            self.loader.exec_module(module)
+
+
+_silenced = 0  # how many _native_stderr_silenced blocks are open (one import runs another)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to ``/dev/null`` for the block; a ``sys.stderr`` that writes to it is
+    replaced meanwhile by a :class:`_Forward` to a duplicate of the real stderr, which forwards
+    to the old ``sys.stderr`` after the block (a module imported meanwhile may keep it)."""
+    global _silenced
+    if _silenced:
+        yield
+        return
+    python_stderr = sys.stderr
+    python_stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    forward = real = None
+    if _writes_to_fd2(python_stderr):
+        real = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding,
+                    errors=python_stderr.errors)
+        forward = sys.stderr = _Forward(real)
+    _silenced += 1
+    try:
+        yield
+    finally:
+        _silenced -= 1
+        if forward is not None:
+            forward.target = python_stderr
+            real.close()
+            if sys.stderr is forward:
+                sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _Forward:
+    """A stream that forwards everything to ``target``, which may change."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.target, name)
+
+
+def _writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # a test runner's buffer has no descriptor
+        return False

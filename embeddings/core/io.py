@@ -127,12 +127,13 @@ def portable_path(text: str) -> str:
     return os.path.relpath(text) if os.path.isabs(text) else text
 
 
-def check_input_file(path: str | os.PathLike) -> Path:
-    """``path`` if it is a regular file (links followed), else :class:`SeqaeError`: a folder,
-    a missing path, or a FIFO, device or socket (which could block or never end)."""
+def check_input_file(path: str | os.PathLike, what: str = "a file of sentences") -> Path:
+    """``path`` if it is a regular file (links followed), else :class:`SeqaeError`: a folder
+    (named as not ``what``), a missing path, or a FIFO, device or socket (which could block or
+    never end)."""
     path = Path(path)
     if path.is_dir():
-        raise SeqaeError(f"cannot read {path}: it is a folder, not a file of sentences")
+        raise SeqaeError(f"cannot read {path}: it is a folder, not {what}")
     if not path.exists():
         raise SeqaeError(f"no input file {path}")
     if not path.is_file():

@@ -109,11 +109,13 @@ def _refusal(name: str, wanted: str, value: Any) -> SeqaeError:
     return SeqaeError(f"{name} ({flag(name)}) must be {wanted}, got {shown}")
 
 
-def check_type(name: str, value: Any, kind: type) -> Any:
-    """``value`` if it is a ``kind`` (a config object a library call takes), else one-line
-    :class:`SeqaeError` naming the argument."""
+def check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    """``value`` if it is a ``kind`` (a config object a library call takes; or one of several),
+    else one-line :class:`SeqaeError` naming the argument."""
     if not isinstance(value, kind):
-        raise SeqaeError(f"{name} must be a {kind.__name__}(...), got {type(value).__name__}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        wanted = " or ".join(f"a {k.__name__}(...)" for k in kinds)
+        raise SeqaeError(f"{name} must be {wanted}, got {type(value).__name__}")
     return value
 
 

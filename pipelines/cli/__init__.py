@@ -35,7 +35,7 @@ def main() -> None:
 
     \b
     Stages (each reads and writes one run directory, --run DIR):
-      embed      read a corpus, tokenize it, train word2vec vectors
+      embed      read a corpus, tokenize it, train word2vec vectors (or read yours)
       export     write the run's word vectors in word2vec format
       train-ae   train an LSTM autoencoder (embedding kind or one-hot baseline)
       compare    score every trained model on held-out sentences

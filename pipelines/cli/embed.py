@@ -12,6 +12,7 @@ from embeddings.evaluate import format_evaluation
 from embeddings.core.io import SeqaeError
 from embeddings.prepare import CorpusConfig
 from embeddings.core.rundir import seqae_owns
+from embeddings.pretrained import FORMATS, PretrainedVectors
 from pipelines.embed import EmbedResult, load_embeddings, run_embed
 from embeddings.stats import format_stats
 from embeddings.word2vec import Word2VecConfig, export_word2vec
@@ -98,37 +99,77 @@ def print_embedded(result: EmbedResult) -> None:
     """Stage one's corpus statistics and vector evaluation, on stdout."""
     click.echo(format_stats(result.corpus.stats))
     click.echo()
+    if result.pretrained:
+        record = result.pretrained
+        click.echo(f"vectors: {record['kept']:,} of the {record['words']:,} words of the file "
+                   f"({record['dimensions']:,} dimensions); {record['dropped']:,} not in the train "
+                   f"split dropped, {record['unknown']:,} train words without a vector")
+        click.echo()
     click.echo(format_evaluation(result.evaluation))
 
 
 def run_embed_stage(run_dir: Path, seed: int, force: bool, export_path: Path | None = None,
-                    **options) -> None:
-    """Run stage one from the command's options and print what it made."""
+                    vectors: PretrainedVectors | None = None, **options) -> None:
+    """Run stage one from the command's options (``vectors``: read instead of trained) and
+    print what it made."""
     corpus_config, w2v_config = embed_configs(seed, **options)
     if export_path is not None:
         check_export_path(export_path, run_dir)
-    result = run_embed(run_dir, corpus_config, w2v_config, workers=w2v_config.workers, force=force)
+    result = run_embed(run_dir, corpus_config, vectors or w2v_config, workers=w2v_config.workers,
+                       force=force)
     print_embedded(result)
     if export_path is not None:
         export_word2vec(result.vectors, export_path)
 
 
+# The embed options that only word2vec training reads: refused with --vectors, never ignored.
+_TRAINING_ONLY = ("vector_size", "window", "min_count", "negative", "w2v_epochs", "sg")
+
+
+def pretrained_vectors(path: str | None, format: str) -> PretrainedVectors | None:
+    """``--vectors`` and ``--format`` as a config (None without ``--vectors``); a word2vec
+    training option given with ``--vectors``, or ``--format`` without it, is a usage error."""
+    ctx = click.get_current_context()
+    given = {param.name: "/".join(param.opts + param.secondary_opts) for param in ctx.command.params
+             if ctx.get_parameter_source(param.name) not in (None, click.core.ParameterSource.DEFAULT)}
+    if path is None:
+        if "format" in given:
+            raise click.UsageError("--format applies to --vectors FILE only", ctx)
+        return None
+    training = [hint for name, hint in given.items() if name in _TRAINING_ONLY]
+    if training:
+        raise click.UsageError(f"{', '.join(training)}: word2vec training options, which do "
+                               "not apply to --vectors (the file's vectors are used as they are)",
+                               ctx)
+    return PretrainedVectors(path=path, format=format)
+
+
 @click.command()
 @embed_options()
+@click.option("--vectors", "vectors_path", type=click.Path(dir_okay=False, path_type=str),
+              default=None, metavar="FILE",
+              help="Your pretrained word vectors instead of training word2vec: the words of FILE "
+                   "that the train split has are kept, most frequent first.")
+@config_option(PretrainedVectors, "format",
+               help=f"Format of --vectors: {', '.join(FORMATS[:2])} (the word2vec tool's text "
+                    "and binary), glove (text without the header line), fasttext (.vec).")
 @click.option("--export-word2vec", "export_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the vectors here in binary word2vec format.")
 @seed_option
 @force_option
 @run_option(create=True)
 @verbosity
-def embed(run_dir: Path, seed: int, force: bool, **options) -> None:
-    """Read a corpus, tokenize and split it, train word2vec on the train split, evaluate.
+def embed(run_dir: Path, seed: int, force: bool, vectors_path: str | None, format: str,
+          **options) -> None:
+    """Read a corpus, tokenize and split it, train word2vec on the train split (or read your
+    vectors: --vectors FILE), evaluate.
 
     Writes RUN/corpus (split files, vocabulary, statistics) and RUN/embeddings (vectors.npy,
     vocab.tsv, eval.json); prints the corpus statistics and the evaluation. Finished results
-    are reused when the options are unchanged, unless --force.
+    are reused when the options (and the --vectors file's content) are unchanged, unless --force.
     """
-    run_embed_stage(run_dir, seed, force, **options)
+    run_embed_stage(run_dir, seed, force, vectors=pretrained_vectors(vectors_path, format),
+                    **options)
 
 
 @click.command()

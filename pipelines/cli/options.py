@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from autoencoder.backends import BACKENDS, requested_backend, select_backend
+from autoencoder.backends import BACKENDS, quiet_start, requested_backend, select_backend
 from autoencoder.config import TrainConfig
 from embeddings.core.io import SeqaeError
 from embeddings.core.params import Flag, Number, OneOf, flag
@@ -35,22 +35,39 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def _configure_logging(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    verbose = ctx.params.get("verbose", 0) if param.name == "quiet" else value
-    quiet = value if param.name == "quiet" else ctx.params.get("quiet", 0)
-    level = logging.INFO - 10 * (verbose or 0) + 10 * (quiet or 0)
+_VERBOSE = "seqae.verbose"  # the -v count, kept in the context for -q's callback
+
+
+def _count_verbose(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta[_VERBOSE] = value or 0
+    return value
+
+
+def _configure_logging(ctx: click.Context, param: click.Parameter, quiet: Any) -> Any:
+    """-q's callback, which click runs after -v's (an eager option's) whether either is given
+    or not: the log level from both counts."""
+    level = logging.INFO - 10 * ctx.meta.get(_VERBOSE, 0) + 10 * (quiet or 0)
     root = logging.getLogger()
     root.setLevel(level)
     if not any(isinstance(h, _StderrHandler) for h in root.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
-    # TensorFlow's start-up chatter and per-step collective notices, and gensim's per-batch lines,
-    # drown the progress lines unless asked for with -v (gensim) or -vv (TensorFlow).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if level < logging.DEBUG else "3")
-    logging.getLogger("gensim").setLevel(level if level < logging.INFO else max(level, logging.WARNING))
+    # TensorFlow's start-up chatter and per-step collective notices, gensim's per-batch lines and
+    # JAX's notes on the platforms it tried ("Unable to initialize backend 'tpu'") drown the
+    # progress lines unless asked for with -v (gensim, JAX) or -vv (TensorFlow; its native
+    # start-up lines: backend_option). Not the "jax" logger itself: JAX takes its level at
+    # import for its own handler and C++ log level.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if native_logs(level) else "3")
+    for name in ("gensim", "jax._src.xla_bridge"):
+        logging.getLogger(name).setLevel(level if level < logging.INFO else max(level, logging.WARNING))
     logging.getLogger("tensorflow").setLevel(max(level + 10, logging.WARNING))
-    return value
+    return quiet
+
+
+def native_logs(level: int) -> bool:
+    """Whether the backends' native logs are shown at this log level: from ``-vv`` on."""
+    return level < logging.DEBUG
 
 
 def verbosity_flags() -> list[str]:
@@ -67,7 +84,7 @@ def verbosity(func: Callable) -> Callable:
     )(func)
     return click.option(
         "-v", "--verbose", count=True, expose_value=False, is_eager=True,
-        callback=_configure_logging, help="More logging (repeatable).",
+        callback=_count_verbose, help="More logging (repeatable).",
     )(func)
 
 
@@ -197,13 +214,28 @@ def _backend_callback(ctx: click.Context, param: click.Parameter, value: str) ->
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
-backend_option = click.option(
+_backend = click.option(
     # Eager and applied at once: KERAS_BACKEND must be set before anything imports Keras. A
     # plain string, checked by the library, so that a bad KERAS_BACKEND is named as such.
     "--backend", type=click.STRING, default=requested_backend, is_eager=True,
     expose_value=False, callback=_backend_callback, metavar="[" + "|".join(BACKENDS) + "]",
     help="Keras backend  [default: KERAS_BACKEND, else tensorflow]",
 )
+
+
+def backend_option(func: Callable) -> Callable:
+    """``--backend`` for a command that runs a model; the command runs under
+    :func:`~autoencoder.backends.quiet_start` (the backend's native start-up lines, which no
+    log level stops, are not printed) unless ``-vv``. Its body imports Keras where it needs
+    it, after its own checks, so a bad input is still refused before the backend starts."""
+
+    @functools.wraps(func)
+    def quietly(*args, **kwargs):
+        shown = native_logs(logging.getLogger().getEffectiveLevel())
+        with contextlib.nullcontext() if shown else quiet_start():
+            return func(*args, **kwargs)
+
+    return _backend(quietly)
 force_option = click.option(
     "--force", is_flag=True, help="Recompute even if a finished result for these options exists.",
 )
