@@ -45,7 +45,8 @@ def markdown(report: dict) -> str:
         parts += ["## The learning-rate sweep", "", *sweep_table(models, config), ""]
     phases = ("budget", "converged") if config["converge"] else ("budget",)
     for phase in phases:
-        title = ("At the equal budget" if phase == "budget" else "At convergence")
+        # Convergence, or the --max-passes cap first: the column `stopped` says which.
+        title = ("At the equal budget" if phase == "budget" else "After training on")
         shown = {n: e for n, e in models.items()
                  if any((runs.get(r) or {}).get(phase) for r in e["runs"])}
         parts += [f"## {title}", "", *summary_table(shown, summary, runs, phase), ""]
@@ -70,7 +71,7 @@ def markdown(report: dict) -> str:
               "![loss, codes zeroed and swapped, and the share the code explains, on each step "
               "trace (first seed)](trace.png)", "",
               "![accuracy and loss against sentence-passes (first seed)](curves.png)", ""]
-    parts += ["## Samples (first seed, at convergence where trained to it)", "",
+    parts += ["## Samples (first seed, after training on where it did)", "",
               *_samples(models, runs), ""]
     return "\n".join(parts)
 

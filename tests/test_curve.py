@@ -126,9 +126,9 @@ def test_the_floor_is_the_networks_not_the_word_statistics_estimate():
     assert not held and "floor of 3.5 (its loss with the codes zeroed" in facts
     assert "word-statistics estimate 4" in facts
     on = dropped(measured(True, code_zeroed=4.1, code_free=6.0))
-    assert network_floor(on.before) == 4.1  # the zeroed loss, though the swapped one is lower
+    assert network_floor(on.before) == pytest.approx(4.0 / 0.99)  # the swapped loss is lower
     held, facts = verdict(on)
-    assert held and "(its loss with the codes zeroed; word-statistics estimate 6)" in facts
+    assert held and "(its loss with the codes swapped; word-statistics estimate 6)" in facts
     old = dropped(measured(True, code_free=6.0))  # a trace from before code_zeroed
     assert network_floor(old.before) == pytest.approx(4.0 / 0.99)
     assert "(its loss with the codes swapped; code_free as recorded 6)" in verdict(old)[1]

@@ -122,11 +122,11 @@ def test_every_marker_names_a_known_block():
 
 def test_check_reports_an_altered_block():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index("<!-- figures: study-summary -->")
+    start = text.index("<!-- figures: referee-budget -->")
     altered = text[:start] + text[start:].replace("| embedding-cosine |", "| embedding-cosine* |", 1)
     assert altered != text
     new, stale, _ = figures.rewrite(altered, ROOT)
-    assert stale == ["study-summary"]
+    assert stale == ["referee-budget"]
     assert new == text  # rewriting restores the generated text
 
 

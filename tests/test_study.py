@@ -97,7 +97,7 @@ def check_study(run, output, models):
     assert report["hardware"]["backend"] in ("tensorflow", "jax")
     markdown = (run / "study" / "report.md").read_text()
     for heading in ("The rules", "The learning-rate sweep", "At the equal budget",
-                    "At convergence", "The seed's model", "Which optimizer", "Reading the curves"):
+                    "After training on", "The seed's model", "Which optimizer", "Reading the curves"):
         assert heading in markdown
     assert (run / "study" / "curves.png").stat().st_size > 0
     assert (run / "study" / "optimizers.png").stat().st_size > 0
