@@ -134,30 +134,6 @@ def _nan(report: dict) -> str:
             else f"non-finite steps: {', '.join(blown)}")
 
 
-def study_summary(report: dict) -> str:
-    """README: token accuracy at the equal time and at the cap, for every model."""
-    config = report["config"]
-    header = ["model", f"token acc at {seconds(config['budget_s'])}",
-              _after(report), "exact", "BLEU-4", "epochs", "stopped"]
-    rows = [[name, pct((entry["budget"] or {}).get("token_accuracy")),
-             pct(entry["converged"]["token_accuracy"]) if entry["converged"] else "-",
-             pct(_final(entry).get("exact_sentence_rate")), num(_final(entry).get("bleu4"), 3),
-             str(entry["epochs"]), _stopped(entry)]
-            for name, entry in report["models"].items()]
-    return "\n".join([
-        table(header, rows, right=set(range(1, 6))), "",
-        f"{_sentences(config['eval_sentences'], 'held-out test')} of "
-        f"`{Path(report['corpus']['source']).name}`; exact, BLEU-4 and epochs "
-        f"{_after(report)} (side models: at the equal time); {_stops(report)}; {_nan(report)}.",
-    ])
-
-
-def _stopped(entry: dict) -> str:
-    """Why a model stopped: ``early-stop``, ``time`` (the cap) ... or ``equal time`` for a side
-    model, which is trained to the budget only."""
-    return entry["stopped"] if converges(entry["settings"]) else "equal time"
-
-
 def study_setup(report: dict) -> str:
     """The study's configuration, hardware and duration, as recorded."""
     config, corpus, hw = report["config"], report["corpus"], report["hardware"]
@@ -379,7 +355,6 @@ def demo_table(report: dict) -> str:
 
 
 BLOCKS: dict[str, tuple[str, Callable[[dict], str]]] = {
-    "study-summary": (STUDY, study_summary),
     "study-setup": (STUDY, study_setup),
     "study-models": (STUDY, study_models),
     "study-table": (STUDY, study_table),

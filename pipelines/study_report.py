@@ -33,7 +33,8 @@ def markdown(report: dict) -> str:
         f"- The axis is sentence-passes (optimizer steps x {config['batch_size']} sentences), "
         f"equal for every model: each trains {config['budget']:,} of them with no early "
         "stopping, and is scored (the equal budget). Wall time is reported beside it: "
-        "sentences/s over the epochs after the first, the first epoch's compilation apart.",
+        "sentences/s over the epochs that compiled nothing (each phase's first epoch compiles "
+        "its steps again), the compiling epochs' extra time apart.",
         f"- Seeds {', '.join(map(str, config['seeds']))}: each seed draws the training "
         "subsample and order and initialises the weights; tables give the mean over seeds and "
         "its 95% t interval, gaps are paired by seed.",
@@ -143,8 +144,8 @@ def summary_table(models: dict, summary: dict, runs: dict, phase: str) -> list[s
                   _spread(stats["compile_s"], "{:.0f}")] + ([", ".join(stopped)] if converged else [])
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Each cell: the mean over seeds [95% interval]; sent/s: training sentences a "
-              "second after the first epoch; compile s: the first epoch's time beyond that "
-              "speed (compiling each batch width)."]
+              "second over the epochs that compiled nothing; compile s: a compiling epoch's time "
+              "beyond that speed (each phase compiles its steps again, one per batch width)."]
     return lines
 
 
