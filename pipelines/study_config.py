@@ -93,7 +93,8 @@ STUDY_MODELS = (
                init_from_vectors=True),
     *(StudyModel(f"vmf-lambda{lambda1:g}", "embedding", "vmf",
                  f"the vMF NLL as Kumar & Tsvetkov ran it (reg. 1 at {lambda1:g}, reg. 2 at 0.1), "
-                 "global clipnorm 5 (its gradient norms are about 25)", group="vmf",
+                 "global clipnorm 5 (the earlier 100-d vMF model's gradient norms were about "
+                 "20)", group="vmf",
                  vmf_lambda1=lambda1, vmf_lambda2=0.1, clipnorm=5.0, converge=False)
       for lambda1 in VMF_LAMBDA1S),
     StudyModel("classic-seed", "classic", "ce",
