@@ -21,7 +21,7 @@
 #   SEQAE_RESULTS   study: where the report goes [default: $OUT if set, else ./seqae-study]
 #   SEQAE_STUDY_MODELS, SEQAE_STUDY_SEEDS, SEQAE_STUDY_BUDGET, SEQAE_STUDY_MAX_PASSES
 #                   study: --models, --seeds, --budget and --max-passes [default: the study's
-#                   main models; 0,1,2; 400000 and 1200000 reference, 200 and 600 tiny]
+#                   main models; 0,1,2; 400000 and 1200000 reference, 200 and 400 tiny]
 #   SEQAE_WORK      scratch folder, kept [default: a new temporary one, removed at the end]
 #   SEQAE_WHEELS    folder of wheels to install [default: .whl beside the repository's files,
 #                   filled by benchmarks/fetch_wheels.sh]
@@ -64,7 +64,7 @@ case ${SEQAE_SIZE:-reference} in
         train=(--batch-size 32 --max-sentences 200 --val-sentences 20 --epochs 2)
         study=(--batch-size 32 --max-sentences 200 --val-sentences 20 --eval-sentences 20
                --lrs 0.001,0.01 --sweep 100 --budget "${SEQAE_STUDY_BUDGET:-200}"
-               --patience 100 --min-passes 300 --max-passes "${SEQAE_STUDY_MAX_PASSES:-600}")
+               --patience 100 --min-passes 300 --max-passes "${SEQAE_STUDY_MAX_PASSES:-400}")
         seconds=${SEQAE_SECONDS:-120} ;;
     *)
         echo "SEQAE_SIZE must be reference or tiny, got ${SEQAE_SIZE}" >&2
