@@ -152,13 +152,6 @@ def _position_figures(ae: SentenceAutoencoder, ids, outputs) -> tuple:
             ops.sqrt(ops.sum(ops.square(outputs), axis=-1)))
 
 
-def _cosine(ae: SentenceAutoencoder, ids, outputs) -> tuple:
-    """cosine(output, target) per position for the embedding kind (zeros for onehot), shape
-    (batch, width): :func:`_position_figures` without the norm (benchmarks/bench_greedy.py's
-    scoring step takes this one-figure form)."""
-    return _position_figures(ae, ids, outputs)[:1]
-
-
 def hubness_skew(output_counts: np.ndarray) -> float | None:
     """Skewness (population, ``scipy.stats.skew``) of the k-occurrence distribution N_1: for
     every word of the vocabulary but PAD and UNK, zeros included, how often it is the top-1

@@ -51,7 +51,7 @@ def _scorer(settings: Settings, decoder: str, path: Path):
     from autoencoder.data.sentences import EncodedSentences
     from autoencoder.data.vocab import Vocabulary
     from autoencoder.model.network import SentenceAutoencoder
-    from autoencoder.scoring import _cosine
+    from autoencoder.scoring import _position_figures
 
     words = synthetic_words(settings.vocab_size - 2)  # PAD and UNK are the other two ids
     vectors = np.random.default_rng(0).standard_normal((len(words), settings.dim)).astype(np.float32)
@@ -60,11 +60,11 @@ def _scorer(settings: Settings, decoder: str, path: Path):
     ae = SentenceAutoencoder(config, vocab, vectors)
     sentences = EncodedSentences.encode(path, vocab, settings.seq_len)
     plan = plan_epoch(sentences.lengths, ae.eval_rows, settings.seq_len)
-    step = current().compile_forward(ae, functools.partial(_cosine, ae), rows=ae.eval_rows)
+    step = current().compile_forward(ae, functools.partial(_position_figures, ae), rows=ae.eval_rows)
 
     def score() -> int:
         for ids in batch_ids(sentences, plan):
-            outputs, _ = step(ids)
+            outputs, *_ = step(ids)
             ae.decode(outputs)
         return len(sentences)
 
