@@ -3,7 +3,7 @@ defaults and choices (``pipe study`` reads them). Nothing here imports Keras."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from autoencoder.config import ONE_HOT_CAP, AutoencoderConfig, TrainConfig
@@ -258,4 +258,5 @@ def _numbers(field: str, values, rule) -> tuple:
     if not values or len(set(values)) != len(values):
         raise SeqaeError(f"{field} (--{field}) must be distinct numbers, at least one; "
                          f"got {values!r}")
+    rule = replace(rule, optional=False)  # a rate or a seed, never "none" inside a list
     return tuple(rule.check(field, v) for v in values)

@@ -283,6 +283,7 @@ def test_python_and_pipe_accept_and_refuse_the_same_values(config):
     (lambda: CorpusConfig(val_fraction=1.5), "val_fraction (--val-fraction)"),
     (lambda: StudyConfig(models="embedding-cosine"), "models (--models)"),
     (lambda: StudyConfig(budget=0), "budget (--budget)"),
+    (lambda: StudyConfig(lrs=(None,)), "lrs (--lrs)"),
 ])
 def test_bad_arguments_are_one_line_at_construction(make, keyword):
     with pytest.raises(SeqaeError, match=keyword.replace("(", r"\(").replace(")", r"\)")):
