@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from embeddings.core.io import SeqaeError
 from embeddings.core.params import Flag, Number, OneOf, check_params
+
 # ONE_HOT_CAP: the one-hot kind's default vocabulary cap (AutoencoderConfig.vocab_cap), which
 # every user outside stage one reads from here. It is defined with the corpus statistics
 # (embeddings.stats), which report the share of tokens outside it and cannot import this package.
 from embeddings.stats import ONE_HOT_CAP
+from embeddings.store.errors import SeqaeError
 
 if TYPE_CHECKING:
     import keras

@@ -159,7 +159,7 @@ def render_report(command: str, quick: bool, seconds: float, machine: dict[str, 
                   sections: list[Section], failed: list[str]) -> str:
     """The Markdown report: header, machine, versions, method, targets summary, sections."""
     from benchmarks.report import format_markdown, load_average
-    from embeddings.core.io import library_versions
+    from embeddings.store.machine import library_versions
 
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -194,7 +194,7 @@ def partial_path(out: Path) -> Path:
 
 def write_atomically(path: Path, text: str) -> None:
     """``text`` to ``path`` through a temporary file in the same folder and one rename."""
-    from embeddings.core.io import atomic_open
+    from embeddings.store.files import atomic_open
 
     with atomic_open(path) as handle:
         handle.write(text)

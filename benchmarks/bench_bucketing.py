@@ -52,7 +52,7 @@ def newsgroup_sentence_lengths(archive: Path, documents: int, seed: int = 0) -> 
     """Token counts of the sentences of a seeded sample of ``documents`` 20 Newsgroups train
     posts, tokenized as ``pipe embed`` does (Punkt trained on the sample, lowercased)."""
     from embeddings.corpus import read_corpus
-    from embeddings.core.io import SeqaeError
+    from embeddings.store.errors import SeqaeError
     from embeddings.tokenize import TokenizeConfig, Tokenizer, train_punkt
 
     if not Path(archive).exists():

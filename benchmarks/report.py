@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.core.io import cpu_model
+from embeddings.store.machine import cpu_model
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Stage one of seqae: corpus ingestion, tokenization, splits, statistics and word2vec vectors.
 
-``embeddings.core`` is the shared core every stage stands on (errors, atomic files, manifests,
+``embeddings.store`` is the layer every stage stands on (errors, atomic files, manifests,
 locks, the run directory, JSON schemas). Names are re-exported lazily (PEP 562), so that
 ``from embeddings import SeqaeError`` costs neither gensim nor nltk.
 """
@@ -10,7 +10,7 @@ from embeddings.core.lazy import lazy_exports
 _EXPORTS = {
     "embeddings.corpus": ("Document", "read_corpus"),
     "embeddings.evaluate": ("evaluate_vectors", "format_evaluation"),
-    "embeddings.core.io": ("SeqaeError",),
+    "embeddings.store.errors": ("SeqaeError",),
     "embeddings.prepare": ("SPLITS", "CorpusConfig", "PreparedCorpus", "load_corpus", "prepare_corpus"),
     "embeddings.pretrained": ("PretrainedVectors", "read_pretrained"),
     "embeddings.stats": ("ONE_HOT_CAP", "ONE_HOT_WORDS", "format_stats"),

@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
-from embeddings.core.io import SeqaeError
 from embeddings.newsgroups import REMOVABLE, strip_newsgroup_parts
+from embeddings.store.errors import SeqaeError
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import warnings
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
-from embeddings.core.schema import Fields
+from embeddings.store.schema import Fields
 
 log = logging.getLogger(__name__)
 

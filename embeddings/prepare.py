@@ -22,16 +22,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
-from embeddings.core.io import (
-    SeqaeError, atomic_open, is_complete, options_digest, read_json, staged_folders,
-    verify_manifest, write_json, write_manifest,
-)
 from embeddings.core.params import Number, OneOf, check_params
 from embeddings.core.progress import progress_bar
-from embeddings.core.rundir import check_replaceable
-from embeddings.core.schema import ANY, Fields, MapOf
+from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open
+from embeddings.store.jsonfile import options_digest, read_json, write_json
+from embeddings.store.manifests import is_complete, staged_folders, verify_manifest, write_manifest
+from embeddings.store.rundir import check_replaceable
+from embeddings.store.schema import ANY, Fields, MapOf
 from embeddings.tokenize import UNITS, TokenizeConfig, tokenize_documents, train_punkt
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,9 @@ from typing import ClassVar
 import numpy as np
 from gensim.models import KeyedVectors
 
-from embeddings.core.io import SeqaeError, check_input_file, resolve_path, sha256_file
 from embeddings.core.params import OneOf, check_params
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import check_input_file, resolve_path, sha256_file
 from embeddings.word2vec import keyed_vectors
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from nltk.tokenize.destructive import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 
 from embeddings.corpus import Document
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 log = logging.getLogger(__name__)
 

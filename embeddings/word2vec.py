@@ -20,9 +20,10 @@ import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
-from embeddings.core.io import SeqaeError, atomic_open, output_path
 from embeddings.core.params import Flag, Number, check_params
 from embeddings.core.progress import progress_bar
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open, output_path
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def keyed_vectors(words: list[str], vectors: np.ndarray, counts: list[int]) -> K
 
 def export_word2vec(kv: KeyedVectors, path: Path, binary: bool = True) -> None:
     """Write the vectors in the original word2vec format (binary or text): atomically to a
-    regular file, straight through to a device or pipe (see :func:`embeddings.core.io.output_path`)."""
+    regular file, straight through to a device or pipe (see :func:`embeddings.store.files.output_path`)."""
     _check_keys(kv, _WORD2VEC_BREAKERS, "whitespace")
     with output_path(path) as target:
         kv.save_word2vec_format(str(target), binary=binary)

@@ -23,18 +23,25 @@ import numpy as np
 
 from autoencoder.data.batches import EVAL_BATCH, Bucketing, batch_ids, plan_epoch
 from autoencoder.data.sentences import ENCODE_CHUNK, EncodedSentences, count_lines, line_tokens
+from autoencoder.data.vocab import UNK_ID
 from autoencoder.model.decode import NearestNeighbourDecoder
 from autoencoder.model.network import SentenceAutoencoder
+from embeddings import load_corpus
+from embeddings.core.progress import progress_bar
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import (
+    atomic_open,
+    atomic_path,
+    check_input_file,
+    output_path,
+    resolve_path,
+    sha256_file,
+)
+from embeddings.store.locks import run_lock
+from embeddings.store.manifests import MANIFEST, verify_manifest, write_manifest
+from embeddings.store.rundir import RunDir, seqae_owns
 from pipelines.models import load_run_model
 from pipelines.reconstruct import sentence_ids, tokenize_sentence
-from autoencoder.data.vocab import UNK_ID
-from embeddings import load_corpus
-from embeddings.core.io import (
-    MANIFEST, SeqaeError, atomic_open, atomic_path, check_input_file, output_path,
-    resolve_path, run_lock, sha256_file, verify_manifest, write_manifest,
-)
-from embeddings.core.progress import progress_bar
-from embeddings.core.rundir import RunDir, seqae_owns
 
 log = logging.getLogger(__name__)
 

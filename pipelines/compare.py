@@ -9,16 +9,19 @@ import numpy as np
 
 from autoencoder.backends import current_name
 from autoencoder.config import ONE_HOT_CAP
-from pipelines.models import load_autoencoder
-from autoencoder.training.checkpoints import read_history, read_state, training_seconds
 from autoencoder.data.sentences import count_lines, sample_mask
-from autoencoder.scoring import score_autoencoder
-from pipelines.plots import plot_accuracy_by_length, plot_losses
 from autoencoder.data.vocab import Vocabulary
+from autoencoder.scoring import score_autoencoder
+from autoencoder.training.checkpoints import read_history, read_state, training_seconds
 from embeddings import load_corpus
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open
+from embeddings.store.jsonfile import write_json
+from embeddings.store.manifests import write_manifest
+from embeddings.store.rundir import RunDir, check_replaceable, list_models, writes_run
 from pipelines.embed import load_embeddings
-from embeddings.core.io import SeqaeError, atomic_open, write_json, write_manifest
-from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
+from pipelines.models import load_autoencoder
+from pipelines.plots import plot_accuracy_by_length, plot_losses
 
 log = logging.getLogger(__name__)
 

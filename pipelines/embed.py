@@ -17,20 +17,35 @@ from pathlib import Path
 
 from gensim.models import KeyedVectors
 
+from embeddings.core.params import check_type
 from embeddings.evaluate import EVAL_SCHEMA, evaluate_vectors
-from embeddings.core.io import (
-    META_SCHEMA, SeqaeError, is_complete, options_digest, read_json, staged_folders, verify_manifest,
-    write_json, write_manifest,
-)
 from embeddings.prepare import (
-    CORPUS_DIR, CorpusConfig, PreparedCorpus, corpus_is_current, corpus_key, load_corpus,
+    CORPUS_DIR,
+    CorpusConfig,
+    PreparedCorpus,
+    corpus_is_current,
+    corpus_key,
+    load_corpus,
     write_corpus,
 )
-from embeddings.core.params import check_type
-from embeddings.core.rundir import RunDir, check_replaceable, list_models, writes_run
 from embeddings.pretrained import PretrainedVectors, corpus_vectors, read_pretrained
+from embeddings.store.errors import SeqaeError
+from embeddings.store.jsonfile import options_digest, read_json, write_json
+from embeddings.store.manifests import (
+    META_SCHEMA,
+    is_complete,
+    staged_folders,
+    verify_manifest,
+    write_manifest,
+)
+from embeddings.store.rundir import RunDir, check_replaceable, list_models, writes_run
 from embeddings.word2vec import (
-    VECTORS_FILE, VOCAB_FILE, EpochLogger, Word2VecConfig, load_vectors, save_vectors,
+    VECTORS_FILE,
+    VOCAB_FILE,
+    EpochLogger,
+    Word2VecConfig,
+    load_vectors,
+    save_vectors,
     train_word2vec,
 )
 

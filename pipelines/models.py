@@ -28,14 +28,21 @@ from autoencoder.config import OUTPUT_ONLY, AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.checkpoints import (
-    PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, sentences_seen, training_seconds,
+    PREVIOUS_CHECKPOINT,
+    read_history,
+    read_state,
+    resume_point,
+    sentences_seen,
+    training_seconds,
 )
-from embeddings.core.io import (
-    MANIFEST, SeqaeError, folder_lock, library_versions, open_artifact, read_json, verify_manifest,
-    write_json,
-)
-from embeddings.core.rundir import RunDir, resolve_model
-from embeddings.core.schema import Fields, ListOf
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import open_artifact
+from embeddings.store.jsonfile import read_json, write_json
+from embeddings.store.locks import folder_lock
+from embeddings.store.machine import library_versions
+from embeddings.store.manifests import MANIFEST, verify_manifest
+from embeddings.store.rundir import RunDir, resolve_model
+from embeddings.store.schema import Fields, ListOf
 from pipelines.embed import load_embeddings
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from autoencoder.training.checkpoints import sentence_passes, training_time
+from embeddings.store.files import atomic_path
 from pipelines.curve import SMOOTH, gap, smoothed
-from embeddings.core.io import atomic_path
 
 
 def plot_losses(histories: Mapping[str, Sequence[dict]], path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from autoencoder.data.vocab import UNK_ID
 from autoencoder.model.network import SentenceAutoencoder
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 from pipelines.models import load_run_model
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autoencoder.config import AutoencoderConfig, TrainConfig
-from embeddings.core.io import SeqaeError
 from embeddings.core.params import check_type
-from embeddings.core.rundir import writes_run
 from embeddings.prepare import CorpusConfig
 from embeddings.pretrained import PretrainedVectors
+from embeddings.store.errors import SeqaeError
+from embeddings.store.rundir import writes_run
 from embeddings.word2vec import Word2VecConfig
 from pipelines.compare import run_compare
 from pipelines.embed import EmbedResult, run_embed

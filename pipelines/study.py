@@ -29,25 +29,29 @@ from pathlib import Path
 from autoencoder.backends import current_name
 from autoencoder.data.sentences import count_lines
 from autoencoder.training.checkpoints import (
-    read_history, read_state, sentence_passes, sentences_seen,
+    read_history,
+    read_state,
+    sentence_passes,
+    sentences_seen,
 )
 from autoencoder.training.trace import STEPS_FILE, read_steps
+from autoencoder.training.trainer import NonFiniteLossError
+from embeddings.core.params import check_type
+from embeddings.prepare import load_corpus
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open, portable_path
+from embeddings.store.jsonfile import read_json, write_json
+from embeddings.store.machine import cpu_model, library_versions
+from embeddings.store.manifests import write_manifest
+from embeddings.store.rundir import RunDir, check_replaceable, is_seqae_model, writes_run
+from embeddings.store.schema import Fields, ListOf, MapOf
 from pipelines.compare import compare_models
 from pipelines.curve import describe
-from pipelines.plots import plot_study, plot_traces
 from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
+from pipelines.plots import plot_study, plot_traces
+from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
 from pipelines.study_stats import summarise, timing
 from pipelines.train import train_autoencoder
-from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
-from autoencoder.training.trainer import NonFiniteLossError
-from embeddings.core.io import (
-    SeqaeError, atomic_open, cpu_model, library_versions, portable_path, read_json, write_json,
-    write_manifest,
-)
-from embeddings.core.params import check_type
-from embeddings.core.rundir import RunDir, check_replaceable, is_seqae_model, writes_run
-from embeddings.core.schema import Fields, ListOf, MapOf
-from embeddings.prepare import load_corpus
 
 log = logging.getLogger(__name__)
 

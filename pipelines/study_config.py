@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from autoencoder.config import ONE_HOT_CAP, AutoencoderConfig, TrainConfig
-from embeddings.core.io import SeqaeError
 from embeddings.core.params import Flag, Number, check_params
+from embeddings.store.errors import SeqaeError
 
 # The phases of a run: the learning-rate sweep (seed 0 of every rate, a short equal budget), the
 # equal budget, and training on to convergence.

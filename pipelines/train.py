@@ -14,13 +14,19 @@ from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder, vocabulary_vectors
 from autoencoder.training.checkpoints import resume_point
 from autoencoder.training.trainer import Trainer
-from embeddings.core.io import SeqaeError, folder_lock, read_json
 from embeddings.core.params import check_type
-from embeddings.core.rundir import RunDir, check_model_name, is_seqae_model
 from embeddings.prepare import load_corpus
+from embeddings.store.errors import SeqaeError
+from embeddings.store.jsonfile import read_json
+from embeddings.store.locks import folder_lock
+from embeddings.store.rundir import RunDir, check_model_name, is_seqae_model
 from pipelines.embed import load_embeddings
 from pipelines.models import (
-    MODEL_CONFIG_SCHEMA, recover_replaced, replacing, save_model_config, verify_resumable,
+    MODEL_CONFIG_SCHEMA,
+    recover_replaced,
+    replacing,
+    save_model_config,
+    verify_resumable,
 )
 from pipelines.plots import draw_model_losses
 

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out
 
 from embeddings import CorpusConfig, Word2VecConfig
+from embeddings.store.locks import run_lock
 from pipelines import run_embed
 from pipelines.cli import main
-from embeddings.core.io import run_lock
 
 SHARED_20NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "20news-bydate.tar.gz"
 

@@ -9,11 +9,10 @@ from keras import ops
 
 from autoencoder import PAD_ID, UNK_ID, NearestNeighbourDecoder, NonFiniteLossError, Vocabulary
 from autoencoder.data.batches import Bucketing, batch_ids, padding_share, plan_epoch
-from autoencoder.training.checkpoints import read_history
 from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mask
-from embeddings.core.io import SeqaeError
+from autoencoder.training.checkpoints import read_history
+from embeddings.store.errors import SeqaeError
 from tests.conftest import DIM, LATENT, SEQ_LEN, WORDS, fit, make_ae, read_json
-
 
 
 def loss_and_grads(loss_fn, variables):

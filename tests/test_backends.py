@@ -25,8 +25,8 @@ def _python(code: str, env: dict | None = None, **kwargs) -> subprocess.Complete
 def test_imports_and_help_start_neither_tensorflow_nor_jax():
     done = _python(
         "import sys\n"
-        "from embeddings.core.io import SeqaeError\n"
-        "assert 'gensim' not in sys.modules and 'nltk' not in sys.modules, 'embeddings.core.io'\n"
+        "from embeddings.store.errors import SeqaeError\n"
+        "assert 'gensim' not in sys.modules and 'nltk' not in sys.modules, 'embeddings.store.errors'\n"
         "import embeddings, autoencoder, pipelines\n"
         "from pipelines.cli import main\n"
         "try:\n"
@@ -246,7 +246,7 @@ def test_importing_seqae_changes_no_process_state(tmp_path):
         "os.umask = lambda mask: calls.append(mask) or real(mask)\n"
         "import matplotlib\n"
         "before_env, before_backend = dict(os.environ), matplotlib.get_backend()\n"
-        "import embeddings, autoencoder, pipelines, pipelines.cli, embeddings.core.io, embeddings.core.progress\n"
+        "import embeddings, autoencoder, pipelines, pipelines.cli, embeddings.store.errors, embeddings.core.progress\n"
         "import pipelines.plots\n"
         "from pipelines.plots import plot_accuracy_by_length\n"
         "plot_accuracy_by_length({'m': {'1-5': 0.5}}, __import__('pathlib').Path(sys.argv[1]))\n"

@@ -50,9 +50,9 @@ def test_reconstruct_prints_tokens_ids_and_neighbours(trained_run):
 def test_compare_matches_a_hand_computation(trained_run):
     """report.json's token accuracy and BLEU (sacreBLEU on seqae's tokens, against the whole
     original sentences) equal a per-sentence recomputation."""
-    from pipelines import load_autoencoder
-    from embeddings.core.rundir import RunDir
     from embeddings import load_vectors
+    from embeddings.store.rundir import RunDir
+    from pipelines import load_autoencoder
 
     result = invoke("compare", "--run", trained_run)
     assert result.exit_code == 0, result.output

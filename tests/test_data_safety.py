@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.core.io import SeqaeError, write_json
+from embeddings.store.errors import SeqaeError
+from embeddings.store.jsonfile import write_json
 from tests.conftest import assert_clean_error, invoke, read_json, snapshot, tiny_ae, unchanged_but_lock
-
 
 # -- model names --------------------------------------------------------------------------------
 
@@ -237,7 +237,7 @@ def test_compare_does_not_create_a_missing_run(tmp_path):
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
 def test_os_errors_while_writing_are_one_line_naming_the_path(trained, monkeypatch, code):
-    import embeddings.core.io
+    import embeddings.store.files
 
     real_replace = os.replace
 
@@ -246,7 +246,7 @@ def test_os_errors_while_writing_are_one_line_naming_the_path(trained, monkeypat
             raise OSError(code, os.strerror(code), str(dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(embeddings.core.io.os, "replace", failing_replace)
+    monkeypatch.setattr(embeddings.store.files.os, "replace", failing_replace)
     result = invoke("compare", "--run", trained)
     assert_clean_error(result, os.strerror(code), "report.json")
 
@@ -348,7 +348,7 @@ def test_embed_clears_staging_left_by_a_kill_and_pairs_corpus_with_vectors(train
     stale.mkdir(parents=True)
     meta = read_json(trained / "embeddings" / "meta.json")
     write_json(trained / "embeddings" / "meta.json", dict(meta, key={**meta["key"], "corpus": "x"}))
-    from embeddings.core.io import write_manifest
+    from embeddings.store.manifests import write_manifest
     manifest = read_json(trained / "embeddings" / "manifest.json")
     write_manifest(trained / "embeddings", tuple(manifest["files"]), manifest["options"])
     # The vectors no longer claim the run's corpus: every reader refuses them.
@@ -457,7 +457,7 @@ def test_a_damaged_state_is_one_line_for_every_reader(trained, content):
 def test_a_study_progress_of_the_wrong_shape_is_one_line(trained):
     (trained / "study").mkdir()
     write_json(trained / "study" / "progress.json", {"config": [], "models": {}})
-    from embeddings.core.io import write_manifest
+    from embeddings.store.manifests import write_manifest
 
     write_manifest(trained / "study", ("progress.json",), {"stage": "study"})
     result = invoke("study", "--run", trained, "--models", "opt-adam")
@@ -465,7 +465,7 @@ def test_a_study_progress_of_the_wrong_shape_is_one_line(trained):
 
 
 def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
-    from embeddings.core.io import write_manifest
+    from embeddings.store.manifests import write_manifest
 
     other = invoke("train-ae", "--run", trained, "--name", "wide", *tiny_ae(1), "--latent", "12")
     assert other.exit_code == 0, other.output
@@ -482,7 +482,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(trained, tmp_path):
 def test_an_index_with_changed_arrays_is_rebuilt_not_trusted(trained, damage, caplog):
     import numpy as np
 
-    from embeddings.core.io import write_manifest
+    from embeddings.store.manifests import write_manifest
 
     assert invoke("neighbours", "--run", trained, "the cat").exit_code == 0
     expected = invoke("neighbours", "--run", trained, "the cat").stdout
@@ -615,7 +615,7 @@ def test_a_state_seqae_could_not_have_written_is_refused_before_any_write(traine
 
 
 def test_a_misshapen_evaluation_is_one_line(trained):
-    from embeddings.core.io import write_manifest
+    from embeddings.store.manifests import write_manifest
 
     folder = trained / "embeddings"
     write_json(folder / "eval.json", {"wordsim353": 5, "analogy": [1]})

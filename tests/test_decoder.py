@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 
 from autoencoder.config import AutoencoderConfig
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 from tests.conftest import (
-    SEQ_LEN, TINY_AE, assert_clean_error, fit, invoke, make_ae, read_json, tiny_ae,
+    SEQ_LEN,
+    TINY_AE,
+    assert_clean_error,
+    fit,
+    invoke,
+    make_ae,
+    read_json,
+    tiny_ae,
 )
 
 AR = {"decoder": "autoregressive"}

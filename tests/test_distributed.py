@@ -21,10 +21,10 @@ import pytest
 if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
     pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
 
-from autoencoder.training.checkpoints import read_history
-from autoencoder.config import TrainConfig
 from autoencoder.backends.distribute import ClusterRole
-from embeddings.core.io import SeqaeError
+from autoencoder.config import TrainConfig
+from autoencoder.training.checkpoints import read_history
+from embeddings.store.errors import SeqaeError
 from pipelines.cli.cluster import free_ports, tf_config
 from tests.conftest import embed_tiny_run, invoke
 

@@ -180,7 +180,7 @@ def test_embed_killed_then_rerun_equals_an_uninterrupted_run(embed_reference, tm
 
 
 def _embed_killed_then_rerun(embed_reference, tmp_path: Path, point: str) -> None:
-    from embeddings.core.io import verify_manifest
+    from embeddings.store.manifests import verify_manifest
 
     corpus, reference = embed_reference
     run = tmp_path / "run"
@@ -287,7 +287,7 @@ def _train_killed_then_resume(train_run: Path, tmp_path: Path, point: str) -> No
     for checkpoint in ("last.keras", "best.keras"):
         _complete_checkpoint(model / checkpoint)
     leftovers = set(model.glob(".*"))  # hidden temp files of the killed write, if any
-    from embeddings.core.io import sha256_file
+    from embeddings.store.files import sha256_file
     uncommitted = sha256_file(model / "last.keras") != state["last_sha256"]
     if point == "checkpoint-renamed" and not uncommitted:
         raise Missed("the kill landed after state.json committed the new checkpoint")
@@ -367,9 +367,10 @@ class _Crash(BaseException):
 def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path):
     """Crash after epoch 2's last.keras is renamed into place but before state.json commits it:
     resume falls back to the committed epoch-1 checkpoint and replays epoch 2 exactly."""
-    from autoencoder.training.trainer import Trainer
     from autoencoder.training.trace import read_steps
-    from embeddings.core.io import UPDATE_LOCK, sha256_file
+    from autoencoder.training.trainer import Trainer
+    from embeddings.store.files import sha256_file
+    from embeddings.store.locks import UPDATE_LOCK
     from tests.conftest import fit, make_ae, read_json
 
     splits = tmp_path / "splits"
@@ -415,8 +416,8 @@ def test_resume_after_a_crash_between_checkpoint_and_state(monkeypatch, tmp_path
 def test_reading_a_model_while_it_trains_never_fails(tmp_path):
     """A reader loading the model in a loop while it trains sees one checkpoint or the next,
     never a half-written set reported as tampering (the writer and readers share a lock)."""
+    from embeddings.store.errors import SeqaeError
     from pipelines.reconstruct import reconstruct_sentence
-    from embeddings.core.io import SeqaeError
 
     run = embed_tiny_run(tmp_path)
     first = run_ok(pipe("train-ae", "--run", run, "--seq-len", "8", "--latent", "8",

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embeddings.corpus import read_corpus
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 
 KNOWN = "The zebra quietly crossed the frozen lake."

@@ -70,8 +70,8 @@ def embedding_loads(run: Path) -> None:
 
 def every_model_loads(run: Path) -> None:
     """Every model of the run (the one just trained included) loads and verifies."""
+    from embeddings.store.rundir import list_models
     from pipelines.models import load_run_model
-    from embeddings.core.rundir import list_models
 
     for name in list_models(run):
         assert load_run_model(run, name)[0] == name

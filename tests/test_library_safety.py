@@ -21,13 +21,20 @@ from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.training.checkpoints import read_history
 from autoencoder.training.trace import read_steps
 from embeddings import CorpusConfig, Word2VecConfig
-from embeddings.core import io
-from embeddings.core.io import SeqaeError, atomic_path
 from embeddings.core.params import Number, OneOf
+from embeddings.store import locks
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_path
 from pipelines.cli.options import click_type
 from pipelines.study_config import StudyConfig
 from tests.conftest import (
-    TINY_AE, assert_clean_error, invoke, read_json, snapshot, tiny_ae, unchanged_but_lock,
+    TINY_AE,
+    assert_clean_error,
+    invoke,
+    read_json,
+    snapshot,
+    tiny_ae,
+    unchanged_but_lock,
 )
 from tests.test_reliability import reseal
 
@@ -39,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _hold_in_another_process(run_dir: Path, holder: str) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from embeddings.core.io import run_lock
+        from embeddings.store.locks import run_lock
         with run_lock({str(run_dir)!r}, {holder!r}):
             print("locked", flush=True)
             time.sleep(120)
@@ -81,10 +88,10 @@ def test_every_library_writer_is_refused_while_another_process_writes_the_run(tr
 def test_the_lock_is_reentrant_in_its_thread_only(tmp_path):
     from tests.conftest import held_elsewhere
 
-    with io.run_lock(tmp_path, "outer"), io.run_lock(tmp_path, "inner"):
+    with locks.run_lock(tmp_path, "outer"), locks.run_lock(tmp_path, "inner"):
         assert (tmp_path / ".lock").read_text().split(" ", 1)[1].strip() == "outer"
     with held_elsewhere(tmp_path, "a thread"), pytest.raises(SeqaeError, match="a thread"):
-        with io.run_lock(tmp_path, "this thread"):
+        with locks.run_lock(tmp_path, "this thread"):
             pass
 
 
@@ -230,7 +237,7 @@ def test_readers_work_on_a_read_only_file_system(trained, monkeypatch):
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(io.os, "open", read_only)
+    monkeypatch.setattr(locks.os, "open", read_only)
     (trained / "models" / "embedding-cosine" / ".update.lock").unlink(missing_ok=True)
     assert reconstruct_sentence(trained, "the cat sees the dog")["reconstruction"]
 

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from embeddings.core.io import write_manifest
+from embeddings.store.manifests import write_manifest
 from tests.conftest import assert_clean_error, held_elsewhere, invoke, read_json, tiny_ae
 
 WRITERS = {
@@ -48,7 +48,7 @@ def test_readers_do_not_take_the_lock(trained):
 def test_the_lock_of_a_killed_process_does_not_block(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from embeddings.core.io import run_lock
+        from embeddings.store.locks import run_lock
         with run_lock({str(tmp_path)!r}, "pipe train-ae"):
             print("locked", flush=True)
             time.sleep(600)
@@ -145,7 +145,7 @@ def test_a_lambda_layer_is_refused_and_never_run(trained):
 
 
 def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umask(tmp_path):
-    from embeddings.core.io import atomic_open
+    from embeddings.store.files import atomic_open
 
     private = tmp_path / "private.txt"
     private.write_text("old")

@@ -11,7 +11,7 @@ from keras import ops
 from autoencoder.config import AutoencoderConfig
 from autoencoder.data.batches import OUTPUT_BYTES, eval_rows
 from autoencoder.model.sampled import LogUniformSampler, sampled_softmax_ce
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 from tests.conftest import TINY_AE, assert_clean_error, invoke, read_json
 
 RNG = np.random.default_rng(0)

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
+from embeddings.store.errors import SeqaeError
 from pipelines.compare import compare_models
 from pipelines.study_config import MODEL_NAMES, StudyConfig
-from embeddings.core.io import SeqaeError
 from tests.conftest import assert_clean_error, invoke
 
 TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "--workers", "1",
@@ -164,8 +164,8 @@ def test_a_time_stop_is_finished_only_for_its_own_budget(tiny_run):
     """A model stopped by --max-time is finished for that budget; once a longer one has been
     asked for (a convergence phase killed before its first checkpoint), it is to be resumed."""
     from autoencoder import AutoencoderConfig, TrainConfig
+    from embeddings.store.jsonfile import write_json
     from pipelines import model_status, train_autoencoder
-    from embeddings.core.io import write_json
     from tests.conftest import read_json
 
     ae = AutoencoderConfig(seq_len=8, latent=8)

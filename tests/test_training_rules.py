@@ -95,7 +95,7 @@ def test_train_ae_init_from_vectors_uses_the_runs_vectors(tiny_run):
     """``pipe train-ae --init-from-vectors``: the projection's rows at the start are the run's
     word2vec vectors (a learning rate of ~0 leaves them where they started)."""
     from autoencoder.model.network import unit_vectors
-    from embeddings.core.rundir import RunDir
+    from embeddings.store.rundir import RunDir
     from pipelines.embed import load_embeddings
     from pipelines.models import load_autoencoder
 

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterator
 
 from autoencoder.backends.base import Backend, missing_functions
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 BACKENDS = ("tensorflow", "jax")
 DEFAULT_BACKEND = "tensorflow"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from autoencoder.backends import STRATEGIES
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 log = logging.getLogger(__name__)
 

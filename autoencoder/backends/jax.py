@@ -21,9 +21,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.data.vocab import PAD_ID
-from embeddings.core.io import SeqaeError
+from autoencoder.model.network import SentenceAutoencoder
+from embeddings.store.errors import SeqaeError
 
 
 def default_strategy() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoencoder.data.sentences import EncodedSentences
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 EVAL_BATCH = 256  # sentences per batch when evaluating (no gradients: larger batches are fine)
 OUTPUT_BYTES = 256 << 20  # the most model output (float32) one evaluation batch may hold

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.core.io import SeqaeError, atomic_open
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open
 
 log = logging.getLogger(__name__)
 

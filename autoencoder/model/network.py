@@ -34,11 +34,11 @@ from keras import ops
 
 from autoencoder.config import AutoencoderConfig
 from autoencoder.data.batches import eval_rows
+from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
 from autoencoder.model.decode import NearestNeighbourDecoder, top_k
 from autoencoder.model.losses import MIN_VMF_DIM, vmf_nll
 from autoencoder.model.sampled import LogUniformSampler, sampled_softmax_ce
-from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 # The UNK input/target vector: a fixed random unit vector, far from every real word in high dims.
 UNK_VECTOR_SEED = 20_000

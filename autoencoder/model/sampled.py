@@ -25,7 +25,7 @@ import math
 import numpy as np
 from keras import ops
 
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 # Logit given to an accidental hit: exp() of it is 0 in float32, and its gradient stays finite.
 _EXCLUDED = -1e9

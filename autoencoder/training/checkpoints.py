@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from autoencoder.config import MAX_EPOCHS
-from embeddings.core.io import SeqaeError, atomic_open, read_json, read_text, sha256_file
-from embeddings.core.schema import Fields
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open, read_text, sha256_file
+from embeddings.store.jsonfile import read_json
+from embeddings.store.schema import Fields
 
 if TYPE_CHECKING:
     import keras

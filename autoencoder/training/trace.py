@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from autoencoder.training.reliance import FIELDS as RELIANCE_FIELDS
-from embeddings.core.io import SeqaeError, atomic_open, open_artifact
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_open, open_artifact
 
 log = logging.getLogger(__name__)
 

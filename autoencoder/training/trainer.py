@@ -52,15 +52,27 @@ from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mas
 from autoencoder.data.vocab import PAD_ID, UNK_ID
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.checkpoints import (
-    MODEL_FILES, PREVIOUS_CHECKPOINT, read_history, read_state, resume_point, sentences_seen,
-    training_seconds, weights_finite, weights_sha256, write_history, EpochProgress, TrainingState,
+    MODEL_FILES,
+    PREVIOUS_CHECKPOINT,
+    EpochProgress,
+    TrainingState,
+    read_history,
+    read_state,
+    resume_point,
+    sentences_seen,
+    training_seconds,
+    weights_finite,
+    weights_sha256,
+    write_history,
 )
 from autoencoder.training.reliance import CodeReliance
 from autoencoder.training.trace import STEPS_FILE, StepTrace, default_every
-from embeddings.core.io import (
-    SeqaeError, atomic_path, folder_lock, sha256_file, write_json, write_manifest,
-)
 from embeddings.core.progress import progress_bar
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import atomic_path, sha256_file
+from embeddings.store.jsonfile import write_json
+from embeddings.store.locks import folder_lock
+from embeddings.store.manifests import write_manifest
 
 log = logging.getLogger(__name__)
 

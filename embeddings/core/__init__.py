@@ -1,2 +1,2 @@
-"""The shared core every stage stands on: errors, atomic files and JSON, manifests, the folder
-lock, the run directory, JSON schemas, progress bars and lazy exports."""
+"""Helpers every layer uses that belong to no stage: each option's rules (``params``), progress
+bars and lazy package exports."""

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 
 def flag(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from embeddings.core.io import SeqaeError
+from embeddings.store.errors import SeqaeError
 
 
 class _Group(click.Group):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from embeddings.core.io import check_input_file
 from embeddings.prepare import SPLITS
-from embeddings.core.rundir import resolve_model
+from embeddings.store.files import check_input_file
+from embeddings.store.rundir import resolve_model
 from pipelines.cli.options import backend_option, model_option, read_run_option, verbosity
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from embeddings.core.rundir import check_model_name, resolve_model
+from embeddings.store.rundir import check_model_name, resolve_model
 from pipelines.cli.options import backend_option, run_option, seed_option, verbosity
 
 

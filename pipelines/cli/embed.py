@@ -9,16 +9,22 @@ import click
 
 from embeddings.corpus import REMOVABLE, check_remove
 from embeddings.evaluate import format_evaluation
-from embeddings.core.io import SeqaeError
 from embeddings.prepare import CorpusConfig
-from embeddings.core.rundir import seqae_owns
 from embeddings.pretrained import FORMATS, PretrainedVectors
-from pipelines.embed import EmbedResult, load_embeddings, run_embed
 from embeddings.stats import format_stats
+from embeddings.store.errors import SeqaeError
+from embeddings.store.rundir import seqae_owns
 from embeddings.word2vec import Word2VecConfig, export_word2vec
 from pipelines.cli.options import (
-    click_type, config_option, force_option, read_run_option, run_option, seed_option, verbosity,
+    click_type,
+    config_option,
+    force_option,
+    read_run_option,
+    run_option,
+    seed_option,
+    verbosity,
 )
+from pipelines.embed import EmbedResult, load_embeddings, run_embed
 
 _CORPUS = CorpusConfig()
 _W2V = Word2VecConfig()

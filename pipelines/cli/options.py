@@ -16,9 +16,9 @@ import click
 
 from autoencoder.backends import BACKENDS, quiet_start, requested_backend, select_backend
 from autoencoder.config import TrainConfig
-from embeddings.core.io import SeqaeError
 from embeddings.core.params import Flag, Number, OneOf, flag
-from embeddings.core.rundir import RunDir, check_model_name, check_run_dir
+from embeddings.store.errors import SeqaeError
+from embeddings.store.rundir import RunDir, check_model_name, check_run_dir
 
 log = logging.getLogger("seqae")
 

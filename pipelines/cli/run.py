@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from autoencoder.training.checkpoints import read_history
-from embeddings.core.rundir import RunDir
+from embeddings.store.rundir import RunDir
 from pipelines.cli.compare import compare_options, print_report
 from pipelines.cli.embed import embed_configs, embed_options, print_embedded
 from pipelines.cli.options import backend_option, force_option, option_names, run_option, seed_option, verbosity

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import click
 
-from embeddings.core.io import portable_path
 from autoencoder.config import TrainConfig
-from pipelines.study_config import MODEL_NAMES, StudyConfig
-from pipelines.cli.options import (
-    backend_option, config_option, force_option, lock_run, option_names, read_run_option,
-    seed_option, verbosity,
-)
+from embeddings.store.files import portable_path
 from pipelines.cli.embed import embed_options, run_embed_stage
+from pipelines.cli.options import (
+    backend_option,
+    config_option,
+    force_option,
+    lock_run,
+    option_names,
+    read_run_option,
+    seed_option,
+    verbosity,
+)
+from pipelines.study_config import MODEL_NAMES, StudyConfig
 
 log = logging.getLogger("seqae")
 

@@ -9,10 +9,21 @@ import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
 from autoencoder.config import DEFAULT_LR, SAMPLED_ABOVE, AutoencoderConfig, TrainConfig
-from embeddings.core.rundir import resolve_model
+from embeddings.store.rundir import resolve_model
 from pipelines.cli.options import (
-    NoneOr, backend_option, click_type, config_option, force_option, lock_run, model_name_option,
-    model_option, read_run_option, require_run_dir, seed_option, verbosity, verbosity_flags,
+    NoneOr,
+    backend_option,
+    click_type,
+    config_option,
+    force_option,
+    lock_run,
+    model_name_option,
+    model_option,
+    read_run_option,
+    require_run_dir,
+    seed_option,
+    verbosity,
+    verbosity_flags,
 )
 
 _AE, _TRAIN = AutoencoderConfig, TrainConfig
@@ -176,8 +187,8 @@ def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resum
     if cluster_demo:
         return _cluster_demo(cluster_demo, strategy, replicas)
     require_run_dir(run_dir)  # both before importing Keras and starting the backend's runtime
-    from pipelines import train_autoencoder
     from autoencoder.backends import current
+    from pipelines import train_autoencoder
 
     name = name or ae_config.default_name
     backend = current()

@@ -20,11 +20,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from embeddings.core.io import (
-    LOCK_FILE, MANIFEST, MANIFEST_SCHEMA, SeqaeError, library_versions, read_json, resolve_path,
-    run_lock, sha256_file, write_json,
-)
-from embeddings.core.schema import Fields, MapOf
+from embeddings.store.errors import SeqaeError
+from embeddings.store.files import resolve_path, sha256_file
+from embeddings.store.jsonfile import read_json, write_json
+from embeddings.store.locks import LOCK_FILE, run_lock
+from embeddings.store.machine import library_versions
+from embeddings.store.manifests import MANIFEST, MANIFEST_SCHEMA
+from embeddings.store.schema import Fields, MapOf
 
 STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare", "study")
 RUN_FILES = ("config.json", LOCK_FILE)

@@ -10,7 +10,7 @@ A schema is a plain Python value that says what a JSON value must be:
 - :class:`MapOf` / :class:`ListOf`: an object with any keys / an array, every value checked.
 
 :func:`check` raises :class:`SchemaError` with the JSON path of the first mismatch, which the
-reader (:func:`embeddings.core.io.read_json`) turns into one line naming the file.
+reader (:func:`embeddings.store.jsonfile.read_json`) turns into one line naming the file.
 """
 
 from __future__ import annotations
