@@ -18,6 +18,7 @@ from pathlib import Path
 from autoencoder.training.checkpoints import read_history
 from benchmarks.report import Section
 from benchmarks.timing import alternate, median, plural
+from embeddings.store.rundir import RunDir
 
 # Optional packages, checked before this module is imported (a missing one skips the section).
 REQUIRES: tuple[str, ...] = ()
@@ -67,7 +68,7 @@ def sentences_per_s(run_dir: Path, settings: Settings, workers: int) -> float:
     demo = ["--cluster-demo", str(workers)] if workers else []
     pipe("train-ae", "--run", str(run_dir), "--name", "bench", "--force", *train_options(settings),
          *demo)
-    return read_history(run_dir / "models" / "bench" / "history.csv")[-1]["sentences_per_s"]
+    return read_history(RunDir(run_dir).model("bench").history)[-1]["sentences_per_s"]
 
 
 def run(settings: Settings, workdir: Path) -> Section:

@@ -30,14 +30,13 @@ from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open
 from embeddings.store.jsonfile import options_digest, read_json, write_json
 from embeddings.store.manifests import is_complete, staged_folders, verify_manifest, write_manifest
-from embeddings.store.rundir import check_replaceable
+from embeddings.store.rundir import CORPUS, RunDir, check_replaceable
 from embeddings.store.schema import ANY, Fields, MapOf
 from embeddings.tokenize import UNITS, TokenizeConfig, tokenize_documents, train_punkt
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-CORPUS_DIR = "corpus"
 CORPUS_FORMAT = 1  # bump when tokenization or the file layout changes: invalidates cached corpora
 _FILES = (*(f"{split}.txt" for split in SPLITS), "vocab.tsv", "stats.json")
 STATS_SCHEMA = Fields({"digest": str, "source": Fields({"remove": ANY}), "config": dict,
@@ -129,13 +128,14 @@ def corpus_key(config: CorpusConfig) -> dict:
     }
 
 
-def corpus_is_current(config: CorpusConfig, run_dir: Path) -> bool:
+def corpus_is_current(config: CorpusConfig, run_dir: str | os.PathLike | RunDir) -> bool:
     """Whether ``RUN/corpus`` is finished and was prepared with ``config`` from today's source."""
-    return is_complete(Path(run_dir) / CORPUS_DIR, _FILES, options_digest(corpus_key(config)))
+    return is_complete(RunDir.of(run_dir).corpus, _FILES, options_digest(corpus_key(config)))
 
 
 def prepare_corpus(
-    config: CorpusConfig, run_dir: Path, workers: int | None = None, force: bool = False
+    config: CorpusConfig, run_dir: str | os.PathLike | RunDir, workers: int | None = None,
+    force: bool = False,
 ) -> PreparedCorpus:
     """Read, split and tokenize a corpus into ``RUN/corpus``, or reuse it if already there.
 
@@ -143,13 +143,14 @@ def prepare_corpus(
     processes (default: all cores). The new corpus is written beside the old one and replaces it
     only when complete: a failure leaves ``RUN/corpus`` as it was.
     """
-    if not force and corpus_is_current(config, run_dir):
-        log.info("reusing tokenized corpus in %s", Path(run_dir) / CORPUS_DIR)
-        return load_corpus(run_dir)
-    check_replaceable(run_dir, (CORPUS_DIR,))
-    with staged_folders(run_dir, (CORPUS_DIR,)) as stage:
-        write_corpus(config, stage / CORPUS_DIR, workers)
-    return load_corpus(run_dir)
+    run = RunDir.of(run_dir)
+    if not force and corpus_is_current(config, run):
+        log.info("reusing tokenized corpus in %s", run.corpus)
+        return load_corpus(run)
+    check_replaceable(run, (CORPUS,))
+    with staged_folders(run, (CORPUS,)) as stage:
+        write_corpus(config, stage / CORPUS, workers)
+    return load_corpus(run)
 
 
 def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -> PreparedCorpus:
@@ -206,9 +207,9 @@ def _refuse_empty(config: CorpusConfig, empty: list[str], documents: int) -> Non
             "least one each): use a corpus of more documents (or a larger --max-docs)")
 
 
-def load_corpus(run_dir: Path) -> PreparedCorpus:
+def load_corpus(run_dir: str | os.PathLike | RunDir) -> PreparedCorpus:
     """The corpus :func:`prepare_corpus` wrote in ``RUN/corpus``."""
-    root = Path(run_dir) / CORPUS_DIR
+    root = RunDir.of(run_dir).corpus
     if not (root / "meta.json").is_file():
         raise SeqaeError(f"no prepared corpus in {run_dir}: run `pipe embed` first")
     missing = [name for name in _FILES if not (root / name).is_file()]

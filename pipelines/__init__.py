@@ -19,6 +19,6 @@ _EXPORTS = {
     "pipelines.study": ("run_study",),
     "pipelines.study_config": ("StudyConfig",),
     "pipelines.codes": ("encode_file", "interpolate", "nearest_sentences"),
-    "embeddings.store.rundir": ("RunDir", "list_models"),
+    "embeddings.store.rundir": ("ModelDir", "RunDir", "list_models"),
 }
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,6 @@ from pipelines.reconstruct import sentence_ids, tokenize_sentence
 
 log = logging.getLogger(__name__)
 
-INDEX = "index"
 INDEX_FILES = ("codes.npy", "offsets.npy")
 INDEX_SPLIT = "train"
 
@@ -228,16 +228,17 @@ class CodeIndex:
         return [(" ".join(tokens), float(score)) for tokens, score in zip(lines, scores[0])]
 
 
-def code_index(run_dir: Path, name: str, ae: SentenceAutoencoder) -> CodeIndex:
+def code_index(run: RunDir, name: str, ae: SentenceAutoencoder) -> CodeIndex:
     """Model ``name``'s index of the train split's codes, built (once) when missing, damaged,
     or made from another checkpoint or split."""
-    folder = RunDir(run_dir).model(name) / INDEX
-    split = load_corpus(run_dir).split_path(INDEX_SPLIT)
-    made_from = {"checkpoint_sha256": sha256_file(RunDir(run_dir).model(name) / "best.keras"),
+    model_dir = run.model(name)
+    folder = model_dir.index
+    split = load_corpus(run).split_path(INDEX_SPLIT)
+    made_from = {"checkpoint_sha256": sha256_file(model_dir.best),
                  "split": INDEX_SPLIT, "split_sha256": sha256_file(split)}
     _check_index_folder(folder)
     if not _is_current(folder, made_from, ae.config.latent, split):
-        with run_lock(run_dir, f"index of model {name}"):
+        with run_lock(run, f"index of model {name}"):
             _build_index(ae, name, split, folder, made_from)
     return CodeIndex(folder, split)
 
@@ -316,12 +317,13 @@ def _build_index(ae: SentenceAutoencoder, name: str, split: Path, folder: Path,
     write_manifest(folder, INDEX_FILES, made_from)
 
 
-def nearest_sentences(run_dir: Path, sentence: str, name: str | None = None,
-                      k: int = 5) -> list[tuple[str, float]]:
+def nearest_sentences(run_dir: str | os.PathLike | RunDir, sentence: str,
+                      name: str | None = None, k: int = 5) -> list[tuple[str, float]]:
     """The ``k`` train sentences whose codes are nearest (cosine) to ``sentence``'s, best
     first, as (sentence, cosine)."""
     if k < 1:
         raise SeqaeError(f"--k must be at least 1, got {k}")
-    name, ae = load_run_model(run_dir, name)
+    run = RunDir.of(run_dir)
+    name, ae = load_run_model(run, name)
     _, code = sentence_code(ae, sentence, name)
-    return code_index(run_dir, name, ae).nearest(code, k)
+    return code_index(run, name, ae).nearest(code, k)

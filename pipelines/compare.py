@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,14 +19,20 @@ from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open
 from embeddings.store.jsonfile import write_json
 from embeddings.store.manifests import write_manifest
-from embeddings.store.rundir import RunDir, check_replaceable, list_models, writes_run
+from embeddings.store.rundir import (
+    COMPARE,
+    ModelDir,
+    RunDir,
+    check_replaceable,
+    list_models,
+    writes_run,
+)
 from pipelines.embed import load_embeddings
 from pipelines.models import load_autoencoder
 from pipelines.plots import plot_accuracy_by_length, plot_losses
 
 log = logging.getLogger(__name__)
 
-COMPARE_DIR = "compare"
 TABLE_COLUMNS = (
     ("token acc", "token_accuracy", "{:.1%}"), ("in-cap acc", "token_accuracy_in_cap", "{:.1%}"),
     ("out-cap acc", "token_accuracy_out_of_cap", "{:.1%}"),
@@ -39,20 +46,20 @@ TABLE_COLUMNS = (
 
 
 @writes_run()
-def run_compare(run_dir: Path, names: list[str] | None = None, split: str = "test",
+def run_compare(run: RunDir, names: list[str] | None = None, split: str = "test",
                 max_sentences: int | None = None, seed: int = 0) -> tuple[dict, Path]:
     """The compare stage: score the models (:func:`compare_models`), record the options in
     ``RUN/config.json`` and write ``RUN/compare/``; returns the report and that folder."""
-    report = compare_models(run_dir, names, split=split, max_sentences=max_sentences, seed=seed)
-    RunDir(run_dir).record("compare", {"backend": current_name(), "models": names, "split": split,
-                                       "eval_sentences": max_sentences, "seed": seed})
-    return report, write_report(report, run_dir)
+    report = compare_models(run, names, split=split, max_sentences=max_sentences, seed=seed)
+    run.record("compare", {"backend": current_name(), "models": names, "split": split,
+                           "eval_sentences": max_sentences, "seed": seed})
+    return report, _write_report(run, report)
 
 
-def training_costs(model_dir: Path) -> dict:
+def training_costs(model_dir: ModelDir) -> dict:
     """Cost figures of a model's training, from its ``history.csv`` and ``state.json``."""
-    rows = [r for r in read_history(model_dir / "history.csv") if r["status"] == "ok"]
-    state = read_state(model_dir / "state.json")
+    rows = [r for r in read_history(model_dir.history) if r["status"] == "ok"]
+    state = read_state(model_dir.state)
     return {
         "train_wall_s": training_seconds(rows),
         "train_sentences_per_s": float(np.mean([r["sentences_per_s"] for r in rows])) if rows else None,
@@ -64,61 +71,60 @@ def training_costs(model_dir: Path) -> dict:
     }
 
 
-def finished_an_epoch(folder: Path) -> bool:
+def finished_an_epoch(folder: ModelDir) -> bool:
     """Whether ``state.json`` records a finished epoch (so there is a checkpoint to score; a
     damaged or missing one is then an error, not a reason to skip)."""
-    if not (folder / "state.json").exists():
+    if not folder.state.exists():
         return False
-    return read_state(folder / "state.json")["epoch"] >= 1
+    return read_state(folder.state)["epoch"] >= 1
 
 
-def compare_models(run_dir: Path, names: list[str] | None = None, split: str = "test",
+def compare_models(run_dir: str | os.PathLike | RunDir, names: list[str] | None = None, split: str = "test",
                    max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
     """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
-    run_dir = Path(run_dir)
+    run = RunDir.of(run_dir)
     if isinstance(names, str):  # a list of letters otherwise
         raise SeqaeError(f"names takes a list of model names, not the string {names!r}: "
                          f"write [{names!r}]")
-    check_replaceable(run_dir, (COMPARE_DIR,))  # before scoring: the report goes there
-    available = list_models(run_dir)
+    check_replaceable(run, (COMPARE,))  # before scoring: the report goes there
+    available = list_models(run)
     names = names or available
     if not names:
-        raise SeqaeError(f"no models in {RunDir(run_dir).models}: train some with `pipe train-ae`")
+        raise SeqaeError(f"no models in {run.models}: train some with `pipe train-ae`")
     missing = [n for n in names if n not in available]
     if missing:
-        raise SeqaeError(f"no model named {', '.join(missing)} in {RunDir(run_dir).models}")
-    unfinished = [n for n in names if not finished_an_epoch(RunDir(run_dir).model(n))]
+        raise SeqaeError(f"no model named {', '.join(missing)} in {run.models}")
+    unfinished = [n for n in names if not finished_an_epoch(run.model(n))]
     if unfinished:
         log.warning("skipping %s: no finished epoch (training stopped before its first "
                     "checkpoint)", ", ".join(unfinished))
     names = [n for n in names if n not in unfinished]
     if not names:
-        raise SeqaeError(f"no model in {RunDir(run_dir).models} has finished an epoch: "
+        raise SeqaeError(f"no model in {run.models} has finished an epoch: "
                          "train one with `pipe train-ae`")
-    corpus = load_corpus(run_dir)
+    corpus = load_corpus(run)
     path = corpus.split_path(split)
     n_lines = count_lines(path)
     if n_lines == 0:
-        raise SeqaeError(f"the {split} split of {run_dir} has no sentences")
+        raise SeqaeError(f"the {split} split of {run} has no sentences")
     keep = sample_mask(n_lines, max_sentences, seed)
     n_eval = n_lines if keep is None else int(keep.sum())
     rng = np.random.default_rng(seed)
     sample_rows = tuple(sorted(rng.choice(n_eval, size=min(n_samples, n_eval), replace=False).tolist()))
     cap_vocab = Vocabulary.capped(corpus.vocab_counts(), ONE_HOT_CAP)
-    kv = load_embeddings(run_dir)
+    kv = load_embeddings(run)
 
-    report = {"run": str(run_dir), "split": split, "sentences": n_eval, "seed": seed,
+    report = {"run": str(run), "split": split, "sentences": n_eval, "seed": seed,
               "baseline_cap": ONE_HOT_CAP, "models": {}, "skipped": unfinished, "samples": []}
     reconstructions = {}
     for name in names:
-        folder = RunDir(run_dir).model(name)
-        ae, config = load_autoencoder(RunDir(run_dir), name, kv.vectors)
+        ae, config = load_autoencoder(run, name, kv.vectors)
         log.info("scoring %s on %d %s sentences", name, n_eval, split)
         metrics, reconstructions[name] = score_autoencoder(
             ae, path, cap_vocab, keep=keep, sample_rows=sample_rows)
         report["models"][name] = {
             "kind": ae.config.kind, "loss": ae.config.loss, "vocab_size": len(ae.vocab),
-            "parameters": ae.model.count_params(), **metrics, **training_costs(folder),
+            "parameters": ae.model.count_params(), **metrics, **training_costs(run.model(name)),
         }
     originals = _sample_originals(path, keep, sample_rows)
     for row, original in zip(sample_rows, originals):
@@ -155,17 +161,16 @@ def format_table(report: dict) -> str:
 REPORT_FILES = ("report.json", "report.md", "loss.png", "accuracy_by_length.png")
 
 
-def write_report(report: dict, run_dir: Path) -> Path:
+def write_report(report: dict, run_dir: str | os.PathLike | RunDir) -> Path:
     """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
-    with RunDir(run_dir).writing("write_report()"):
-        return _write_report(report, Path(run_dir))
+    return _write_report(run_dir, report)
 
 
-def _write_report(report: dict, run_dir: Path) -> Path:
-    out = run_dir / COMPARE_DIR
+@writes_run()
+def _write_report(run: RunDir, report: dict) -> Path:
+    out = run.compare
     write_json(out / "report.json", report)
-    histories = {name: read_history(RunDir(run_dir).model(name) / "history.csv")
-                 for name in report["models"]}
+    histories = {name: read_history(run.model(name).history) for name in report["models"]}
     plot_losses(histories, out / "loss.png")
     plot_accuracy_by_length(
         {name: figures["accuracy_by_length"] for name, figures in report["models"].items()},

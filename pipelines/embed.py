@@ -11,16 +11,15 @@ last so its presence means "complete".
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from gensim.models import KeyedVectors
 
 from embeddings.core.params import check_type
 from embeddings.evaluate import EVAL_SCHEMA, evaluate_vectors
 from embeddings.prepare import (
-    CORPUS_DIR,
     CorpusConfig,
     PreparedCorpus,
     corpus_is_current,
@@ -38,7 +37,14 @@ from embeddings.store.manifests import (
     verify_manifest,
     write_manifest,
 )
-from embeddings.store.rundir import RunDir, check_replaceable, list_models, writes_run
+from embeddings.store.rundir import (
+    CORPUS,
+    EMBEDDINGS,
+    RunDir,
+    check_replaceable,
+    list_models,
+    writes_run,
+)
 from embeddings.word2vec import (
     VECTORS_FILE,
     VOCAB_FILE,
@@ -51,7 +57,6 @@ from embeddings.word2vec import (
 
 log = logging.getLogger(__name__)
 
-EMBEDDINGS_DIR = "embeddings"
 _FILES = (VECTORS_FILE, VOCAB_FILE, "eval.json")
 
 
@@ -71,7 +76,7 @@ class EmbedResult:
 
 @writes_run(create=True)
 def run_embed(
-    run_dir: Path,
+    run: RunDir,
     corpus_config: CorpusConfig,
     w2v_config: Word2VecConfig | PretrainedVectors,
     workers: int | None = None,
@@ -92,15 +97,14 @@ def run_embed(
     is read and checked before the corpus is prepared; the new corpus and vectors are written
     beside the old ones and replace them together at the end: a failure leaves the run as it was.
     """
-    run = RunDir(run_dir)
     check_type("corpus_config", corpus_config, CorpusConfig)
     check_type("w2v_config", w2v_config, (Word2VecConfig, PretrainedVectors))
     key = {"corpus": options_digest(corpus_key(corpus_config)), **_vectors_key(w2v_config)}
-    corpus_current = not force and corpus_is_current(corpus_config, run.path)
-    result = _reused(run.path, key, corpus_current)
+    corpus_current = not force and corpus_is_current(corpus_config, run)
+    result = _reused(run, key, corpus_current)
     if result is None:
-        _check_replacing(run.path, force)
-        result = _embed(run.path, corpus_config, w2v_config, key, workers,
+        _check_replacing(run, force)
+        result = _embed(run, corpus_config, w2v_config, key, workers,
                         reuse_corpus=corpus_current)
     vectors = ({"vectors": {"path": w2v_config.path, **result.pretrained}}
                if isinstance(w2v_config, PretrainedVectors) else asdict(w2v_config))
@@ -117,45 +121,45 @@ def _vectors_key(config: Word2VecConfig | PretrainedVectors) -> dict:
     return {"word2vec": {k: v for k, v in asdict(config).items() if k != "workers"}}
 
 
-def _reused(run_dir: Path, key: dict, corpus_current: bool) -> EmbedResult | None:
+def _reused(run: RunDir, key: dict, corpus_current: bool) -> EmbedResult | None:
     """The finished stage one of these options (on a current corpus), or None."""
-    folder = run_dir / EMBEDDINGS_DIR
+    folder = run.embeddings
     if not corpus_current or not is_complete(folder, _FILES, options_digest(key)):
         return None
     log.info("reusing word vectors in %s", folder)
     meta = read_json(folder / "meta.json", META_SCHEMA)
-    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir),
+    return EmbedResult(load_corpus(run), load_embeddings(run),
                        read_json(folder / "eval.json", EVAL_SCHEMA), reused=True,
                        pretrained=meta.get("pretrained"))
 
 
-def _check_replacing(run_dir: Path, force: bool) -> None:
+def _check_replacing(run: RunDir, force: bool) -> None:
     """Refuse to replace a corpus and vectors that models were trained on, unless ``force``."""
-    check_replaceable(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR))
-    models = list_models(run_dir)
-    if models and (run_dir / EMBEDDINGS_DIR / "meta.json").exists():
+    check_replaceable(run, (CORPUS, EMBEDDINGS))
+    models = list_models(run)
+    if models and (run.embeddings / "meta.json").exists():
         if not force:
             raise SeqaeError(
-                f"{run_dir} has models trained on its current vectors ({', '.join(models)}); "
+                f"{run} has models trained on its current vectors ({', '.join(models)}); "
                 "these options would replace the corpus or the vectors and orphan them: use "
                 "another --run, or --force to replace them anyway")
         log.warning("replacing the vectors orphans these models (retrain them with --force): %s",
                     ", ".join(models))
 
 
-def _embed(run_dir: Path, corpus_config: CorpusConfig,
+def _embed(run: RunDir, corpus_config: CorpusConfig,
            w2v_config: Word2VecConfig | PretrainedVectors, key: dict, workers: int | None,
            reuse_corpus: bool) -> EmbedResult:
     """Write the corpus (unless reused) and the vectors beside the old ones; both replace them
     together at the end."""
     pretrained = isinstance(w2v_config, PretrainedVectors)
     from_file = read_pretrained(w2v_config) if pretrained else None  # checked before any work
-    with staged_folders(run_dir, (CORPUS_DIR, EMBEDDINGS_DIR)) as stage:
+    with staged_folders(run, (CORPUS, EMBEDDINGS)) as stage:
         if reuse_corpus:
-            log.info("reusing tokenized corpus in %s", run_dir / CORPUS_DIR)
-            corpus = load_corpus(run_dir)
+            log.info("reusing tokenized corpus in %s", run.corpus)
+            corpus = load_corpus(run)
         else:
-            corpus = write_corpus(corpus_config, stage / CORPUS_DIR, workers)
+            corpus = write_corpus(corpus_config, stage / CORPUS, workers)
         if pretrained:
             kv, record = corpus_vectors(from_file, corpus.vocab_counts(), w2v_config.path)
             del from_file
@@ -167,7 +171,7 @@ def _embed(run_dir: Path, corpus_config: CorpusConfig,
             made = {"train_seconds": time.perf_counter() - started, "epochs": progress.history}
         _check_coverage(corpus, kv, "a larger file of vectors" if pretrained else
                         "lower --min-count or use a larger corpus")
-        staged = stage / EMBEDDINGS_DIR
+        staged = stage / EMBEDDINGS
         save_vectors(kv, staged)
         log.info("evaluating %d vectors", len(kv))
         evaluation = evaluate_vectors(kv)
@@ -177,7 +181,7 @@ def _embed(run_dir: Path, corpus_config: CorpusConfig,
             "digest": options_digest(key), "key": key, "vocabulary": len(kv),
             "dimensions": kv.vector_size, **made,
         })
-    return EmbedResult(load_corpus(run_dir), load_embeddings(run_dir), evaluation, reused=False,
+    return EmbedResult(load_corpus(run), load_embeddings(run), evaluation, reused=False,
                        pretrained=made.get("pretrained"))
 
 
@@ -191,14 +195,15 @@ def _check_coverage(corpus: PreparedCorpus, kv: KeyedVectors, remedy: str) -> No
                              f"({len(kv)} words): {remedy}")
 
 
-def load_embeddings(run_dir: Path) -> KeyedVectors:
+def load_embeddings(run_dir: str | os.PathLike | RunDir) -> KeyedVectors:
     """The run's word vectors (memory-mapped, never unpickled), verified against their manifest."""
-    folder = Path(run_dir) / EMBEDDINGS_DIR
+    run = RunDir.of(run_dir)
+    folder = run.embeddings
     if not (folder / "meta.json").is_file():
-        raise SeqaeError(f"no word vectors in {run_dir}: run `pipe embed` first")
+        raise SeqaeError(f"no word vectors in {run}: run `pipe embed` first")
     verify_manifest(folder, _FILES, remedy="rerun `pipe embed --force`")
     made_from = read_json(folder / "meta.json", META_SCHEMA).get("key", {}).get("corpus")
-    corpus_meta = Path(run_dir) / CORPUS_DIR / "meta.json"
+    corpus_meta = run.corpus / "meta.json"
     if corpus_meta.is_file() and made_from != read_json(corpus_meta, META_SCHEMA)["digest"]:
         raise SeqaeError(f"the vectors in {folder} were not trained on the run's corpus (a "
                          "`pipe embed` was interrupted between the two): rerun `pipe embed`")

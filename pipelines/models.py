@@ -28,7 +28,6 @@ from autoencoder.config import OUTPUT_ONLY, AutoencoderConfig, TrainConfig
 from autoencoder.data.vocab import Vocabulary
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.checkpoints import (
-    PREVIOUS_CHECKPOINT,
     read_history,
     read_state,
     resume_point,
@@ -41,7 +40,7 @@ from embeddings.store.jsonfile import read_json, write_json
 from embeddings.store.locks import folder_lock
 from embeddings.store.machine import library_versions
 from embeddings.store.manifests import MANIFEST, verify_manifest
-from embeddings.store.rundir import RunDir, resolve_model
+from embeddings.store.rundir import ModelDir, RunDir, resolve_model
 from embeddings.store.schema import Fields, ListOf
 from pipelines.embed import load_embeddings
 
@@ -55,11 +54,11 @@ MODEL_CONFIG_SCHEMA = Fields(
     name="model config")
 
 
-def save_model_config(model_dir: Path, config: AutoencoderConfig, train: dict, vocab: Vocabulary,
-                      fingerprint: dict) -> None:
+def save_model_config(model_dir: ModelDir, config: AutoencoderConfig, train: dict,
+                      vocab: Vocabulary, fingerprint: dict) -> None:
     """Write ``config.json`` and ``vocab.txt`` for a model about to be trained."""
-    vocab.save(model_dir / "vocab.txt")
-    write_json(model_dir / "config.json", {
+    vocab.save(model_dir.vocab)
+    write_json(model_dir.config, {
         "autoencoder": config.to_dict(), "train": train, "vectors": fingerprint,
         "vocab_size": len(vocab), "backend": current_name(), "versions": library_versions(),
     })
@@ -75,22 +74,22 @@ def load_autoencoder(run: RunDir, name: str, vectors: np.ndarray,
     never in the middle of one.
     """
     model_dir = run.model(name)
-    path = model_dir / f"{checkpoint}.keras"
+    path = model_dir.checkpoint(checkpoint)
     if not path.exists():
         raise SeqaeError(f"missing checkpoint {path}: model {model_dir.name} is not trained yet")
     with folder_lock(model_dir, shared=True):
-        verify_manifest(model_dir, ("config.json", "vocab.txt", path.name),
+        verify_manifest(model_dir, (ModelDir.CONFIG, ModelDir.VOCAB, path.name),
                         remedy=f"no seqae command changed it (they hold {model_dir.name}'s lock "
                                "while writing); restore the folder, or retrain the model")
-        config = read_json(model_dir / "config.json", MODEL_CONFIG_SCHEMA)
+        config = read_json(model_dir.config, MODEL_CONFIG_SCHEMA)
         ae_config = AutoencoderConfig.from_saved(config["autoencoder"])
         if ae_config is None:
-            raise SeqaeError(f"damaged model config {model_dir / 'config.json'}: its "
+            raise SeqaeError(f"damaged model config {model_dir.config}: its "
                              "architecture is not one seqae builds")
         if config["vectors"] != run.vectors_fingerprint(vectors.shape):
             raise SeqaeError(f"model {model_dir.name} was trained on other word vectors than "
                              f"{run.vectors_file}; retrain it")
-        vocab = Vocabulary.load(model_dir / "vocab.txt")
+        vocab = Vocabulary.load(model_dir.vocab)
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:  # a broken zip, a bad config or an unsafe layer all end here
@@ -116,7 +115,7 @@ def check_checkpoint(path: Path, config: AutoencoderConfig, vocab_size: int, dim
                              .splitlines()[0]) from None
     problem = architecture_problem(model, config, vocab_size, dim)
     if problem:
-        raise SeqaeError(f"{path} does not hold the model {path.parent / 'config.json'} "
+        raise SeqaeError(f"{path} does not hold the model {ModelDir(path.parent).config} "
                          f"describes: {problem}; retrain it with --force (force=True)")
 
 
@@ -125,10 +124,10 @@ def check_checkpoint(path: Path, config: AutoencoderConfig, vocab_size: int, dim
 # model unresumable: each is checked for what it is, not against the manifest. config.json:
 # schema, options, vectors and the checkpoint's architecture; history.csv: parsed, cut to the
 # checkpoint's epoch; steps.csv: cut back or rebuilt; loss.png: redrawn.
-REWRITTEN_ON_RESUME = ("config.json", "history.csv", "steps.csv", "loss.png")
+REWRITTEN_ON_RESUME = (ModelDir.CONFIG, ModelDir.HISTORY, ModelDir.STEPS, ModelDir.LOSS_PLOT)
 
 
-def verify_resumable(folder: Path, config: AutoencoderConfig, vocab_size: int,
+def verify_resumable(folder: ModelDir, config: AutoencoderConfig, vocab_size: int,
                      dim: int) -> Path:
     """The checkpoint ``--resume`` continues from, once every file that resuming reads or keeps
     is shown to be one seqae wrote, without writing anything: the checkpoint is the one
@@ -141,26 +140,26 @@ def verify_resumable(folder: Path, config: AutoencoderConfig, vocab_size: int,
     remedy = (f"--resume approves only files seqae wrote; restore the folder, or retrain "
               f"{folder.name} with --force (force=True)")
     state, checkpoint = resume_point(folder)
-    listed = verify_manifest(folder, ("config.json", "vocab.txt", "last.keras"), remedy,
-                             only=("vocab.txt",))["files"]
+    listed = verify_manifest(folder, (ModelDir.CONFIG, ModelDir.VOCAB, ModelDir.LAST), remedy,
+                             only=(ModelDir.VOCAB,))["files"]
     for name in REWRITTEN_ON_RESUME:
         if (folder / name).exists() or (folder / name).is_symlink():
             try:  # a link, FIFO or folder: one line, at once
                 open_artifact(folder / name).close()
             except SeqaeError as exc:
                 raise SeqaeError(f"{exc}; {remedy}") from None
-    read_history(folder / "history.csv")  # damaged: refused now, not after the writes
+    read_history(folder.history)  # damaged: refused now, not after the writes
     check_checkpoint(checkpoint, config, vocab_size, dim)
-    best = folder / "best.keras"
-    interrupted = listed["last.keras"]["sha256"] != state["last_sha256"] or (
-        checkpoint.name == PREVIOUS_CHECKPOINT)
-    if "best.keras" in listed:
+    best = folder.best
+    interrupted = listed[ModelDir.LAST]["sha256"] != state["last_sha256"] or (
+        checkpoint == folder.previous)
+    if ModelDir.BEST in listed:
         if not best.exists() and not best.is_symlink():
             raise SeqaeError(f"missing artifact {best} (listed in {MANIFEST}); {remedy}")
         if interrupted:
             check_checkpoint(best, config, vocab_size, dim)
         else:
-            verify_manifest(folder, (), remedy, only=("best.keras",))
+            verify_manifest(folder, (), remedy, only=(ModelDir.BEST,))
     return checkpoint
 
 
@@ -207,17 +206,18 @@ def _read_token(path: Path) -> str | None:
         return None
 
 
-def recover_replaced(folder: Path) -> None:
+def recover_replaced(model_dir: ModelDir) -> None:
     """Settle a model that a killed ``--force`` left aside (``.NAME.replaced-TOKEN``): put it
     back if the new model never committed a checkpoint, else delete it as ``--force`` would
     have. A folder of that name without its token is not seqae's, and is left alone."""
+    folder = model_dir.path
     for aside in sorted(folder.parent.glob(f".{folder.name}.replaced-*")):
         token = aside.name.rpartition("-")[2]
         proven = (_TOKEN.fullmatch(token) is not None and not aside.is_symlink() and aside.is_dir()
                   and _read_token(aside / REPLACED_TOKEN) == token)
         if not proven:
             log.warning("leaving %s alone: it is not a model seqae moved aside", aside)
-        elif _has_checkpoint(folder):
+        elif _has_checkpoint(model_dir):
             log.warning("removing %s, replaced by model %s before a kill", aside, folder.name)
             shutil.rmtree(aside)
         else:
@@ -230,12 +230,12 @@ def recover_replaced(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def replacing(folder: Path, keep: bool):
+def replacing(model_dir: ModelDir, keep: bool):
     """Train into ``folder``: unless ``keep``, a model already there is moved aside first, then
     deleted once the new model committed a checkpoint, or put back if the block fails before
     that. A SIGKILL in between leaves it in a hidden ``.NAME.replaced-TOKEN`` folder beside it,
     never lost."""
-    aside = None
+    folder, aside = model_dir.path, None
     if not keep and folder.exists():
         token = secrets.token_hex(8)
         (folder / REPLACED_TOKEN).unlink(missing_ok=True)  # never written through a link
@@ -246,7 +246,7 @@ def replacing(folder: Path, keep: bool):
     try:
         yield
     except BaseException:
-        if aside is not None and not _has_checkpoint(folder):
+        if aside is not None and not _has_checkpoint(model_dir):
             shutil.rmtree(folder)
             (aside / REPLACED_TOKEN).unlink()
             os.replace(aside, folder)
@@ -259,22 +259,22 @@ def replacing(folder: Path, keep: bool):
             shutil.rmtree(aside)
 
 
-def _has_checkpoint(folder: Path) -> bool:
-    """Whether ``folder``'s ``state.json`` commits a checkpoint (a NaN before the first one
+def _has_checkpoint(model_dir: ModelDir) -> bool:
+    """Whether ``model_dir``'s ``state.json`` commits a checkpoint (a NaN before the first one
     writes a state without)."""
     try:
-        return bool(read_state(folder / "state.json")["last_sha256"])
+        return bool(read_state(model_dir.state)["last_sha256"])
     except SeqaeError:
         return False
 
 
-def load_run_model(run_dir: Path, name: str | None = None) -> tuple[str, SentenceAutoencoder]:
+def load_run_model(run_dir: str | os.PathLike | RunDir,
+                   name: str | None = None) -> tuple[str, SentenceAutoencoder]:
     """Model ``name`` of the run (default: the only model, else ``embedding-cosine``), loaded
     for inference from its best checkpoint; returns its name and the autoencoder."""
-    run_dir = Path(run_dir)
-    name = resolve_model(run_dir, name)
-    kv = load_embeddings(run_dir)
-    ae, _ = load_autoencoder(RunDir(run_dir), name, kv.vectors)
+    run = RunDir.of(run_dir)
+    name = resolve_model(run, name)
+    ae, _ = load_autoencoder(run, name, load_embeddings(run).vectors)
     return name, ae
 
 
@@ -283,31 +283,33 @@ def _weights_settings(train: TrainConfig) -> dict:
     return {k: v for k, v in asdict(train).items() if k not in OUTPUT_ONLY}
 
 
-def model_status(run_dir: Path, name: str, config: AutoencoderConfig, train: TrainConfig) -> str:
+def model_status(run_dir: str | os.PathLike | RunDir, name: str, config: AutoencoderConfig,
+                 train: TrainConfig) -> str:
     """Where ``RUN/models/NAME`` stands for these options: ``finished`` (reusable), ``partial``
     (resumable), ``stale`` (a model trained with other options or vectors: replaced only on
     request) or ``absent`` (no checkpoint to keep: a missing model, or one stopped by a kill or
     a NaN before its first checkpoint)."""
-    folder = RunDir(run_dir).model(name)
-    if not (folder / "state.json").exists():
+    run = RunDir.of(run_dir)
+    folder = run.model(name)
+    if not folder.state.exists():
         return "absent"
-    state = read_state(folder / "state.json")  # a damaged one is an error, never "absent"
+    state = read_state(folder.state)  # a damaged one is an error, never "absent"
     if not state["last_sha256"]:
         return "absent"
-    saved = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
-    kv = load_embeddings(run_dir)
+    saved = read_json(folder.config, MODEL_CONFIG_SCHEMA)
+    kv = load_embeddings(run)
     try:  # settings added since the model was saved take their defaults
         saved_train = _weights_settings(TrainConfig(**saved["train"]))
     except (TypeError, SeqaeError):
         return "stale"
     if (AutoencoderConfig.from_saved(saved["autoencoder"]) != config
             or saved_train != _weights_settings(train)
-            or saved["vectors"] != RunDir(run_dir).vectors_fingerprint(kv.vectors.shape)):
+            or saved["vectors"] != run.vectors_fingerprint(kv.vectors.shape)):
         return "stale"
     if state["stopped"] == "time":  # by these options' --max-time, or an earlier, shorter one
-        spent = training_seconds(read_history(folder / "history.csv"))
+        spent = training_seconds(read_history(folder.history))
         return "finished" if train.max_time is not None and spent >= train.max_time else "partial"
     if state["stopped"] == "seen":  # likewise for --max-seen
-        seen = sentences_seen(read_history(folder / "history.csv"))
+        seen = sentences_seen(read_history(folder.history))
         return "finished" if train.max_seen is not None and seen >= train.max_seen else "partial"
     return "finished" if state["stopped"] in ("epochs", "early-stop") else "partial"

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from autoencoder.training.checkpoints import sentence_passes, training_time
 from embeddings.store.files import atomic_path
+from embeddings.store.rundir import ModelDir
 from pipelines.curve import SMOOTH, gap, smoothed
 
 
@@ -39,9 +40,9 @@ def plot_losses(histories: Mapping[str, Sequence[dict]], path: Path) -> None:
     _save(fig, path)
 
 
-def draw_model_losses(model_dir: Path, history: Sequence[dict]) -> None:
+def draw_model_losses(model_dir: ModelDir, history: Sequence[dict]) -> None:
     """``MODEL/loss.png``: the model's own curves, redrawn after each checkpoint (a trainer hook)."""
-    plot_losses({model_dir.name: history}, model_dir / "loss.png")
+    plot_losses({model_dir.name: history}, model_dir.loss_plot)
 
 
 def plot_accuracy_by_length(accuracies: Mapping[str, Mapping[str, float | None]], path: Path) -> None:

@@ -13,7 +13,7 @@ from embeddings.core.params import check_type
 from embeddings.prepare import CorpusConfig
 from embeddings.pretrained import PretrainedVectors
 from embeddings.store.errors import SeqaeError
-from embeddings.store.rundir import writes_run
+from embeddings.store.rundir import RunDir, writes_run
 from embeddings.word2vec import Word2VecConfig
 from pipelines.compare import run_compare
 from pipelines.embed import EmbedResult, run_embed
@@ -39,7 +39,7 @@ class RunResult:
 
 
 @writes_run(create=True)
-def run_pipeline(run_dir: str | Path, corpus: CorpusConfig,
+def run_pipeline(run: RunDir, corpus: CorpusConfig,
                  word2vec: Word2VecConfig | PretrainedVectors,
                  models: Sequence[tuple[AutoencoderConfig, TrainConfig]], *,
                  split: str = "test", eval_sentences: int | None = None, seed: int = 0,
@@ -53,27 +53,26 @@ def run_pipeline(run_dir: str | Path, corpus: CorpusConfig,
     silently replaced, before anything is written. ``on_embedded`` is called with the stage
     one result before training starts (the command line prints its statistics there).
     """
-    run_dir = Path(run_dir)
     for ae, train in models:  # every model checked before the embedding runs
         check_type("a model's AutoencoderConfig", ae, AutoencoderConfig)
         check_type("a model's TrainConfig", train, TrainConfig)
     log.info("stage 1/3: embed")
-    embedded = run_embed(run_dir, corpus, word2vec, force=force)
+    embedded = run_embed(run, corpus, word2vec, force=force)
     if on_embedded is not None:
         on_embedded(embedded)
     names = [ae.default_name for ae, _ in models]
-    statuses = {name: "absent" if force else model_status(run_dir, name, *configs)
+    statuses = {name: "absent" if force else model_status(run, name, *configs)
                 for name, configs in zip(names, models, strict=True)}
     stale = [name for name, status in statuses.items() if status == "stale"]
     if stale:
-        raise SeqaeError(f"model {', '.join(stale)} in {run_dir} was trained with other options; "
+        raise SeqaeError(f"model {', '.join(stale)} in {run} was trained with other options; "
                          "retrain it with --force (force=True), or use another --run")
     for step, (name, (ae, train)) in enumerate(zip(names, models, strict=True), 1):
         log.info("stage 2/3: train-ae %s (%d of %d): %s", name, step, len(models),
                  _ACTIONS[statuses[name]])
         if statuses[name] != "finished":
-            train_autoencoder(run_dir, ae, train, name=name, resume=statuses[name] == "partial",
+            train_autoencoder(run, ae, train, name=name, resume=statuses[name] == "partial",
                               force=True)
     log.info("stage 3/3: compare")
-    report, out = run_compare(run_dir, names, split=split, max_sentences=eval_sentences, seed=seed)
+    report, out = run_compare(run, names, split=split, max_sentences=eval_sentences, seed=seed)
     return RunResult(embedded, statuses, report, out)

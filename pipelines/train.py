@@ -4,6 +4,7 @@ rules live in :mod:`pipelines.models`)."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from embeddings.prepare import load_corpus
 from embeddings.store.errors import SeqaeError
 from embeddings.store.jsonfile import read_json
 from embeddings.store.locks import folder_lock
-from embeddings.store.rundir import RunDir, check_model_name, is_seqae_model
+from embeddings.store.rundir import ModelDir, RunDir, check_model_name, is_seqae_model
 from pipelines.embed import load_embeddings
 from pipelines.models import (
     MODEL_CONFIG_SCHEMA,
@@ -33,15 +34,15 @@ from pipelines.plots import draw_model_losses
 log = logging.getLogger(__name__)
 
 
-def model_vocabulary(run_dir: Path, config: AutoencoderConfig, kv) -> Vocabulary:
+def model_vocabulary(run: RunDir, config: AutoencoderConfig, kv) -> Vocabulary:
     """The word2vec vocabulary (the embedding kind, and the others without a cap: in frequency
     order, as sampled softmax needs) or the capped train vocabulary."""
     if config.kind == "embedding" or config.vocab_cap is None:
         return Vocabulary(kv.index_to_key)
-    return Vocabulary.capped(load_corpus(run_dir).vocab_counts(), config.vocab_cap)
+    return Vocabulary.capped(load_corpus(run).vocab_counts(), config.vocab_cap)
 
 
-def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConfig,
+def train_autoencoder(run_dir: str | os.PathLike | RunDir, config: AutoencoderConfig, train: TrainConfig,
                       name: str | None = None, resume: bool = False, force: bool = False,
                       strategy=None,
                       record: dict | None = None) -> Trainer:
@@ -60,7 +61,7 @@ def train_autoencoder(run_dir: Path, config: AutoencoderConfig, train: TrainConf
     is kept aside until the new one commits its first checkpoint, and put back if training
     fails before that, so a failed command never costs the model that was there.
     """
-    run = RunDir(run_dir)
+    run = RunDir.of(run_dir)
     check_type("config", config, AutoencoderConfig)
     check_type("train", train, TrainConfig)
     name = check_model_name(name or config.default_name)
@@ -89,14 +90,14 @@ def _prepare(run: RunDir, name: str, config: AutoencoderConfig, train: TrainConf
              resume: bool, force: bool, chief: bool) -> tuple[Trainer, tuple[Path, Path], dict]:
     """Check everything ``RUN/models/NAME`` is trained from (writing nothing) and build the
     trainer; returns it, the train and validation split files and the vectors' fingerprint."""
-    corpus, kv, folder = load_corpus(run.path), load_embeddings(run.path), run.model(name)
+    corpus, kv, folder = load_corpus(run), load_embeddings(run), run.model(name)
     fingerprint = run.vectors_fingerprint(kv.vectors.shape)
     if run.models.is_symlink():  # --force would then remove a model of another run
         raise SeqaeError(f"{run.models} is a symbolic link: seqae trains only into a "
                          "models folder of the run itself")
     if chief:
         recover_replaced(folder)
-    vocab = model_vocabulary(run.path, config, kv)
+    vocab = model_vocabulary(run, config, kv)
     _check_target(run, folder, config, vocab, kv.vectors.shape[1], fingerprint, resume, force,
                   chief)
     with current_backend().scope(strategy):
@@ -107,13 +108,13 @@ def _prepare(run: RunDir, name: str, config: AutoencoderConfig, train: TrainConf
     return trainer, (corpus.split_path("train"), corpus.split_path("val")), fingerprint
 
 
-def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
+def _check_target(run: RunDir, folder: ModelDir, config: AutoencoderConfig, vocab: Vocabulary,
                   dim: int, fingerprint: dict, resume: bool, force: bool, chief: bool) -> None:
     """Refuse to train into ``folder`` when that would lose or misuse what is there."""
     if resume:
         _check_resumable(folder, config, vocab, dim, fingerprint, chief)
-    elif folder.exists() or folder.is_symlink():
-        if (folder / "state.json").exists() and not force:
+    elif folder.path.exists() or folder.path.is_symlink():
+        if folder.state.exists() and not force:
             raise SeqaeError(f"model {folder.name} already exists in {run.path}; use --resume "
                              "(resume=True) to continue it, --force (force=True) to retrain it, or "
                              "--name (name=) for another")
@@ -122,20 +123,20 @@ def _check_target(run: RunDir, folder: Path, config: AutoencoderConfig, vocab: V
                              "it is left alone: move it away or choose another --name")
 
 
-def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary, dim: int,
+def _check_resumable(folder: ModelDir, config: AutoencoderConfig, vocab: Vocabulary, dim: int,
                      fingerprint: dict, chief: bool) -> None:
     """Refuse ``--resume`` of ``folder`` unless its checkpoint, vectors, vocabulary and
     architecture fit and (on the chief, which holds the run's lock while it checks) every file
     it reads is one seqae wrote there (:func:`~pipelines.models.verify_resumable`); nothing is
     written before. Other workers check what they read, not the files the chief may be
     rewriting."""
-    if folder.is_symlink():
+    if folder.path.is_symlink():
         raise SeqaeError(f"{folder} is a symbolic link: seqae resumes only a model folder of the "
                          "run itself")
-    if not (folder / "state.json").exists():
+    if not folder.state.exists():
         raise SeqaeError(f"nothing to resume: model {folder.name} has no checkpoint in "
-                         f"{folder.parent.parent}; train it without --resume (resume=False)")
-    saved_config = read_json(folder / "config.json", MODEL_CONFIG_SCHEMA)
+                         f"{folder.path.parent.parent}; train it without --resume (resume=False)")
+    saved_config = read_json(folder.config, MODEL_CONFIG_SCHEMA)
     if saved_config["vectors"] != fingerprint:
         raise SeqaeError(f"model {folder.name} was trained on other word vectors than "
                          f"the run's current ones; retrain it with --force (force=True)")
@@ -149,6 +150,6 @@ def _check_resumable(folder: Path, config: AutoencoderConfig, vocab: Vocabulary,
         resume_point(folder)
         return
     verify_resumable(folder, config, len(vocab), dim)
-    if Vocabulary.load(folder / "vocab.txt").words != vocab.words:
-        raise SeqaeError(f"{folder / 'vocab.txt'} is not the vocabulary this run gives the model "
+    if Vocabulary.load(folder.vocab).words != vocab.words:
+        raise SeqaeError(f"{folder.vocab} is not the vocabulary this run gives the model "
                          "now; retrain it with --force (force=True)")

@@ -20,6 +20,7 @@ from autoencoder.config import MAX_EPOCHS
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open, read_text, sha256_file
 from embeddings.store.jsonfile import read_json
+from embeddings.store.rundir import ModelDir
 from embeddings.store.schema import Fields
 
 if TYPE_CHECKING:
@@ -29,13 +30,6 @@ HISTORY_FIELDS = (
     "epoch", "train_loss", "val_loss", "val_token_accuracy", "grad_norm", "wall_s",
     "sentences", "sentences_per_s", "padding_share", "peak_rss_mb", "status",
 )
-# What the manifest covers; state.json is not listed, it is the commit point written after it.
-MODEL_FILES = ("config.json", "vocab.txt", "last.keras", "best.keras", "history.csv", "loss.png",
-               "steps.csv")
-
-
-# ``last.keras`` as committed by ``state.json``, kept aside while its successor is saved.
-PREVIOUS_CHECKPOINT = ".last.keras.previous"
 # The commit point of training, written after every epoch (and on a non-finite stop).
 STATE_SCHEMA = Fields(
     {"epoch": int, "best_val_loss": (float, None), "best_epoch": (int, None), "wait": int,
@@ -144,21 +138,20 @@ def read_state(path: Path) -> dict:
     return state
 
 
-def resume_point(model_dir: Path) -> tuple[dict, Path]:
+def resume_point(model_dir: ModelDir) -> tuple[dict, Path]:
     """``state.json`` and the checkpoint it commits, checked without writing anything.
 
     The checkpoint is ``last.keras``, or its predecessor kept aside when a kill came between
     renaming a new ``last.keras`` into place and committing it. Raises :class:`SeqaeError`
     when there is nothing to resume, ``state.json`` is damaged, or no file matches its sha256.
     """
-    model_dir = Path(model_dir)
-    state_path, last = model_dir / "state.json", model_dir / "last.keras"
+    state_path, last = model_dir.state, model_dir.last
     if not state_path.is_file() or not last.is_file():
         raise SeqaeError(f"nothing to resume in {model_dir}: no checkpoint yet")
     state = read_state(state_path)
     if sha256_file(last) == state["last_sha256"]:
         return state, last
-    previous = model_dir / PREVIOUS_CHECKPOINT
+    previous = model_dir.previous
     if previous.is_file() and sha256_file(previous) == state["last_sha256"]:
         return state, previous
     raise SeqaeError(f"checkpoint {last} does not match state.json (corrupt, truncated or "

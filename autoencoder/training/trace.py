@@ -31,7 +31,6 @@ from embeddings.store.files import atomic_open, open_artifact
 
 log = logging.getLogger(__name__)
 
-STEPS_FILE = "steps.csv"
 STEP_FIELDS = ("epoch", "step", "sentences", "train_s", "train_loss", "grad_norm", "lr",
                *RELIANCE_FIELDS)
 # Headers seqae wrote before: before the network's own code-free loss and the gap's interval.

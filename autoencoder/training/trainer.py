@@ -52,8 +52,6 @@ from autoencoder.data.sentences import EncodedSentences, count_lines, sample_mas
 from autoencoder.data.vocab import PAD_ID, UNK_ID
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.training.checkpoints import (
-    MODEL_FILES,
-    PREVIOUS_CHECKPOINT,
     EpochProgress,
     TrainingState,
     read_history,
@@ -66,13 +64,14 @@ from autoencoder.training.checkpoints import (
     write_history,
 )
 from autoencoder.training.reliance import CodeReliance
-from autoencoder.training.trace import STEPS_FILE, StepTrace, default_every
+from autoencoder.training.trace import StepTrace, default_every
 from embeddings.core.progress import progress_bar
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_path, sha256_file
 from embeddings.store.jsonfile import write_json
 from embeddings.store.locks import folder_lock
 from embeddings.store.manifests import write_manifest
+from embeddings.store.rundir import ModelDir
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +141,14 @@ class Trainer:
     ----------
     autoencoder : the model to train (built under ``strategy.scope()``).
     config : optimisation settings.
-    model_dir : ``RUN/models/NAME``.
+    model_dir : ``RUN/models/NAME`` (a :class:`~embeddings.store.rundir.ModelDir`, or its path).
     strategy : the backend's distribution (a ``tf.distribute`` strategy on TensorFlow; None on
         JAX); the default (single-device) one when None.
     bucketing : how training and validation batches are grouped by length; None pads every
         batch to ``seq_len`` (the fixed-width batches of earlier versions).
     on_checkpoint : callables ``hook(model_dir, history)`` run after each checkpoint, under the
         model folder's lock and before the manifest (a figure of the history, say); a file a
-        hook writes is in the manifest when :data:`MODEL_FILES` names it.
+        hook writes is in the manifest when :attr:`ModelDir.FILES` names it.
 
     Attributes
     ----------
@@ -158,13 +157,13 @@ class Trainer:
     weights_sha256_ : digest of the final weights (equal on every worker of a cluster).
     """
 
-    def __init__(self, autoencoder: SentenceAutoencoder, config: TrainConfig, model_dir: Path,
+    def __init__(self, autoencoder: SentenceAutoencoder, config: TrainConfig, model_dir: ModelDir | Path,
                  strategy=None,
                  bucketing: Bucketing | None = Bucketing(),
-                 on_checkpoint: Sequence[Callable[[Path, list[dict]], None]] = ()):
+                 on_checkpoint: Sequence[Callable[[ModelDir, list[dict]], None]] = ()):
         self.autoencoder = autoencoder
         self.config = config
-        self.model_dir = Path(model_dir)
+        self.model_dir = model_dir if isinstance(model_dir, ModelDir) else ModelDir(model_dir)
         self.backend = current_backend()
         self.strategy = strategy or self.backend.default_strategy()
         self.replicas = self.backend.replicas(self.strategy)
@@ -177,15 +176,11 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------
     @property
     def last_path(self) -> Path:
-        return self.model_dir / "last.keras"
+        return self.model_dir.last
 
     @property
     def best_path(self) -> Path:
-        return self.model_dir / "best.keras"
-
-    @property
-    def _previous_path(self) -> Path:
-        return self.model_dir / PREVIOUS_CHECKPOINT
+        return self.model_dir.best
 
     def _restore(self) -> TrainingState:
         """Load ``last.keras`` (weights and optimizer state) and ``state.json`` for ``--resume``."""
@@ -207,7 +202,7 @@ class Trainer:
         except Exception as exc:  # Keras raises many types for a broken zip or config.
             raise SeqaeError(f"cannot load checkpoint {checkpoint}: {exc}") from None
         self.autoencoder.model = model
-        self.history_ = read_history(self.model_dir / "history.csv")[: state.epoch]
+        self.history_ = read_history(self.model_dir.history)[: state.epoch]
         return state
 
     def _save_epoch(self, state: TrainingState, improved: bool) -> None:
@@ -218,7 +213,7 @@ class Trainer:
             self.trace_.pending.clear()  # the chief writes the trace
             return
         with folder_lock(self.model_dir, shared=False):  # readers see all old or all new
-            previous = self._previous_path
+            previous = self.model_dir.previous
             if self.last_path.exists():
                 # state.json names this checkpoint until the new state.json is written: keep it
                 # aside (a hard link, no copy) so that a kill in between can still resume from it.
@@ -233,16 +228,16 @@ class Trainer:
                 with atomic_path(self.best_path, suffix=".tmp.keras") as tmp:
                     shutil.copyfile(self.last_path, tmp)
             state.last_sha256 = sha256_file(self.last_path)
-            write_history(self.model_dir / "history.csv", self.history_)
+            write_history(self.model_dir.history, self.history_)
             for hook in self.on_checkpoint:
                 hook(self.model_dir, self.history_)
             state.trace_bytes = self.trace_.commit()  # after the checkpoints: one commit
             self.write_manifest()
-            write_json(self.model_dir / "state.json", state.to_dict())
+            write_json(self.model_dir.state, state.to_dict())
             previous.unlink(missing_ok=True)
 
     def write_manifest(self) -> None:
-        files = tuple(name for name in MODEL_FILES if (self.model_dir / name).exists())
+        files = tuple(name for name in ModelDir.FILES if (self.model_dir / name).exists())
         write_manifest(self.model_dir, files, {"autoencoder": self.autoencoder.config.to_dict(),
                                                "train": asdict(self.config)})
 
@@ -260,7 +255,7 @@ class Trainer:
     def fit(self, train_path: Path, val_path: Path, resume: bool = False) -> Trainer:
         """Train until ``epochs``, early stopping or a non-finite loss (which raises)."""
         if self.is_chief:
-            self.model_dir.mkdir(parents=True, exist_ok=True)
+            self.model_dir.path.mkdir(parents=True, exist_ok=True)
         state = self._start(resume)
         train, val = self._load_splits(train_path, val_path)
         steps = math.ceil(len(train) / self.config.batch_size)
@@ -300,7 +295,7 @@ class Trainer:
         state.stopped = limit
         if self.is_chief:
             with folder_lock(self.model_dir, shared=False):
-                write_json(self.model_dir / "state.json", state.to_dict())
+                write_json(self.model_dir.state, state.to_dict())
 
     def _start(self, resume: bool) -> TrainingState:
         """The state to start from (the checkpoint's, or a new one with a compiled model), with
@@ -342,7 +337,7 @@ class Trainer:
     def _open_trace(self, state: TrainingState, steps: int, resume: bool) -> None:
         """``steps.csv``: rows past the committed checkpoint are dropped (they are replayed);
         a new run starts it empty."""
-        self.trace_ = StepTrace(self.model_dir / STEPS_FILE,
+        self.trace_ = StepTrace(self.model_dir.steps,
                                 self.config.trace_every or default_every(steps))
         if self.is_chief:
             with folder_lock(self.model_dir, shared=False):
@@ -527,9 +522,9 @@ class Trainer:
             "peak_rss_mb": peak_rss_mb(), "status": f"non-finite at step {step}",
         })
         with folder_lock(self.model_dir, shared=False):
-            write_history(self.model_dir / "history.csv", self.history_)
+            write_history(self.model_dir.history, self.history_)
             self.write_manifest()  # history.csv changed
-            state_path = self.model_dir / "state.json"
+            state_path = self.model_dir.state
             on_disk = (read_state(state_path) if state_path.exists()
                        else dict(state.to_dict(), epoch=0))
             write_json(state_path, dict(on_disk, nan_events=state.nan_events,

@@ -1,4 +1,5 @@
-"""The run directory's layout: the folders seqae owns in it, and what may name a model.
+"""The run directory's layout: the folders seqae owns in it, a model folder's files, and what may
+name a model. Every file and folder name of a run is written here, and only here.
 
 Every stage writes below one run directory (``--run``)::
 
@@ -28,13 +29,15 @@ from embeddings.store.machine import library_versions
 from embeddings.store.manifests import MANIFEST, MANIFEST_SCHEMA
 from embeddings.store.schema import Fields, MapOf
 
-STAGE_FOLDERS = ("corpus", "embeddings", "models", "compare", "study")
-RUN_FILES = ("config.json", LOCK_FILE)
+# The stage folders of a run, in pipeline order.
+CORPUS, EMBEDDINGS, MODELS, COMPARE, STUDY = "corpus", "embeddings", "models", "compare", "study"
+STAGE_FOLDERS = (CORPUS, EMBEDDINGS, MODELS, COMPARE, STUDY)
+RUN_CONFIG = "config.json"
+RUN_FILES = (RUN_CONFIG, LOCK_FILE)
 # RUN/config.json: the resolved options of every stage that ran, by stage name.
 RUN_CONFIG_SCHEMA = Fields({"stages": MapOf(dict)}, name="run configuration")
 # RUN/compare/report.json, which marks a comparison written before stage manifests existed.
 COMPARISON_SCHEMA = Fields({"models": dict, "split": str, "samples": list}, name="comparison report")
-MODELS = "models"
 # A letter or digit first (no hidden names, no options), then letters, digits, '.', '_', '-'.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -60,18 +63,90 @@ def check_model_name(name: str) -> str:
     return name
 
 
-class RunDir:
-    """One run directory and every path under it: the stage folders, ``config.json`` (the
-    resolved options of each stage that ran) and the word vectors' fingerprint.
+class ModelDir:
+    """One model folder, ``RUN/models/NAME``, and the name of every file in it.
 
-    ``RunDir(path)`` touches nothing on disk; each stage creates its own folder.
+    ``config.json`` (architecture, training settings, vectors' fingerprint) and ``vocab.txt`` are
+    written before training; ``last.keras``, ``best.keras``, ``history.csv``, ``steps.csv`` and
+    ``loss.png`` after each epoch, then ``manifest.json`` (size and sha256 of :attr:`FILES`), then
+    ``state.json``, the commit point that ``--resume`` trusts. ``ModelDir(path)`` touches nothing
+    on disk.
     """
 
     CONFIG = "config.json"
+    VOCAB = "vocab.txt"
+    LAST = "last.keras"
+    BEST = "best.keras"
+    HISTORY = "history.csv"
+    STEPS = "steps.csv"
+    LOSS_PLOT = "loss.png"
+    STATE = "state.json"
+    INDEX = "index"  # the code index of the train split (``pipe neighbours``), a folder
+    # ``last.keras`` as ``state.json`` committed it, kept aside while its successor is saved.
+    PREVIOUS = ".last.keras.previous"
+    # What the manifest covers; state.json is not listed, it is the commit point written after it.
+    FILES = (CONFIG, VOCAB, LAST, BEST, HISTORY, LOSS_PLOT, STEPS)
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, other: str) -> Path:
+        return self.path / other
+
+    def __repr__(self) -> str:
+        return f"ModelDir({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def checkpoint(self, which: str) -> Path:
+        """``best.keras`` or ``last.keras`` (``which``: "best" or "last")."""
+        return self.path / {"best": self.BEST, "last": self.LAST}[which]
+
+    config = property(lambda self: self.path / self.CONFIG, doc="``config.json``")
+    vocab = property(lambda self: self.path / self.VOCAB, doc="``vocab.txt``: one word a line, in id order")
+    last = property(lambda self: self.path / self.LAST, doc="``last.keras``: the latest checkpoint")
+    best = property(lambda self: self.path / self.BEST, doc="``best.keras``: the best by the monitor")
+    previous = property(lambda self: self.path / self.PREVIOUS, doc="the committed last.keras, kept aside")
+    history = property(lambda self: self.path / self.HISTORY, doc="``history.csv``: a row an epoch")
+    steps = property(lambda self: self.path / self.STEPS, doc="``steps.csv``: the step trace")
+    loss_plot = property(lambda self: self.path / self.LOSS_PLOT, doc="``loss.png``")
+    state = property(lambda self: self.path / self.STATE, doc="``state.json``: the commit point")
+    index = property(lambda self: self.path / self.INDEX, doc="``index/``: the code index")
+
+
+class RunDir:
+    """One run directory and every path under it: the stage folders, the model folders,
+    ``config.json`` (the resolved options of each stage that ran) and the word vectors'
+    fingerprint.
+
+    ``RunDir(path)`` touches nothing on disk; each stage creates its own folder. A library
+    function takes a path or a RunDir and converts it once (:meth:`of`); what it calls gets the
+    RunDir.
+    """
+
     VECTORS = "vectors.npy"
 
     def __init__(self, path: str | os.PathLike):
         self.path = check_run_dir(path)
+
+    @classmethod
+    def of(cls, run_dir: str | os.PathLike | RunDir) -> RunDir:
+        """``run_dir`` as a RunDir (itself if it is one)."""
+        return run_dir if isinstance(run_dir, RunDir) else cls(run_dir)
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
@@ -82,18 +157,24 @@ class RunDir:
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
-    @property
-    def models(self) -> Path:
-        return self.path / MODELS
+    def __str__(self) -> str:
+        return str(self.path)
+
+    corpus = property(lambda self: self.path / CORPUS, doc="``RUN/corpus``: tokenized splits")
+    embeddings = property(lambda self: self.path / EMBEDDINGS, doc="``RUN/embeddings``: vectors")
+    models = property(lambda self: self.path / MODELS, doc="``RUN/models``: a folder a model")
+    compare = property(lambda self: self.path / COMPARE, doc="``RUN/compare``: the comparison")
+    study = property(lambda self: self.path / STUDY, doc="``RUN/study``: the study's report")
+    config_file = property(lambda self: self.path / RUN_CONFIG, doc="``RUN/config.json``")
 
     @property
     def vectors_file(self) -> Path:
         """``RUN/embeddings/vectors.npy``: float32, shape (vocabulary, vector size)."""
-        return self.path / "embeddings" / self.VECTORS
+        return self.embeddings / self.VECTORS
 
-    def model(self, name: str) -> Path:
+    def model(self, name: str) -> ModelDir:
         """``RUN/models/NAME`` for a checked ``name``."""
-        return self.models / check_model_name(name)
+        return ModelDir(self.models / check_model_name(name))
 
     def vectors_fingerprint(self, shape: tuple[int, ...]) -> dict:
         """sha256 and shape of the run's word vectors, which every model records and is checked
@@ -103,7 +184,7 @@ class RunDir:
     def config(self) -> dict:
         """``RUN/config.json`` (empty stages when there is none yet); one that is not seqae's is
         refused, never overwritten."""
-        path = self.path / self.CONFIG
+        path = self.config_file
         if not path.exists():
             return {"stages": {}}
         try:
@@ -133,18 +214,20 @@ class RunDir:
         config["stages"][stage] = {k: (str(v) if isinstance(v, Path) else v)
                                    for k, v in options.items()}
         config["versions"] = library_versions()
-        write_json(self.path / self.CONFIG, config)
+        write_json(self.config_file, config)
 
 
 def writes_run(create: bool = False) -> Callable:
     """Make a library function whose first argument is a run directory hold the run's lock
-    (:meth:`RunDir.writing`) while it runs; ``create``: it may start a new run."""
+    (:meth:`RunDir.writing`) while it runs, and get that argument as a :class:`RunDir` (a path
+    or a RunDir is accepted); ``create``: it may start a new run."""
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
         def locked(run_dir, *args, **kwargs):
-            with RunDir(run_dir).writing(f"{func.__name__}()", create=create):
-                return func(run_dir, *args, **kwargs)
+            run = RunDir.of(run_dir)
+            with run.writing(f"{func.__name__}()", create=create):
+                return func(run, *args, **kwargs)
 
         return locked
 
@@ -167,10 +250,10 @@ def _digest(path: str, device: int, inode: int, size: int, mtime_ns: int) -> str
 
 def list_models(run_dir: str | os.PathLike) -> list[str]:
     """Names of the models in ``RUN/models`` that have a config (trained or in training)."""
-    root = RunDir(run_dir).models
+    root = RunDir.of(run_dir).models
     if not root.is_dir():
         return []
-    return sorted(p.parent.name for p in root.glob("*/config.json")
+    return sorted(p.parent.name for p in root.glob(f"*/{ModelDir.CONFIG}")
                   if _MODEL_NAME.fullmatch(p.parent.name))
 
 
@@ -178,16 +261,16 @@ def resolve_model(run_dir: str | os.PathLike, name: str | None = None) -> str:
     """The model a reader of the run means: ``name``, else the only model, else
     ``embedding-cosine``; :class:`SeqaeError` naming what is missing (the run, any model, or
     that name). Reads only file names, so commands check it before starting Keras."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` and `pipe train-ae` first")
-    names = list_models(run_dir)
+    run = RunDir.of(run_dir)
+    if not run.path.is_dir():
+        raise SeqaeError(f"no run directory {run}: run `pipe embed` and `pipe train-ae` first")
+    names = list_models(run)
     if not names:
-        raise SeqaeError(f"no trained model in {run_dir}: run `pipe train-ae --run {run_dir}` first")
+        raise SeqaeError(f"no trained model in {run}: run `pipe train-ae --run {run}` first")
     if name is None:
         name = names[0] if len(names) == 1 else "embedding-cosine"
     if name not in names:
-        raise SeqaeError(f"no model named {name} in {RunDir(run_dir).models} (have: {', '.join(names)})")
+        raise SeqaeError(f"no model named {name} in {run.models} (have: {', '.join(names)})")
     return name
 
 
@@ -203,7 +286,7 @@ def _manifest_options(folder: Path) -> dict | None:
         return None
 
 
-def is_seqae_model(folder: Path) -> bool:
+def is_seqae_model(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` is a model folder that seqae wrote: a real folder (not a link) whose
     manifest records an autoencoder. Only such a folder is ever removed (``--force``)."""
     options = _manifest_options(folder)
@@ -255,10 +338,10 @@ def seqae_owns(path: str | os.PathLike, run_dir: str | os.PathLike) -> bool:
     if any((folder / MANIFEST).exists() or (folder / MANIFEST).is_symlink()
            for folder in target.parents[:2]):
         return True
-    if target.name in RUN_FILES and _is_run_config(target.parent / "config.json"):
+    if target.name in RUN_FILES and _is_run_config(target.parent / RUN_CONFIG):
         return True
     return any(folder.name in STAGE_FOLDERS and (folder.parent / LOCK_FILE).exists()
-               and _is_run_config(folder.parent / "config.json") for folder in target.parents)
+               and _is_run_config(folder.parent / RUN_CONFIG) for folder in target.parents)
 
 
 def _is_run_config(path: Path) -> bool:

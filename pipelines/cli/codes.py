@@ -9,7 +9,7 @@ import click
 
 from embeddings.prepare import SPLITS
 from embeddings.store.files import check_input_file
-from embeddings.store.rundir import resolve_model
+from embeddings.store.rundir import RunDir, resolve_model
 from pipelines.cli.options import backend_option, model_option, read_run_option, verbosity
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 @click.argument("paths", nargs=-1, metavar="[INPUT] OUTPUT")
 @backend_option
 @verbosity
-def encode(run_dir: Path, name: str | None, split: str | None, paths: tuple[str, ...]) -> None:
+def encode(run_dir: RunDir, name: str | None, split: str | None, paths: tuple[str, ...]) -> None:
     """Write the code of every sentence of INPUT (or of --split) to OUTPUT.
 
     \b
@@ -66,7 +66,7 @@ def encode(run_dir: Path, name: str | None, split: str | None, paths: tuple[str,
 @click.argument("sentence")
 @backend_option
 @verbosity
-def neighbours(run_dir: Path, name: str | None, top_k: int, k_alias: int | None,
+def neighbours(run_dir: RunDir, name: str | None, top_k: int, k_alias: int | None,
                sentence: str) -> None:
     """The train sentences whose codes are nearest (cosine) to SENTENCE's.
 
@@ -91,7 +91,7 @@ def neighbours(run_dir: Path, name: str | None, top_k: int, k_alias: int | None,
 @click.argument("last", metavar="B")
 @backend_option
 @verbosity
-def interpolate(run_dir: Path, name: str | None, steps: int, first: str, last: str) -> None:
+def interpolate(run_dir: RunDir, name: str | None, steps: int, first: str, last: str) -> None:
     """Decode codes evenly spaced from sentence A's code to sentence B's, one per line.
 
     The model has no end of sentence: the length of each decoded sentence goes linearly from

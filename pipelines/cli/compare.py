@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from embeddings.store.rundir import check_model_name, resolve_model
+from embeddings.store.rundir import RunDir, check_model_name, resolve_model
 from pipelines.cli.options import backend_option, run_option, seed_option, verbosity
 
 
@@ -41,7 +41,7 @@ def print_report(report: dict, out: Path) -> None:
 @seed_option
 @backend_option
 @verbosity
-def compare(run_dir: Path, models: str | None, split: str, eval_sentences: int | None,
+def compare(run_dir: RunDir, models: str | None, split: str, eval_sentences: int | None,
             seed: int) -> None:
     """Score trained models on the same held-out sentences, against the original words.
 

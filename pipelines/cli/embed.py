@@ -13,7 +13,7 @@ from embeddings.prepare import CorpusConfig
 from embeddings.pretrained import FORMATS, PretrainedVectors
 from embeddings.stats import format_stats
 from embeddings.store.errors import SeqaeError
-from embeddings.store.rundir import seqae_owns
+from embeddings.store.rundir import RunDir, seqae_owns
 from embeddings.word2vec import Word2VecConfig, export_word2vec
 from pipelines.cli.options import (
     click_type,
@@ -114,7 +114,7 @@ def print_embedded(result: EmbedResult) -> None:
     click.echo(format_evaluation(result.evaluation))
 
 
-def run_embed_stage(run_dir: Path, seed: int, force: bool, export_path: Path | None = None,
+def run_embed_stage(run_dir: RunDir, seed: int, force: bool, export_path: Path | None = None,
                     vectors: PretrainedVectors | None = None, **options) -> None:
     """Run stage one from the command's options (``vectors``: read instead of trained) and
     print what it made."""
@@ -165,7 +165,7 @@ def pretrained_vectors(path: str | None, format: str) -> PretrainedVectors | Non
 @force_option
 @run_option(create=True)
 @verbosity
-def embed(run_dir: Path, seed: int, force: bool, vectors_path: str | None, format: str,
+def embed(run_dir: RunDir, seed: int, force: bool, vectors_path: str | None, format: str,
           **options) -> None:
     """Read a corpus, tokenize and split it, train word2vec on the train split (or read your
     vectors: --vectors FILE), evaluate.
@@ -194,7 +194,7 @@ def export(path, text, run_dir):
     export_word2vec(load_embeddings(run_dir), path, binary=not text)
 
 
-def check_export_path(path: Path, run_dir: Path) -> None:
+def check_export_path(path: Path, run_dir: RunDir) -> None:
     """Refuse an export that would overwrite one of the run's own artifacts."""
     if seqae_owns(path, run_dir):
         raise SeqaeError(f"{path} is one of seqae's own files (of run {run_dir} or another run): "

@@ -9,7 +9,6 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,7 +17,7 @@ from autoencoder.backends import BACKENDS, quiet_start, requested_backend, selec
 from autoencoder.config import TrainConfig
 from embeddings.core.params import Flag, Number, OneOf, flag
 from embeddings.store.errors import SeqaeError
-from embeddings.store.rundir import RunDir, check_model_name, check_run_dir
+from embeddings.store.rundir import RunDir, check_model_name
 
 log = logging.getLogger("seqae")
 
@@ -103,9 +102,10 @@ def _library_check(check: Callable[[Any], Any]) -> Callable:
 
 
 read_run_option = click.option(
-    # Read as a string, so that the check sees "" before it becomes Path("") == Path(".").
+    # Read as a string, so that the check sees "" before it becomes Path("") == Path("."); the
+    # command gets the RunDir every library call takes.
     "--run", "run_dir", type=click.Path(file_okay=False, path_type=str),
-    default="runs/default", show_default=True, callback=_library_check(check_run_dir),
+    default="runs/default", show_default=True, callback=_library_check(RunDir),
     help="Run directory holding every artifact of this run.",
 )
 
@@ -121,18 +121,18 @@ model_option = model_name_option(
     "--model", help="Model name under RUN/models  [default: the only one, or embedding-cosine]")
 
 
-def require_run_dir(run_dir: Path) -> None:
+def require_run_dir(run_dir: RunDir) -> None:
     """Refuse a missing run directory (before anything would create it)."""
-    if not run_dir.is_dir():
+    if not run_dir.path.is_dir():
         raise SeqaeError(f"no run directory {run_dir}: run `pipe embed` first")
 
 
 @contextlib.contextmanager
-def lock_run(run_dir: Path, create: bool = False):
+def lock_run(run_dir: RunDir, create: bool = False):
     """Hold ``RUN/.lock`` for the current command: a second writer on the run refuses at once.
     A missing run directory is refused (nothing is created) unless ``create``; so is a
     ``RUN/config.json`` that seqae did not write, before any work is done."""
-    with RunDir(run_dir).writing(click.get_current_context().command_path, create=create):
+    with run_dir.writing(click.get_current_context().command_path, create=create):
         yield
 
 
@@ -143,7 +143,7 @@ def run_option(create: bool = False) -> Callable:
 
     def decorate(func: Callable) -> Callable:
         @functools.wraps(func)
-        def locked(*args, run_dir: Path, **kwargs):
+        def locked(*args, run_dir: RunDir, **kwargs):
             with lock_run(run_dir, create):
                 return func(*args, run_dir=run_dir, **kwargs)
 

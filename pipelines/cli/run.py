@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 
@@ -45,7 +44,7 @@ def _for_kind(kind: str, options: dict) -> dict:
 @seed_option
 @backend_option
 @verbosity
-def run(run_dir: Path, force: bool, seed: int, **options) -> None:
+def run(run_dir: RunDir, force: bool, seed: int, **options) -> None:
     """Run everything: embed, train the embedding model and the one-hot baseline, compare.
 
     \b
@@ -72,5 +71,5 @@ def run(run_dir: Path, force: bool, seed: int, **options) -> None:
                           split=compare_opts["split"], eval_sentences=compare_opts["eval_sentences"],
                           on_embedded=print_embedded)
     print_report(result.report, result.report_dir)
-    click.echo("\n" + text_curves({name: read_history(RunDir(run_dir).model(name) / "history.csv")
+    click.echo("\n" + text_curves({name: read_history(run_dir.model(name).history)
                                     for name in result.statuses}))

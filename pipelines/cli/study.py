@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
-from pathlib import Path
 
 import click
 
 from autoencoder.config import TrainConfig
 from embeddings.store.files import portable_path
+from embeddings.store.rundir import RunDir
 from pipelines.cli.embed import embed_options, run_embed_stage
 from pipelines.cli.options import (
     backend_option,
@@ -102,7 +102,7 @@ def _default(values: tuple) -> str:
 @seed_option
 @backend_option
 @verbosity
-def study(run_dir: Path, force: bool, seed: int, **options) -> None:
+def study(run_dir: RunDir, force: bool, seed: int, **options) -> None:
     """Train the models of the question on one corpus for an equal number of sentence-passes,
     on several seeds, and score them on the same test sentences, at the equal budget and at
     convergence.
@@ -147,4 +147,4 @@ def study(run_dir: Path, force: bool, seed: int, **options) -> None:
         cells = ["-" if c is None else f"{c:.1%}" for c in cells]
         click.echo(f"{name:22s} lr {entry['settings']['lr'] or 0:<7g} at budget {cells[0]:>6s}   "
                    f"converged {cells[1]:>6s}   ({stats['seeds']} seeds, mean)")
-    click.echo(f"\nreport: {Path(run_dir) / 'study' / 'report.md'}")
+    click.echo(f"\nreport: {run_dir.study / 'report.md'}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
 from autoencoder.config import DEFAULT_LR, SAMPLED_ABOVE, AutoencoderConfig, TrainConfig
-from embeddings.store.rundir import resolve_model
+from embeddings.store.rundir import RunDir, resolve_model
 from pipelines.cli.options import (
     NoneOr,
     backend_option,
@@ -158,7 +157,7 @@ def make_configs(kind, loss, seed, **options):
 @seed_option
 @backend_option
 @verbosity
-def train_ae(run_dir: Path, kind: str, loss: str | None, name: str | None, resume: bool,
+def train_ae(run_dir: RunDir, kind: str, loss: str | None, name: str | None, resume: bool,
              force: bool, seed: int, strategy: str, replicas: int | None,
              cluster_demo: int | None, **options) -> None:
     """Train a sentence autoencoder on the run's corpus and word vectors.
@@ -243,7 +242,7 @@ def _forwarded_options() -> list[str]:
 @click.argument("sentence")
 @backend_option
 @verbosity
-def reconstruct(run_dir: Path, name: str | None, top_k: int, sentence: str) -> None:
+def reconstruct(run_dir: RunDir, name: str | None, top_k: int, sentence: str) -> None:
     """Autoencode SENTENCE with a trained model and print what comes back.
 
     Prints the tokens, their ids (UNK marked with *), and the decoded reconstruction; with
