@@ -1,4 +1,5 @@
-"""Figures in README.md and docs/*.md, rendered from committed result files.
+"""Generated blocks in README.md and docs/*.md: figures rendered from committed result files,
+and docs/usage.md's reference of the ``pipe`` commands rendered from their ``--help``.
 
 ``python -m benchmarks.figures`` rewrites every region between a marker pair
 
@@ -6,11 +7,17 @@
     ...
     <!-- /figures -->
 
-with block NAME rendered from its source (a committed ``report.json``);
+with block NAME rendered from its source (a committed ``report.json``, or for a block
+``pipe-COMMAND`` what ``pipe COMMAND --help`` prints);
 ``python -m benchmarks.figures --check`` rewrites nothing and exits 1, listing the stale
 blocks, when any region differs from what its source renders. A block whose source file does
 not exist yet is skipped and its region left as it is. The study's tables come from
 :mod:`pipelines.study_report`, as in its report.md.
+
+The command reference is a block kind of this writer rather than a writer of its own: the
+markers, the check (and the test that runs it) and the atomic rewrite are the same for a table
+of figures and for a command's help, so they stay in one place. Its source is the CLI as
+imported (this checkout's, whatever ``--root``), which starts neither Keras backend.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ DEMO = "benchmarks/results/demo/report.json"
 # The referee study (docs/study.md "A comparison a referee would accept") and its vMF runs.
 REFEREE = "benchmarks/results/referee-cpu/report.json"
 VMF = "benchmarks/results/vmf-cpu/report.json"
+
+# The `pipe` command reference: block ``pipe-COMMAND`` is ``pipe COMMAND --help`` at HELP_WIDTH
+# columns (fixed, so that the text does not follow the terminal of whoever rewrites it).
+COMMAND_BLOCK = "pipe-"
+HELP_WIDTH = 80
 
 OPEN = re.compile(r"<!-- figures: ([A-Za-z0-9_.-]+) -->")
 CLOSE = "<!-- /figures -->"
@@ -369,6 +381,26 @@ BLOCKS: dict[str, tuple[str, Callable[[dict], str]]] = {
 }
 
 
+# --- the command reference (docs/usage.md) ---------------------------------------------------
+
+def command_help(command: str) -> str:
+    """What ``pipe COMMAND --help`` prints at :data:`HELP_WIDTH` columns, in a fenced block:
+    click's own formatting through the real entry point (the group's context settings, such as
+    ``-h``, included). Fast: ``--help`` imports neither Keras backend."""
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    if command not in main.commands:
+        raise FiguresError(f"unknown command {command!r} in block {COMMAND_BLOCK}{command} "
+                           f"(commands: {', '.join(main.commands)})")
+    result = CliRunner().invoke(main, [command, "--help"], prog_name="pipe",
+                                terminal_width=HELP_WIDTH)
+    if result.exit_code != 0:
+        raise FiguresError(f"pipe {command} --help failed: {result.output.strip()}")
+    return f"```text\n{result.stdout}```"
+
+
 # --- rewriting -------------------------------------------------------------------------------
 
 def documents(root: Path = ROOT) -> list[Path]:
@@ -379,8 +411,11 @@ def documents(root: Path = ROOT) -> list[Path]:
 
 def render(name: str, root: Path = ROOT, _cache: dict | None = None) -> str | None:
     """Block ``name`` rendered from its source, or None when the source does not exist yet."""
+    if name.startswith(COMMAND_BLOCK):
+        return command_help(name.removeprefix(COMMAND_BLOCK))
     if name not in BLOCKS:
-        raise FiguresError(f"unknown block {name!r} (known: {', '.join(BLOCKS)})")
+        raise FiguresError(f"unknown block {name!r} (known: {', '.join(BLOCKS)}, "
+                           f"{COMMAND_BLOCK}COMMAND)")
     source, renderer = BLOCKS[name]
     cache = {} if _cache is None else _cache
     if source not in cache:

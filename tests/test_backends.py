@@ -33,6 +33,9 @@ def test_imports_and_help_start_neither_tensorflow_nor_jax():
         "    main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
+        "from benchmarks import figures\n"  # docs/usage.md's reference: every command's --help
+        "for command in main.commands:\n"
+        "    figures.render(figures.COMMAND_BLOCK + command)\n"
         "heavy = [m for m in ('tensorflow', 'jax', 'keras') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

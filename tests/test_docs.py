@@ -115,9 +115,35 @@ def test_generated_figures_are_current():
 
 
 def test_every_marker_names_a_known_block():
+    from pipelines.cli import main
+
     for doc in DOCS:
         for name in figures.OPEN.findall(doc.read_text(encoding="utf-8")):
-            assert name in figures.BLOCKS, f"{doc.name}: unknown block {name}"
+            command = name.removeprefix(figures.COMMAND_BLOCK)
+            assert name in figures.BLOCKS or (command != name and command in main.commands), \
+                f"{doc.name}: unknown block {name}"
+
+
+def test_the_usage_page_has_one_help_block_per_command():
+    """A new command gets its reference in docs/usage.md, a removed one loses it."""
+    from pipelines.cli import main
+
+    names = [n for n in figures.OPEN.findall((ROOT / "docs" / "usage.md").read_text(encoding="utf-8"))
+             if n.startswith(figures.COMMAND_BLOCK)]
+    assert sorted(names) == sorted(figures.COMMAND_BLOCK + c for c in main.commands)
+
+
+def test_check_reports_a_help_block_that_differs_from_the_help(monkeypatch):
+    """A hand-edited default is stale; the text does not follow the writer's terminal width."""
+    monkeypatch.setenv("COLUMNS", "200")
+    text = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
+    start = text.index("<!-- figures: pipe-train-ae -->")
+    altered = text[:start] + text[start:].replace("[default: 64;", "[default: 128;", 1)
+    assert altered != text
+    new, stale, _ = figures.rewrite(altered, ROOT)
+    assert stale == ["pipe-train-ae"]
+    assert new == text
+    assert figures.render("pipe-export").startswith("```text\nUsage: pipe export [OPTIONS] PATH\n")
 
 
 def test_check_reports_an_altered_block():
@@ -157,6 +183,8 @@ def test_unclosed_or_unknown_blocks_are_errors(tmp_path: Path):
         figures.rewrite("<!-- figures: study-table -->\nno end\n", ROOT)
     with pytest.raises(figures.FiguresError):
         figures.rewrite("<!-- figures: no-such-block -->\n<!-- /figures -->\n", ROOT)
+    with pytest.raises(figures.FiguresError, match="unknown command 'no-such'"):
+        figures.rewrite("<!-- figures: pipe-no-such -->\n<!-- /figures -->\n", ROOT)
 
 
 def test_environment_variables_in_the_docs_name_real_options():
