@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from embeddings.core.params import Flag, Number, OneOf, check_params
+from autoencoder.model.losses import LOSS_PARAMS, LOSSES, VMF_LAMBDA1, VMF_LAMBDA2, losses_for
+from embeddings.core.params import Flag, Number, OneOf, check_params, flag
 
 # ONE_HOT_CAP: the one-hot kind's default vocabulary cap (AutoencoderConfig.vocab_cap), which
 # every user outside stage one reads from here. It is defined with the corpus statistics
@@ -21,11 +22,6 @@ if TYPE_CHECKING:
     import keras
 
 KINDS = ("embedding", "onehot", "classic")
-LOSSES = {"embedding": ("cosine", "mse", "vmf"), "onehot": ("ce",), "classic": ("ce",)}
-# The von Mises-Fisher NLL's regularisers (autoencoder.model.losses): Kumar & Tsvetkov's reg. 1
-# (0.02 |ê|) on, reg. 2 off (the likelihood term at full weight).
-VMF_LAMBDA1 = 0.02
-VMF_LAMBDA2 = 1.0
 # Negatives a step: about 5% of 20 Newsgroups' 22,000 words (Jean et al. used 15k-50k of 500k).
 NEGATIVES = 1024
 # The one-hot kind's output: the exact softmax, or sampled softmax in training (autoencoder.model.
@@ -47,9 +43,10 @@ class AutoencoderConfig:
     ----------
     kind : ``embedding`` (word2vec in, vectors out), ``onehot`` (capped baseline, softmax) or
         ``classic`` (the seed's capped model: tanh ``LSTM(cap)`` output).
-    loss : ``cosine``, ``mse`` or ``vmf`` (the von Mises-Fisher NLL of Kumar & Tsvetkov 2019,
-        :mod:`autoencoder.model.losses`) for the embedding kind; ``ce`` (cross-entropy) otherwise.
-        None: the first of its kind (cosine, ce).
+    loss : a loss of the registry :data:`autoencoder.model.losses.LOSSES` that fits ``kind``:
+        ``cosine``, ``mse`` or ``vmf`` (the von Mises-Fisher NLL of Kumar & Tsvetkov 2019) for
+        the embedding kind; ``ce`` (cross-entropy) otherwise. None: the first of its kind
+        (cosine, ce).
     seq_len : positions per sentence (truncate / right-pad), 50 in the reference setup.
     latent : LSTM units of the encoder (each direction; directions are summed) and the decoder.
     vocab_cap : onehot and classic vocabulary size including PAD and UNK (1,998 words + 2 by
@@ -92,8 +89,7 @@ class AutoencoderConfig:
     # Each field's type and bounds (the command line's options are built from them).
     PARAMS: ClassVar[dict] = {
         "kind": OneOf(KINDS),
-        "loss": OneOf(tuple(dict.fromkeys(loss for kind in KINDS for loss in LOSSES[kind])),
-                      optional=True),
+        "loss": OneOf(tuple(LOSSES), optional=True),
         "seq_len": Number(int, 1, 1000),
         "latent": Number(int, 1, 8192),
         "vocab_cap": Number(int, 3, optional=True),
@@ -109,11 +105,12 @@ class AutoencoderConfig:
 
     def __post_init__(self) -> None:
         check_params(self, self.PARAMS)
+        fits = losses_for(self.kind)
         if self.loss is None:
-            object.__setattr__(self, "loss", LOSSES[self.kind][0])
-        if self.loss not in LOSSES[self.kind]:
+            object.__setattr__(self, "loss", fits[0])
+        if self.loss not in fits:
             raise SeqaeError(f"loss (--loss) {self.loss} does not fit kind (--kind) {self.kind}; "
-                             f"use {' or '.join(LOSSES[self.kind])}")
+                             f"use {' or '.join(fits)}")
         # Options of the other kind are cleared, so they never tell two models apart.
         if self.kind == "embedding":
             object.__setattr__(self, "vocab_cap", None)
@@ -123,12 +120,7 @@ class AutoencoderConfig:
             object.__setattr__(self, "init_from_vectors", None)
         elif self.init_from_vectors is None:
             object.__setattr__(self, "init_from_vectors", False)
-        if self.loss != "vmf":
-            object.__setattr__(self, "vmf_lambda1", None)
-            object.__setattr__(self, "vmf_lambda2", None)
-        elif self.vmf_lambda1 is None or self.vmf_lambda2 is None:
-            raise SeqaeError("vmf_lambda1 and vmf_lambda2 (--vmf-lambda1, --vmf-lambda2) are "
-                             "numbers for loss vmf, not None")
+        self._check_loss_params()
         self._check_softmax()
         if self.decoder == "repeat":
             object.__setattr__(self, "word_dropout", None)
@@ -141,6 +133,17 @@ class AutoencoderConfig:
     @property
     def autoregressive(self) -> bool:
         return self.decoder == "autoregressive"
+
+    def _check_loss_params(self) -> None:
+        """The loss's own fields (its registry entry's ``params``) are numbers; the other
+        losses' are cleared, so they never tell two models apart."""
+        own = LOSSES[self.loss].params
+        for name in LOSS_PARAMS:
+            if name not in own:
+                object.__setattr__(self, name, None)
+        if any(getattr(self, name) is None for name in own):
+            raise SeqaeError(f"{' and '.join(own)} ({', '.join(map(flag, own))}) are numbers "
+                             f"for loss {self.loss}, not None")
 
     def _check_softmax(self) -> None:
         if self.kind != "onehot":

@@ -25,7 +25,8 @@ from scipy.stats import skew
 from autoencoder.backends import current as current_backend
 from autoencoder.data.batches import Bucketing, batch_ids, plan_epoch
 from autoencoder.data.sentences import EncodedSentences
-from autoencoder.model.network import SentenceAutoencoder, l2_normalize
+from autoencoder.model.losses import l2_normalize
+from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
 from embeddings.core.progress import progress_bar
 

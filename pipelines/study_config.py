@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from autoencoder.config import ONE_HOT_CAP, AutoencoderConfig, TrainConfig
+from autoencoder.model.losses import LOSS_PARAMS
 from embeddings.core.params import Flag, Number, check_params
 from embeddings.store.errors import SeqaeError
 
@@ -216,8 +217,7 @@ class StudyConfig:
             kind=model.kind, loss=model.loss, seq_len=self.seq_len, latent=self.latent,
             vocab_cap=model.vocab_cap, softmax=model.softmax, decoder=model.decoder,
             word_dropout=model.word_dropout, init_from_vectors=model.init_from_vectors,
-            **{k: getattr(model, k) for k in ("vmf_lambda1", "vmf_lambda2")
-               if getattr(model, k) is not None})
+            **{k: getattr(model, k) for k in LOSS_PARAMS if getattr(model, k) is not None})
         limits = {"sweep": dict(max_seen=self.sweep, patience=0),
                   "budget": dict(max_seen=self.budget, patience=0),
                   "converged": dict(max_seen=self.max_passes, min_seen=self.min_passes,

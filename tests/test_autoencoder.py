@@ -546,8 +546,8 @@ def test_the_vmf_floor_scales_the_mean_target_to_its_best_length(vectors, splits
     minimises the expected NLL: on the sentences it was fitted to (the random words of this
     fixture carry nothing from train to val), lower than the mean itself and than half or twice
     that length."""
-    from autoencoder.model.losses import vmf_nll
-    from autoencoder.training.reliance import _best_concentration, code_free_loss
+    from autoencoder.model.losses import vmf_best_scale, vmf_nll
+    from autoencoder.training.reliance import code_free_loss
 
     ae = make_ae(vectors, loss="vmf")
     train = EncodedSentences.encode(splits / "train.txt", ae.vocab, SEQ_LEN)
@@ -562,7 +562,7 @@ def test_the_vmf_floor_scales_the_mean_target_to_its_best_length(vectors, splits
                                               ae.config.vmf_lambda1, ae.config.vmf_lambda2))
         return losses[mask].mean()
 
-    best = _best_concentration(means, ae)
+    best = vmf_best_scale(means, ae.config.vmf_lambda1, ae.config.vmf_lambda2)
     floor = code_free_loss(ae, train, ids)
     assert floor == pytest.approx(loss_at(best), rel=1e-5)
     for other in (np.ones(SEQ_LEN), best / 2, best * 2):

@@ -1,4 +1,5 @@
-"""The von Mises-Fisher NLL: log C_m against scipy, its derivative, and a model trained with it."""
+"""The loss registry read by the config and the command line, and the von Mises-Fisher NLL: log
+C_m against scipy, its derivative, and a model trained with it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from keras import ops
 from scipy.special import gammaln, ive, logsumexp
 
-from autoencoder.model.losses import log_vmf_normalizer, vmf_nll
-from tests.conftest import TINY_AE, invoke
+from autoencoder.data.vocab import PAD_ID
+from autoencoder.model.losses import LOSSES, log_vmf_normalizer, vmf_nll
+from tests.conftest import SEQ_LEN, TINY_AE, invoke, make_ae
 
 KAPPAS = np.logspace(-3, 5, 33)
 DIMS = [8, 16, 300, 2000]
@@ -140,3 +142,27 @@ def test_a_vmf_output_norm_that_underflows_trains_and_one_that_overflows_is_an_e
     assert (tmp_path / "m" / "last.keras").read_bytes() == saved
     last = keras.saving.load_model(tmp_path / "m" / "last.keras", safe_mode=True, compile=False)
     assert all(np.isfinite(w).all() for w in last.get_weights())
+
+
+def test_the_config_and_the_command_line_take_their_losses_from_the_registry():
+    from autoencoder.config import KINDS, AutoencoderConfig
+    from pipelines.cli.train import train_ae
+
+    options = {p.name: p for p in train_ae.params}
+    assert (set(AutoencoderConfig.PARAMS["loss"].choices) == set(options["loss"].type.choices)
+            == set(LOSSES))
+    assert {kind for loss in LOSSES.values() for kind in loss.kinds} == set(KINDS)
+    for name, loss in LOSSES.items():
+        assert f"{name} ({', '.join(loss.kinds)}): {loss.help}" in options["loss"].help
+        assert set(loss.params) <= set(options)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("name, kind", [(name, kind) for name, loss in LOSSES.items()
+                                        for kind in loss.kinds])
+def test_every_registered_loss_builds_and_gives_a_finite_loss(vectors, name, kind):
+    ae = make_ae(vectors, kind=kind, loss=name)
+    ids = np.random.default_rng(0).integers(2, 20, size=(3, SEQ_LEN)).astype(np.int32)
+    ids[:, -2:] = PAD_ID
+    loss = ops.convert_to_numpy(ae.token_loss(ids, ae.model(ae.model_inputs(ids))))
+    assert loss.shape == ids.shape and np.isfinite(loss).all() and (loss[:, :-2] != 0).all()

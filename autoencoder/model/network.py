@@ -3,8 +3,8 @@
 Two kinds share every layer but the ends, so their comparison is fair:
 
 * ``embedding``: reads the frozen, unit-normalised word2vec vectors of the tokens and writes one
-  ``dim``-vector per position (linear output), trained with a cosine or MSE loss and decoded to
-  words by nearest-neighbour search.
+  ``dim``-vector per position (linear output), trained with a vector loss (cosine, MSE or vMF:
+  :data:`autoencoder.model.losses.LOSSES`) and decoded to words by nearest-neighbour search.
 * ``onehot``: the baseline done right, over a capped vocabulary. Its input is the one-hot row
   times a trainable (cap x dim) matrix, computed as a lookup; its output a softmax over the cap,
   trained with sparse categorical cross-entropy and decoded by argmax.
@@ -36,7 +36,7 @@ from autoencoder.config import AutoencoderConfig
 from autoencoder.data.batches import eval_rows
 from autoencoder.data.vocab import PAD_ID, UNK_ID, Vocabulary
 from autoencoder.model.decode import NearestNeighbourDecoder, top_k
-from autoencoder.model.losses import MIN_VMF_DIM, vmf_nll
+from autoencoder.model.losses import LOSSES, l2_normalize
 from autoencoder.model.sampled import LogUniformSampler, sampled_softmax_ce
 from embeddings.store.errors import SeqaeError
 
@@ -133,9 +133,10 @@ class SentenceAutoencoder:
         self.softmax = config.softmax_for(len(vocab))
         self.sampler = (LogUniformSampler(len(vocab), config.negatives)
                         if self.softmax == "sampled" else None)
-        if config.loss == "vmf" and self.dim < MIN_VMF_DIM:
-            raise SeqaeError(f"--loss vmf needs word vectors of at least {MIN_VMF_DIM} "
-                             f"dimensions; these have {self.dim}")
+        self.loss = LOSSES[config.loss]
+        if self.dim < self.loss.min_dim:
+            raise SeqaeError(f"--loss {config.loss} needs word vectors of at least "
+                             f"{self.loss.min_dim} dimensions; these have {self.dim}")
         if config.kind == "embedding":
             if len(vectors) + 2 != len(vocab):
                 raise SeqaeError(f"vectors have {len(vectors)} rows but the vocabulary "
@@ -414,17 +415,8 @@ class SentenceAutoencoder:
 
     def token_loss(self, ids, outputs):
         """Per-position loss, shape (batch, width); padding positions are the caller's to mask."""
-        if self.config.kind == "onehot":
-            return keras.losses.sparse_categorical_crossentropy(ids, outputs)
-        if self.config.kind == "classic":  # Keras's own, as the seed compiled it
-            return keras.losses.categorical_crossentropy(
-                ops.one_hot(ids, len(self.vocab)), outputs)
-        targets = self.inputs(ids)
-        if self.config.loss == "mse":
-            return ops.mean(ops.square(outputs - targets), axis=-1)
-        if self.config.loss == "vmf":
-            return vmf_nll(outputs, targets, self.config.vmf_lambda1, self.config.vmf_lambda2)
-        return 1.0 - ops.sum(l2_normalize(outputs) * targets, axis=-1)
+        # An autoencoder's targets are its inputs: unit word vectors (embedding kind) or ids.
+        return self.loss.token(outputs, self.inputs(ids), self.config)
 
     def decode(self, outputs: np.ndarray, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ids and scores per position: shapes (batch, seq_len, k).
@@ -439,9 +431,3 @@ class SentenceAutoencoder:
         else:
             ids, scores = top_k(flat, min(k, flat.shape[1]))
         return ids.reshape(*outputs.shape[:2], k), scores.reshape(*outputs.shape[:2], k)
-
-
-def l2_normalize(x):
-    """``x`` scaled to unit length along the last axis, as ``tf.math.l2_normalize`` does (a
-    zero row stays zero)."""
-    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), 1e-12))

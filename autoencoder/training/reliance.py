@@ -17,11 +17,12 @@ loss with another sentence's code. In plain numbers, on a fixed sample of valida
 - ``code_free``: an estimate from word statistics of the loss of a good decoder that ignores the
   code, fitted to the training split position by position: the word frequencies at each position
   (interpolated with the overall ones, Witten-Bell) scored by cross-entropy (onehot kind); the
-  mean target vector at each position, scaled to its best length for the vMF loss, scored with
-  the model's own loss (embedding kind). None for the classic kind, whose Keras loss divides
-  tanh outputs by their sum and so has no such floor, and for the autoregressive decoder, which
-  reads the previous words and so is a language model in itself: no per-position statistic
-  bounds it (its network floor is ``code_zeroed``);
+  mean target vector at each position, made the best constant output by the loss's registry
+  entry (:attr:`autoencoder.model.losses.Loss.floor`: the vMF loss scales it to its best
+  length), scored with the model's own loss (embedding kind). None for the classic kind, whose
+  Keras loss divides tanh outputs by their sum and so has no such floor, and for the
+  autoregressive decoder, which reads the previous words and so is a language model in itself:
+  no per-position statistic bounds it (its network floor is ``code_zeroed``);
 - ``gap_low``, ``gap_high``: a 95% bootstrap interval of the code-reliance gap
   ``(val_loss_swapped - val_loss) / |val_loss_swapped|`` over the sample's sentences
   (:data:`BOOTSTRAP` resamples of the sentences, drawn once from the seed, so the same at every
@@ -154,8 +155,7 @@ def code_free_loss(ae: SentenceAutoencoder, train: EncodedSentences,
         return float(-np.log(probs[positions[mask], ids[mask]]).mean())
     totals = np.maximum(counts.sum(axis=1, keepdims=True), 1)
     means = (counts / totals).astype(np.float32) @ ae.table  # (seq_len, dim) mean targets
-    if ae.config.loss == "vmf":
-        means = (means * _best_concentration(means, ae)[:, None]).astype(np.float32)
+    means = ae.loss.floor(means, ae.config)
     losses = np.zeros(ids.shape)
     for position in range(seq_len):  # one position's outputs at a time: (n, dim)
         outputs = np.broadcast_to(means[position], (len(ids), 1, means.shape[1]))
@@ -173,18 +173,3 @@ def position_unigrams(counts: np.ndarray) -> np.ndarray:
     seen = counts.sum(axis=1, keepdims=True).astype(np.float64)
     distinct = (counts > 0).sum(axis=1, keepdims=True).astype(np.float64)
     return (counts + distinct * overall) / np.maximum(seen + distinct, 1.0)
-
-
-def _best_concentration(means: np.ndarray, ae: SentenceAutoencoder) -> np.ndarray:
-    """Per position, the length of the output along the mean target's direction that minimises
-    the expected vMF NLL over the targets, ``-log C_m(k) - k (lambda2 |mean| - lambda1)``, on a
-    log grid of lengths (its step is 0.5%: the floor is that close to the best)."""
-    from autoencoder.model.losses import log_vmf_normalizer
-
-    config = ae.config
-    kappas = np.geomspace(1e-3, 1e6, 4000)
-    log_c = ops.convert_to_numpy(log_vmf_normalizer(ops.convert_to_tensor(kappas), ae.dim))
-    pull = config.vmf_lambda2 * np.linalg.norm(means, axis=1) - config.vmf_lambda1  # (seq_len,)
-    expected = -log_c[None, :] - kappas[None, :] * pull[:, None]
-    best = kappas[expected.argmin(axis=1)]
-    return best / np.maximum(np.linalg.norm(means, axis=1), 1e-12)

@@ -7,7 +7,8 @@ import contextlib
 import click
 
 from autoencoder.backends import STRATEGIES, requested_backend
-from autoencoder.config import DEFAULT_LR, SAMPLED_ABOVE, AutoencoderConfig, TrainConfig
+from autoencoder.config import DEFAULT_LR, KINDS, SAMPLED_ABOVE, AutoencoderConfig, TrainConfig
+from autoencoder.model.losses import LOSS_PARAMS, LOSSES, losses_for
 from embeddings.store.rundir import RunDir, resolve_model
 from pipelines.cli.options import (
     NoneOr,
@@ -26,8 +27,12 @@ from pipelines.cli.options import (
 )
 
 _AE, _TRAIN = AutoencoderConfig, TrainConfig
-AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", "vmf_lambda1", "vmf_lambda2", "softmax",
-              "negatives", "decoder", "word_dropout", "init_from_vectors")
+AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", *LOSS_PARAMS, "softmax", "negatives",
+              "decoder", "word_dropout", "init_from_vectors")
+# --loss: each loss of the registry, the kinds it trains and its line.
+LOSS_HELP = ("; ".join(f"{name} ({', '.join(loss.kinds)}): {loss.help}" for name, loss in LOSSES.items())
+             + "  [default: the first of its kind: "
+             + " / ".join(dict.fromkeys(losses_for(kind)[0] for kind in KINDS)) + "]")
 
 
 def autoencoder_options(func):
@@ -47,10 +52,8 @@ def autoencoder_options(func):
                            "frequency-ordered vocabulary, logQ-corrected)."),
         config_option(_AE, "center", "--center/--no-center",
                       help="Embedding kind: subtract the mean word vector before normalising."),
-        config_option(_AE, "vmf_lambda1",
-                      help="--loss vmf: weight of the |output| penalty (the paper's reg. 1)."),
-        config_option(_AE, "vmf_lambda2",
-                      help="--loss vmf: weight of the likelihood term (the paper's reg. 2: 0.1)."),
+        *(config_option(_AE, param, help=f"--loss {name}: {line}")
+          for name, loss in LOSSES.items() for param, line in loss.params.items()),
         config_option(_AE, "decoder",
                       help="Each word from the code alone (repeat: RepeatVector), or from the "
                            "code and the previous word (autoregressive: teacher forcing in "
@@ -144,9 +147,7 @@ def make_configs(kind, loss, seed, **options):
 @config_option(_AE, "kind", help="Word2vec vectors in and out; the capped one-hot baseline (softmax); or the "
                    "classic Keras model (tanh LSTM(cap) output, no softmax), kept to show why "
                    "it fails.")
-@config_option(_AE, "loss", help="cosine, mse or vmf (embedding: vmf is the von Mises-Fisher NLL of "
-                                 "Kumar & Tsvetkov 2019), ce (onehot, classic)  [default: the first "
-                                 "of its kind: cosine / ce]")
+@config_option(_AE, "loss", help=LOSS_HELP)
 @model_name_option("--name", help="Model name under RUN/models: letters, digits, '.', '_', '-'  "
                                   "[default: KIND-LOSS]")
 @autoencoder_options
@@ -163,7 +164,7 @@ def train_ae(run_dir: RunDir, kind: str, loss: str | None, name: str | None, res
     """Train a sentence autoencoder on the run's corpus and word vectors.
 
     \b
-    The embedding kind reads frozen word2vec vectors and writes vectors (cosine or MSE loss),
+    The embedding kind reads frozen word2vec vectors and writes vectors (cosine, MSE or vMF loss),
     decoded to words by nearest neighbour; the onehot kind is the capped-vocabulary baseline
     with a softmax. Both share the encoder (bidirectional LSTM, directions summed),
     RepeatVector and decoder LSTM. The classic kind is the Keras model that blows up (one-hot
