@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from autoencoder.backends import current_name
+from autoencoder.backends import current_name, hardware
 from autoencoder.data.sentences import count_lines
 from autoencoder.training.checkpoints import (
     read_history,
@@ -41,7 +40,7 @@ from embeddings.prepare import load_corpus
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open, portable_path
 from embeddings.store.jsonfile import read_json, write_json
-from embeddings.store.machine import cpu_model, library_versions
+from embeddings.store.machine import library_versions
 from embeddings.store.manifests import write_manifest
 from embeddings.store.rundir import (
     STUDY,
@@ -278,24 +277,6 @@ def _save_progress(out: Path, progress: dict) -> None:
 
 def _write_manifest(out: Path) -> None:
     write_manifest(out, tuple(f for f in STUDY_FILES if (out / f).exists()), {"stage": "study"})
-
-
-def hardware() -> dict:
-    """What the study ran on: machine, cores and the backend's devices."""
-
-    backend = current_name()
-    if backend == "jax":
-        import jax
-
-        devices = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
-    else:
-        import tensorflow as tf
-
-        devices = [f"{d.device_type}:{d.name}" for d in tf.config.list_logical_devices()]
-    return {"machine": platform.machine(), "processor": cpu_model(),
-            "system": platform.system(), "cpu_count": os.cpu_count(),
-            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else None, "backend": backend, "devices": devices}
 
 
 def study_report(run_dir: str | os.PathLike | RunDir, config: StudyConfig, progress: dict,

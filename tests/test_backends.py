@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autoencoder.training.checkpoints import read_history
+from embeddings.store.errors import SeqaeError
 from tests.conftest import read_json, write_tiny_corpus
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +43,33 @@ def test_imports_and_help_start_neither_tensorflow_nor_jax():
     )
     assert done.returncode == 0, done.stderr
     assert "train-ae" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["tensorflow", "jax"])
+def test_each_backend_package_has_the_interface_and_lists_this_machines_devices(name):
+    """Both packages, whichever backend Keras runs: every function of the interface, and the
+    devices as ``PLATFORM:NAME``."""
+    from autoencoder.backends import BACKENDS, check_installed
+    from autoencoder.backends.base import missing_functions
+
+    assert name in BACKENDS
+    try:
+        check_installed(name)
+    except SeqaeError:
+        pytest.skip(f"{name} is not installed")
+    module = importlib.import_module(f"autoencoder.backends.{name}")
+    assert missing_functions(module) == []
+    devices = module.devices()
+    assert devices and all(isinstance(d, str) and all(d.partition(":")[::2]) for d in devices), devices
+
+
+def test_hardware_names_the_running_backend_and_its_devices():
+    from autoencoder.backends import current, current_name, hardware
+
+    described = hardware()
+    assert described["backend"] == current_name()
+    assert described["devices"] == current().devices()
+    assert {"machine", "processor", "system", "cpu_count", "usable_cpus"} <= set(described)
 
 
 def _has_jax() -> bool:

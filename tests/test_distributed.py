@@ -21,7 +21,7 @@ import pytest
 if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
     pytest.skip("tf.distribute is TensorFlow's only", allow_module_level=True)
 
-from autoencoder.backends.distribute import ClusterRole
+from autoencoder.backends.tensorflow.distribute import ClusterRole
 from autoencoder.config import TrainConfig
 from autoencoder.training.checkpoints import read_history
 from embeddings.store.errors import SeqaeError

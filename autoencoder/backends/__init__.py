@@ -1,10 +1,11 @@
-"""Which Keras backend trains and runs the models, and the one module specific to each.
+"""Which Keras backend trains and runs the models, and the one package specific to each.
 
 Everything else (model, losses, training loop, checkpoints, evaluation) is written against
 ``keras`` and ``keras.ops`` and runs on any of :data:`BACKENDS`. What cannot be, the compiled
-train and forward steps and the distribution over devices, lives in one module a backend,
-``autoencoder.backends.NAME``, which provides the functions of :class:`~autoencoder.backends.base.Backend`
-(checked when the module is first used).
+train and forward steps (``NAME/steps.py``) and the devices and the distribution over them
+(``NAME/distribute.py``), lives in one package a backend, ``autoencoder.backends.NAME``, which
+exports the functions of :class:`~autoencoder.backends.base.Backend` (checked when the package is
+first used). :func:`hardware` describes what a process computes on.
 
 The backend is Keras's own: the ``KERAS_BACKEND`` variable, read once when Keras is first
 imported. :func:`select_backend` sets it; the command line calls it before importing Keras, and
@@ -19,11 +20,13 @@ import importlib
 import importlib.abc
 import importlib.util
 import os
+import platform
 import sys
 from collections.abc import Iterator
 
 from autoencoder.backends.base import Backend, missing_functions
 from embeddings.store.errors import SeqaeError
+from embeddings.store.machine import cpu_model
 
 BACKENDS = ("tensorflow", "jax")
 DEFAULT_BACKEND = "tensorflow"
@@ -85,7 +88,7 @@ def current_name() -> str:
 
 
 def current() -> Backend:
-    """The backend-specific module of the backend Keras runs on."""
+    """The backend-specific package of the backend Keras runs on."""
     name = current_name()
     try:
         module = importlib.import_module(f"autoencoder.backends.{name}")
@@ -95,6 +98,16 @@ def current() -> Backend:
     if missing:  # a programming error in seqae, named at once rather than mid-training
         raise TypeError(f"autoencoder.backends.{name} lacks {', '.join(missing)}")
     return module
+
+
+def hardware() -> dict:
+    """What this process computes on (imports Keras and starts its backend): the machine, its
+    cores (``cpu_count``; ``usable_cpus``, this process's share), the backend and its devices
+    (:meth:`Backend.devices`), as a study's report records them."""
+    return {"machine": platform.machine(), "processor": cpu_model(),
+            "system": platform.system(), "cpu_count": os.cpu_count(),
+            "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else None, "backend": current_name(), "devices": current().devices()}
 
 
 # The modules whose first import starts a native runtime that writes to the process's stderr

@@ -1,6 +1,7 @@
-"""The interface every backend module (``autoencoder.backends.NAME``) provides.
+"""The interface every backend package (``autoencoder.backends.NAME``) provides.
 
-A module, not a class: its functions close over the backend's own objects (a ``tf.distribute``
+A module, not a class: its functions (each package exports them from its ``steps`` and
+``distribute`` modules) close over the backend's own objects (a ``tf.distribute``
 strategy on TensorFlow, None on JAX, where one device trains). :func:`missing_functions` checks
 a module against it.
 """
@@ -16,6 +17,11 @@ import numpy as np
 @runtime_checkable
 class Backend(Protocol):
     """What the training loop, scoring and encoding need from a Keras backend."""
+
+    def devices(self) -> list[str]:
+        """The devices the backend computes on, each ``PLATFORM:NAME`` as a study's report
+        records them: a TensorFlow logical device's type and name (``CPU:/device:CPU:0``), a
+        JAX device's platform and kind (``gpu:NVIDIA H100 80GB HBM3``)."""
 
     def default_strategy(self) -> Any:
         """The single-device distribution (a ``tf.distribute`` strategy; None on JAX)."""

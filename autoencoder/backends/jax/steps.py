@@ -1,4 +1,4 @@
-"""The JAX backend: ``jax.jit``-compiled stateless steps on one device.
+"""JAX's compiled steps: ``jax.jit``-compiled stateless steps on one device.
 
 The model's variables are passed into the compiled functions as values (through
 :class:`keras.StatelessScope`), so the word-vector table is an argument, never a constant baked
@@ -6,13 +6,10 @@ into the program, and new weights come back as results that are assigned after e
 Batches are padded with PAD rows to a fixed number of rows: XLA compiles one program per input
 shape, so this way there is one per batch width, as with ``per_width`` on TensorFlow, and a
 short batch needs no other. PAD rows are masked out of the loss, so they change nothing.
-Distribution (``tf.distribute``) is TensorFlow's only. See :mod:`autoencoder.backends` for the
-interface.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
 import jax
@@ -23,45 +20,6 @@ from keras import ops
 
 from autoencoder.data.vocab import PAD_ID
 from autoencoder.model.network import SentenceAutoencoder
-from embeddings.store.errors import SeqaeError
-
-
-def default_strategy() -> None:
-    return None
-
-
-def make_strategy(name: str = "default", replicas: int | None = None) -> None:
-    """The single device; any other distribution is refused in one line."""
-    if name != "default":
-        raise SeqaeError(f"--strategy {name} needs --backend tensorflow (tf.distribute); "
-                         "the jax backend trains on one device")
-    if replicas is not None:
-        raise SeqaeError("--replicas applies to --strategy mirrored only")
-    return None
-
-
-def replicas(strategy: None) -> int:
-    return 1
-
-
-def scope(strategy: None):
-    return contextlib.nullcontext()
-
-
-def is_chief(strategy: None) -> bool:
-    return True
-
-
-def is_multi_worker(strategy: None) -> bool:
-    return False
-
-
-def chief_broadcast(strategy: None) -> Callable:
-    return lambda figures: figures  # one process: it is the chief
-
-
-def distribute_batches(strategy: None, generate: Callable[[], Iterator[np.ndarray]]) -> Iterator:
-    return iter(generate())
 
 
 def make_train_step(ae: SentenceAutoencoder, optimizer: keras.optimizers.Optimizer,

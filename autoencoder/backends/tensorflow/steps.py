@@ -1,38 +1,21 @@
-"""The TensorFlow backend: ``tf.function`` steps run through a ``tf.distribute`` strategy.
+"""TensorFlow's compiled steps: ``tf.function`` graphs, one per batch width, run through a
+``tf.distribute`` strategy (:mod:`.distribute`).
 
 The loss of each replica is its sum over real tokens divided by the number of real tokens in the
 *global* batch, so summing replica gradients gives exactly the single-device token-mean gradient.
-Under several workers every worker generates every global batch and keeps its slice of it
-(``tf.data`` auto-sharding by data), so the results are those of a single worker. See
-:mod:`autoencoder.backends` for the interface.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import tensorflow as tf
 
-from autoencoder.backends.distribute import is_chief, is_multi_worker, make_strategy  # noqa: F401  (interface)
 from autoencoder.model.network import SentenceAutoencoder
 from autoencoder.data.vocab import PAD_ID
 
 IDS_SPEC = tf.TensorSpec((None, None), tf.int32)  # an id batch of any size and width
-
-
-def default_strategy() -> tf.distribute.Strategy:
-    return tf.distribute.get_strategy()
-
-
-def replicas(strategy: tf.distribute.Strategy) -> int:
-    return strategy.num_replicas_in_sync
-
-
-def scope(strategy: tf.distribute.Strategy):
-    return strategy.scope()
 
 
 def per_width(fn: Callable, input_signature: tuple, jit_compile: bool | None = None) -> Callable:
@@ -55,18 +38,6 @@ def per_width(fn: Callable, input_signature: tuple, jit_compile: bool | None = N
     return call
 
 
-def distribute_batches(strategy: tf.distribute.Strategy,
-                       generate: Callable[[], Iterator[np.ndarray]]) -> Iterator:
-    """One distributed iterator over every batch ``generate`` yields: deleting one stalls for
-    seconds under ``MirroredStrategy`` (about 10 s on 2 CPU cores), so the trainer makes one
-    for all its epochs."""
-    batches = tf.data.Dataset.from_generator(
-        generate, output_signature=tf.TensorSpec((None, None), tf.int32))
-    # Every worker generates every global batch and keeps its slice of it.
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return iter(strategy.experimental_distribute_dataset(
-        batches.prefetch(tf.data.AUTOTUNE).with_options(options)))
 
 
 def make_train_step(ae: SentenceAutoencoder, optimizer, clipnorm: float,
@@ -129,24 +100,6 @@ def compile_forward(ae: SentenceAutoencoder, extra: Callable, rows: int | None =
     return lambda ids: tuple(t.numpy() for t in step(tf.constant(ids)))
 
 
-def chief_broadcast(strategy: tf.distribute.Strategy) -> Callable:
-    """A function that returns, on every worker, the figures the chief passed to it (None
-    travels as NaN), through one all-reduce in which only replica 0, the chief's, counts."""
-
-    def replica_values(values):
-        ctx = tf.distribute.get_replica_context()
-        mine = tf.where(tf.equal(ctx.replica_id_in_sync_group, 0), values, tf.zeros_like(values))
-        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, mine)
-
-    @tf.function
-    def all_reduce(values):
-        return strategy.experimental_local_results(strategy.run(replica_values, args=(values,)))[0]
-
-    def broadcast(figures: tuple[float | None, ...]) -> tuple[float | None, ...]:
-        values = tf.constant([math.nan if f is None else f for f in figures], tf.float64)
-        return tuple(None if math.isnan(v) else float(v) for v in all_reduce(values).numpy())
-
-    return broadcast
 
 
 def _scale(grad, factor: float):
