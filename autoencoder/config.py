@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from embeddings.core.params import Flag, Number, OneOf, check_params
+from embeddings.core.params import DEFAULT_SEED, SEED, Flag, Number, OneOf, check_params
 
 # ONE_HOT_CAP: the one-hot kind's default vocabulary cap (AutoencoderConfig.vocab_cap), which
 # every user outside stage one reads from here. It is defined with the corpus statistics
@@ -235,7 +235,7 @@ class TrainConfig:
     clipnorm: float = 1.0
     patience: int = 3
     scale_lr: bool = False
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     max_sentences: int | None = None
     val_sentences: int | None = 1000
     clip_scope: str = "global"
@@ -258,7 +258,7 @@ class TrainConfig:
         "clipnorm": Number(float, 0),
         "patience": Number(int, 0),
         "scale_lr": Flag(),
-        "seed": Number(int, 0, 2**31 - 1),
+        "seed": SEED,
         "max_sentences": Number(int, 1, optional=True),
         "val_sentences": Number(int, 1, optional=True),
         "clip_scope": OneOf(CLIP_SCOPES),
