@@ -41,7 +41,7 @@ from embeddings.store.jsonfile import read_json, write_json
 from embeddings.store.locks import folder_lock
 from embeddings.store.machine import library_versions
 from embeddings.store.manifests import MANIFEST, verify_manifest
-from embeddings.store.rundir import RunDir, resolve_model
+from embeddings.store.rundir import RunDir, check_run_dir, resolve_model
 from embeddings.store.schema import Fields, ListOf
 from pipelines.embed import load_embeddings
 
@@ -271,7 +271,7 @@ def _has_checkpoint(folder: Path) -> bool:
 def load_run_model(run_dir: Path, name: str | None = None) -> tuple[str, SentenceAutoencoder]:
     """Model ``name`` of the run (default: the only model, else ``embedding-cosine``), loaded
     for inference from its best checkpoint; returns its name and the autoencoder."""
-    run_dir = Path(run_dir)
+    run_dir = check_run_dir(run_dir)
     name = resolve_model(run_dir, name)
     kv = load_embeddings(run_dir)
     ae, _ = load_autoencoder(RunDir(run_dir), name, kv.vectors)

@@ -189,7 +189,7 @@ def _train_phase(run_dir: Path, config: StudyConfig, model: StudyModel, lr: floa
 def _score(run_dir: Path, name: str, config: StudyConfig) -> dict:
     """``compare``'s figures for run ``name`` on the test split (the same sentences for every
     run), with its reconstructions of the sample sentences."""
-    report = compare_models(run_dir, [name], split="test", max_sentences=config.eval_sentences,
+    report = compare_models(run_dir, [name], split="test", eval_sentences=config.eval_sentences,
                             seed=config.seeds[0])
     figures = report["models"][name]
     figures.pop("accuracy_by_length", None)
