@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from autoencoder.model.losses import LOSS_PARAMS, LOSSES, VMF_LAMBDA1, VMF_LAMBDA2, losses_for
-from embeddings.core.params import Flag, Number, OneOf, check_params, flag
+from embeddings.core.params import DEFAULT_SEED, SEED, Flag, Number, OneOf, check_params, flag
 
 # ONE_HOT_CAP: the one-hot kind's default vocabulary cap (AutoencoderConfig.vocab_cap), which
 # every user outside stage one reads from here. It is defined with the corpus statistics
@@ -238,7 +238,7 @@ class TrainConfig:
     clipnorm: float = 1.0
     patience: int = 3
     scale_lr: bool = False
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     max_sentences: int | None = None
     val_sentences: int | None = 1000
     clip_scope: str = "global"
@@ -261,7 +261,7 @@ class TrainConfig:
         "clipnorm": Number(float, 0),
         "patience": Number(int, 0),
         "scale_lr": Flag(),
-        "seed": Number(int, 0, 2**31 - 1),
+        "seed": SEED,
         "max_sentences": Number(int, 1, optional=True),
         "val_sentences": Number(int, 1, optional=True),
         "clip_scope": OneOf(CLIP_SCOPES),

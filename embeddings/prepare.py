@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from embeddings.core.params import Number, OneOf, check_params
+from embeddings.core.params import DEFAULT_SEED, SEED, WORKERS, Number, check_params
 from embeddings.core.progress import progress_bar
 from embeddings.corpus import Document, check_remove, read_corpus, resolve_source
 from embeddings.stats import SplitCounter, most_frequent, split_statistics
@@ -32,7 +32,7 @@ from embeddings.store.jsonfile import options_digest, read_json, write_json
 from embeddings.store.manifests import is_complete, staged_folders, verify_manifest, write_manifest
 from embeddings.store.rundir import CORPUS, RunDir, check_replaceable
 from embeddings.store.schema import ANY, Fields, MapOf
-from embeddings.tokenize import UNITS, TokenizeConfig, tokenize_documents, train_punkt
+from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,18 @@ class CorpusConfig:
 
     source: str = "default"
     remove: tuple[str, ...] | None = None
-    unit: str = "sentence"
-    paragraph_lines: int = 15
+    unit: str = TokenizeConfig.unit
+    paragraph_lines: int = TokenizeConfig.paragraph_lines
     max_docs: int | None = None
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     val_fraction: float = 0.05
     test_fraction: float = 0.05
 
     # Each field's type and bounds (the command line's options are built from them).
     PARAMS: ClassVar[dict] = {
-        "unit": OneOf(UNITS),
-        "paragraph_lines": Number(int, 1),
+        **{name: TokenizeConfig.PARAMS[name] for name in ("unit", "paragraph_lines")},
         "max_docs": Number(int, 1, optional=True),
-        "seed": Number(int, 0, 2**31 - 1),
+        "seed": SEED,
         "val_fraction": Number(float, 0, 1, high_open=True),
         "test_fraction": Number(float, 0, 1, high_open=True),
     }
@@ -143,6 +142,7 @@ def prepare_corpus(
     processes (default: all cores). The new corpus is written beside the old one and replaces it
     only when complete: a failure leaves ``RUN/corpus`` as it was.
     """
+    WORKERS.check("workers", workers)
     run = RunDir.of(run_dir)
     if not force and corpus_is_current(config, run):
         log.info("reusing tokenized corpus in %s", run.corpus)

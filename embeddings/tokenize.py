@@ -13,12 +13,13 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from nltk.tokenize.destructive import NLTKWordTokenizer
 from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer, PunktTrainer
 
+from embeddings.core.params import Flag, Number, OneOf, check_params
 from embeddings.corpus import Document
-from embeddings.store.errors import SeqaeError
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,15 @@ class TokenizeConfig:
     paragraph_lines: int = 15
     lowercase: bool = True
 
+    # Each field's type and bounds (CorpusConfig and the command line read them).
+    PARAMS: ClassVar[dict] = {
+        "unit": OneOf(UNITS),
+        "paragraph_lines": Number(int, 1),
+        "lowercase": Flag(),
+    }
+
     def __post_init__(self):
-        if self.unit not in UNITS:
-            raise SeqaeError(f"unit must be one of {', '.join(UNITS)}, not {self.unit!r}")
-        if self.paragraph_lines < 1:
-            raise SeqaeError(f"paragraph_lines must be at least 1, not {self.paragraph_lines}")
+        check_params(self, self.PARAMS)
 
 
 def train_punkt(texts: Iterable[str], max_chars: int = 20_000_000) -> PunktParameters:

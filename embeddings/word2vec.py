@@ -20,7 +20,7 @@ import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.callbacks import CallbackAny2Vec
 
-from embeddings.core.params import Flag, Number, check_params
+from embeddings.core.params import DEFAULT_SEED, SEED, WORKERS, Flag, Number, check_params
 from embeddings.core.progress import progress_bar
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open, output_path
@@ -48,7 +48,7 @@ class Word2VecConfig:
     epochs: int = 5
     sg: bool = False
     workers: int | None = None
-    seed: int = 0
+    seed: int = DEFAULT_SEED
 
     # Each field's type and bounds, with why each upper bound is there (shown in ``--help``):
     # past them gensim hangs, overflows a C int in a worker thread, or only burns time.
@@ -60,8 +60,8 @@ class Word2VecConfig:
                                             "5-20 is usual"),
         "epochs": Number(int, 1, 1_000, why="each epoch is a full pass over the corpus"),
         "sg": Flag(),
-        "workers": Number(int, 1, 256, optional=True, why="one thread each"),
-        "seed": Number(int, 0, 2**31 - 1),
+        "workers": WORKERS,
+        "seed": SEED,
     }
 
     def __post_init__(self):

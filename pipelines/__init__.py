@@ -3,7 +3,8 @@
 ``embed`` (stage one into RUN/), ``train`` (a model folder under RUN/models: train, resume,
 replace safely), ``compare`` (every model on the same held-out sentences), ``run`` (all three, as
 ``pipe run``), ``study`` (every model of the question), ``codes`` (sentence codes and the
-sentence index), ``models`` (the model folder's files), ``plots`` and ``study_report``.
+sentence index), ``models`` (the model folder's files), ``plots`` and ``study_report``;
+``params`` declares the keyword arguments of the calls that take no config object.
 The click commands in ``pipelines.cli`` only parse, call these and print.
 """
 

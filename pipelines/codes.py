@@ -42,6 +42,7 @@ from embeddings.store.locks import run_lock
 from embeddings.store.manifests import MANIFEST, verify_manifest, write_manifest
 from embeddings.store.rundir import RunDir, seqae_owns
 from pipelines.models import load_run_model
+from pipelines.params import EncodeParams, InterpolateParams, NeighboursParams
 from pipelines.reconstruct import sentence_ids, tokenize_sentence
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,8 @@ def copy_sentences(source: Path, dest: Path, tokenize: bool) -> int:
     return skipped
 
 
-def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: str | None = None,
-                name: str | None = None) -> dict:
+def encode_file(run_dir: Path, output: Path, source: Path | None = None,
+                split: str | None = EncodeParams.split, name: str | None = None) -> dict:
     """Encode every sentence of ``source`` (a text file, one sentence a line, tokenized as
     ``reconstruct`` tokenizes) or of the run's ``split`` with model ``name``.
 
@@ -156,6 +157,7 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None, split: 
     whole only once complete. Returns ``{"model", "sentences", "latent", "codes", "sentences_file",
     "truncated", "unknown", "skipped"}``.
     """
+    EncodeParams(split=split)
     if (source is None) == (split is None):
         raise SeqaeError("give either an INPUT file or --split")
     codes_path, tsv_path = code_outputs(output, run_dir, source)
@@ -187,12 +189,11 @@ def sentence_code(ae: SentenceAutoencoder, sentence: str,
 
 
 def interpolate(run_dir: Path, first: str, last: str, name: str | None = None,
-                steps: int = 5) -> list[list[str]]:
+                steps: int = InterpolateParams.steps) -> list[list[str]]:
     """The decoded sentences at ``steps`` evenly spaced codes from ``first``'s code to
     ``last``'s, both included. Lengths (which a code does not carry) go linearly, rounded,
     from one sentence's to the other's."""
-    if steps < 2:
-        raise SeqaeError(f"--steps must be at least 2 (both ends), got {steps}")
+    InterpolateParams(steps=steps)
     name, ae = load_run_model(run_dir, name)
     (tokens_a, a), (tokens_b, b) = (sentence_code(ae, s, name) for s in (first, last))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
@@ -318,12 +319,12 @@ def _build_index(ae: SentenceAutoencoder, name: str, split: Path, folder: Path,
 
 
 def nearest_sentences(run_dir: str | os.PathLike | RunDir, sentence: str,
-                      name: str | None = None, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` train sentences whose codes are nearest (cosine) to ``sentence``'s, best
+                      name: str | None = None,
+                      top_k: int = NeighboursParams.top_k) -> list[tuple[str, float]]:
+    """The ``top_k`` train sentences whose codes are nearest (cosine) to ``sentence``'s, best
     first, as (sentence, cosine)."""
-    if k < 1:
-        raise SeqaeError(f"--k must be at least 1, got {k}")
+    NeighboursParams(top_k=top_k)
     run = RunDir.of(run_dir)
     name, ae = load_run_model(run, name)
     _, code = sentence_code(ae, sentence, name)
-    return code_index(run, name, ae).nearest(code, k)
+    return code_index(run, name, ae).nearest(code, top_k)

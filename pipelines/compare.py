@@ -29,6 +29,7 @@ from embeddings.store.rundir import (
 )
 from pipelines.embed import load_embeddings
 from pipelines.models import load_autoencoder
+from pipelines.params import CompareParams
 from pipelines.plots import plot_accuracy_by_length, plot_losses
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,14 @@ TABLE_COLUMNS = (
 
 
 @writes_run()
-def run_compare(run: RunDir, names: list[str] | None = None, split: str = "test",
-                max_sentences: int | None = None, seed: int = 0) -> tuple[dict, Path]:
+def run_compare(run: RunDir, names: list[str] | None = None, split: str = CompareParams.split,
+                eval_sentences: int | None = CompareParams.eval_sentences,
+                seed: int = CompareParams.seed) -> tuple[dict, Path]:
     """The compare stage: score the models (:func:`compare_models`), record the options in
     ``RUN/config.json`` and write ``RUN/compare/``; returns the report and that folder."""
-    report = compare_models(run, names, split=split, max_sentences=max_sentences, seed=seed)
+    report = compare_models(run, names, split=split, eval_sentences=eval_sentences, seed=seed)
     run.record("compare", {"backend": current_name(), "models": names, "split": split,
-                           "eval_sentences": max_sentences, "seed": seed})
+                           "eval_sentences": eval_sentences, "seed": seed})
     return report, _write_report(run, report)
 
 
@@ -79,9 +81,13 @@ def finished_an_epoch(folder: ModelDir) -> bool:
     return read_state(folder.state)["epoch"] >= 1
 
 
-def compare_models(run_dir: str | os.PathLike | RunDir, names: list[str] | None = None, split: str = "test",
-                   max_sentences: int | None = None, seed: int = 0, n_samples: int = 5) -> dict:
-    """Score the named models (default: all of ``RUN/models``) on one split; returns the report."""
+def compare_models(run_dir: str | os.PathLike | RunDir, names: list[str] | None = None,
+                   split: str = CompareParams.split,
+                   eval_sentences: int | None = CompareParams.eval_sentences,
+                   seed: int = CompareParams.seed, n_samples: int = 5) -> dict:
+    """Score the named models (default: all of ``RUN/models``) on one split (on a seeded
+    subsample of ``eval_sentences`` of its sentences; None: all); returns the report."""
+    CompareParams(split=split, eval_sentences=eval_sentences, seed=seed)
     run = RunDir.of(run_dir)
     if isinstance(names, str):  # a list of letters otherwise
         raise SeqaeError(f"names takes a list of model names, not the string {names!r}: "
@@ -107,7 +113,7 @@ def compare_models(run_dir: str | os.PathLike | RunDir, names: list[str] | None 
     n_lines = count_lines(path)
     if n_lines == 0:
         raise SeqaeError(f"the {split} split of {run} has no sentences")
-    keep = sample_mask(n_lines, max_sentences, seed)
+    keep = sample_mask(n_lines, eval_sentences, seed)
     n_eval = n_lines if keep is None else int(keep.sum())
     rng = np.random.default_rng(seed)
     sample_rows = tuple(sorted(rng.choice(n_eval, size=min(n_samples, n_eval), replace=False).tolist()))

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from gensim.models import KeyedVectors
 
-from embeddings.core.params import check_type
+from embeddings.core.params import WORKERS, check_type
 from embeddings.evaluate import EVAL_SCHEMA, evaluate_vectors
 from embeddings.prepare import (
     CorpusConfig,
@@ -99,6 +99,7 @@ def run_embed(
     """
     check_type("corpus_config", corpus_config, CorpusConfig)
     check_type("w2v_config", w2v_config, (Word2VecConfig, PretrainedVectors))
+    WORKERS.check("workers", workers)
     key = {"corpus": options_digest(corpus_key(corpus_config)), **_vectors_key(w2v_config)}
     corpus_current = not force and corpus_is_current(corpus_config, run)
     result = _reused(run, key, corpus_current)

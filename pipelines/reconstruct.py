@@ -13,6 +13,7 @@ from autoencoder.model.network import SentenceAutoencoder
 from embeddings.store.errors import SeqaeError
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 from pipelines.models import load_run_model
+from pipelines.params import ReconstructParams
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,20 @@ def sentence_ids(ae: SentenceAutoencoder, sentence: str, name: str,
     return tokens, ids
 
 
-def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None, k: int = 1) -> dict:
+def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None,
+                         top_k: int = ReconstructParams.top_k) -> dict:
     """Autoencode one sentence with model ``name`` (default: the only model, else
     ``embedding-cosine``).
 
     Returns ``{"model", "tokens", "ids", "reconstruction", "candidates"}``; ``candidates`` holds,
-    per position, the ``k`` best (word, score) pairs: cosine for the embedding kind, probability
-    for onehot.
+    per position, the ``top_k`` best (word, score) pairs: cosine for the embedding kind,
+    probability for onehot.
     """
+    ReconstructParams(top_k=top_k)
     name, ae = load_run_model(run_dir, name)
     tokens, ids = sentence_ids(ae, sentence, name)
     outputs = ae.decoder_outputs(ae.encode(ids[None]))  # what it writes from the code alone
-    top, scores = ae.decode(outputs, k)
+    top, scores = ae.decode(outputs, top_k)
     words = ae.vocab.words
     candidates = [[(words[i], float(s)) for i, s in zip(top[0, p], scores[0, p])]
                   for p in range(len(tokens))]

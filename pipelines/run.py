@@ -18,12 +18,11 @@ from embeddings.word2vec import Word2VecConfig
 from pipelines.compare import run_compare
 from pipelines.embed import EmbedResult, run_embed
 from pipelines.models import model_status
+from pipelines.params import CompareParams
 from pipelines.train import train_autoencoder
 
 log = logging.getLogger(__name__)
 
-# What ``pipe run`` trains: the vector model, then the one-hot baseline it is measured against.
-RUN_MODELS = (("embedding", "cosine"), ("onehot", "ce"))
 _ACTIONS = {"finished": "reusing the finished model", "partial": "resuming", "absent": "training"}
 
 
@@ -42,8 +41,9 @@ class RunResult:
 def run_pipeline(run: RunDir, corpus: CorpusConfig,
                  word2vec: Word2VecConfig | PretrainedVectors,
                  models: Sequence[tuple[AutoencoderConfig, TrainConfig]], *,
-                 split: str = "test", eval_sentences: int | None = None, seed: int = 0,
-                 force: bool = False,
+                 split: str = CompareParams.split,
+                 eval_sentences: int | None = CompareParams.eval_sentences,
+                 seed: int = CompareParams.seed, force: bool = False,
                  on_embedded: Callable[[EmbedResult], None] | None = None) -> RunResult:
     """Embed (word2vec, or ``PretrainedVectors`` read from a file: :func:`run_embed`), train
     ``models`` (named ``KIND-LOSS``) and compare them on ``split``.
@@ -53,6 +53,7 @@ def run_pipeline(run: RunDir, corpus: CorpusConfig,
     silently replaced, before anything is written. ``on_embedded`` is called with the stage
     one result before training starts (the command line prints its statistics there).
     """
+    CompareParams(split=split, eval_sentences=eval_sentences, seed=seed)  # before hours of work
     for ae, train in models:  # every model checked before the embedding runs
         check_type("a model's AutoencoderConfig", ae, AutoencoderConfig)
         check_type("a model's TrainConfig", train, TrainConfig)
@@ -74,5 +75,5 @@ def run_pipeline(run: RunDir, corpus: CorpusConfig,
             train_autoencoder(run, ae, train, name=name, resume=statuses[name] == "partial",
                               force=True)
     log.info("stage 3/3: compare")
-    report, out = run_compare(run, names, split=split, max_sentences=eval_sentences, seed=seed)
+    report, out = run_compare(run, names, split=split, eval_sentences=eval_sentences, seed=seed)
     return RunResult(embedded, statuses, report, out)

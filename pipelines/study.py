@@ -202,7 +202,7 @@ class _Study:
         """``compare``'s figures for run ``name`` on the test split (the same sentences for
         every run), with its reconstructions of the sample sentences."""
         report = compare_models(self.run, [name], split="test",
-                                max_sentences=self.config.eval_sentences,
+                                eval_sentences=self.config.eval_sentences,
                                 seed=self.config.seeds[0])
         figures = report["models"][name]
         figures.pop("accuracy_by_length", None)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
-from autoencoder.config import ONE_HOT_CAP, AutoencoderConfig, TrainConfig
+from autoencoder.config import DEFAULT_LR, AutoencoderConfig, TrainConfig
 from autoencoder.model.losses import LOSS_PARAMS
-from embeddings.core.params import Flag, Number, check_params
+from embeddings.core.params import SEED, Flag, Number, OneOf, Several, check_params
 from embeddings.store.errors import SeqaeError
 
 # The phases of a run: the learning-rate sweep (seed 0 of every rate, a short equal budget), the
@@ -24,8 +24,9 @@ class StudyModel:
     ``models`` (the main comparison) or ``optimizers`` (the optimizer question, embedding-cosine
     each time). ``converge`` False: trained to the equal budget only (the side questions: the
     seed's model and the optimizers), not on to early stopping. Settings not given are seqae's
-    defaults (Adam 0.001, global clipnorm 1.0). ``decoder``: ``repeat`` (the question's) or
-    ``autoregressive`` (the code and the previous word at each step), with ``word_dropout``.
+    defaults (:class:`AutoencoderConfig`'s and :class:`TrainConfig`'s, read from them).
+    ``decoder``: ``repeat`` (the question's) or ``autoregressive`` (the code and the previous
+    word at each step), with ``word_dropout``.
     ``init_from_vectors``: the one-hot input projection starts from the run's word2vec vectors.
     ``vmf_lambda1``, ``vmf_lambda2``: the vMF loss's regularisers (None: seqae's defaults).
     """
@@ -35,18 +36,18 @@ class StudyModel:
     loss: str
     description: str
     group: str = "models"
-    vocab_cap: int | None = ONE_HOT_CAP
-    softmax: str | None = None
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.0
-    nesterov: bool = False
-    clipnorm: float = 1.0
-    clip_scope: str = "global"
+    vocab_cap: int | None = AutoencoderConfig.vocab_cap
+    softmax: str | None = AutoencoderConfig.softmax
+    optimizer: str = TrainConfig.optimizer
+    lr: float = DEFAULT_LR[TrainConfig.optimizer]
+    momentum: float = TrainConfig.momentum
+    nesterov: bool = TrainConfig.nesterov
+    clipnorm: float = TrainConfig.clipnorm
+    clip_scope: str = TrainConfig.clip_scope
     converge: bool = True
-    decoder: str = "repeat"
+    decoder: str = AutoencoderConfig.decoder
     word_dropout: float | None = None
-    init_from_vectors: bool = False
+    init_from_vectors: bool = AutoencoderConfig.init_from_vectors
     vmf_lambda1: float | None = None
     vmf_lambda2: float | None = None
 
@@ -154,9 +155,9 @@ class StudyConfig:
     """
 
     models: tuple[str, ...] = MAIN_MODELS
-    seq_len: int = 50
-    latent: int = 256
-    batch_size: int = 64
+    seq_len: int = AutoencoderConfig.seq_len
+    latent: int = AutoencoderConfig.latent
+    batch_size: int = TrainConfig.batch_size
     seeds: tuple[int, ...] = (0, 1, 2)
     lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)
     sweep: int = 100_000
@@ -166,14 +167,18 @@ class StudyConfig:
     min_passes: int = 600_000
     max_passes: int | None = None
     epochs: int = 1000
-    max_time: float | None = None
-    max_sentences: int | None = None
+    max_time: float | None = TrainConfig.max_time
+    max_sentences: int | None = TrainConfig.max_sentences
     val_sentences: int | None = 2000
     eval_sentences: int | None = None
     eval_every: int | None = 100
 
-    # Each field's type and bounds: the models' own where the study passes a value on to them.
+    # Each field's type and bounds: the models' own where the study passes a value on to them
+    # (a rate or a seed, never None inside a list: the rate rule's None is the optimizer's own).
     PARAMS: ClassVar[dict] = {
+        "models": Several(OneOf(MODEL_NAMES)),
+        "seeds": Several(SEED),
+        "lrs": Several(replace(TrainConfig.PARAMS["lr"], optional=False)),
         **{name: AutoencoderConfig.PARAMS[name] for name in ("seq_len", "latent")},
         **{name: TrainConfig.PARAMS[name] for name in (
             "batch_size", "max_time", "epochs", "max_sentences", "val_sentences", "eval_every")},
@@ -188,10 +193,6 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         check_params(self, self.PARAMS)
-        object.__setattr__(self, "models", _names("models", self.models, MODEL_NAMES))
-        seed_rule, lr_rule = TrainConfig.PARAMS["seed"], TrainConfig.PARAMS["lr"]
-        object.__setattr__(self, "seeds", _numbers("seeds", self.seeds, seed_rule))
-        object.__setattr__(self, "lrs", _numbers("lrs", self.lrs, lr_rule))
         sweeping = any(m.sweeps for m in STUDY_MODELS if m.name in self.models)
         if self.sweep > self.budget and len(self.lrs) > 1 and sweeping:
             raise SeqaeError(f"--sweep ({self.sweep:,}) must not be above --budget "
@@ -201,8 +202,9 @@ class StudyConfig:
                              f"({self.budget:,})")
 
     def run_name(self, model: str, lr: float, seed: int) -> str:
-        """The model folder of one run: ``MODEL-lrLR-seedSEED``."""
-        return f"{model}-lr{lr:g}-seed{seed}"
+        """The model folder of one run: ``MODEL-lrLR-seedSEED``, a plain model name (a rate
+        from 999,999.5 on is written ``1e06``, not ``1e+06``)."""
+        return f"{model}-lr{lr:g}-seed{seed}".replace("+", "")
 
     def lrs_of(self, model: StudyModel) -> tuple[float, ...]:
         """The rates ``model`` may train with: the sweep's, or its own."""
@@ -238,25 +240,3 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         return {**asdict(self), **{k: list(getattr(self, k)) for k in ("models", "seeds", "lrs")}}
-
-
-def _names(field: str, names, choices: tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-        raise SeqaeError(f"{field} (--{field}) must be a tuple of model names, got {names!r}")
-    unknown = [n for n in names if n not in choices]
-    if unknown or not names:
-        raise SeqaeError(f"--{field} takes names from {', '.join(choices)}; "
-                         f"got {', '.join(unknown) or 'none'}")
-    return tuple(names)
-
-
-def _numbers(field: str, values, rule) -> tuple:
-    """``values`` as a tuple of distinct numbers, each checked by ``rule``, in order."""
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise SeqaeError(f"{field} (--{field}) must be a tuple of numbers, got {values!r}")
-    values = tuple(values)
-    if not values or len(set(values)) != len(values):
-        raise SeqaeError(f"{field} (--{field}) must be distinct numbers, at least one; "
-                         f"got {values!r}")
-    rule = replace(rule, optional=False)  # a rate or a seed, never "none" inside a list
-    return tuple(rule.check(field, v) for v in values)

@@ -4,8 +4,8 @@ approved that seqae did not write, no unverified or unbounded read, arguments ch
 from __future__ import annotations
 
 import errno
-import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +13,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 
@@ -21,11 +20,9 @@ from autoencoder.config import AutoencoderConfig, TrainConfig
 from autoencoder.training.checkpoints import read_history
 from autoencoder.training.trace import read_steps
 from embeddings import CorpusConfig, Word2VecConfig
-from embeddings.core.params import Number, OneOf
 from embeddings.store import locks
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_path
-from pipelines.cli.options import click_type
 from pipelines.study_config import StudyConfig
 from tests.conftest import (
     TINY_AE,
@@ -244,41 +241,6 @@ def test_readers_work_on_a_read_only_file_system(trained, monkeypatch):
 
 # -- arguments checked once, at construction ---------------------------------------------------
 
-CONFIGS = (CorpusConfig, Word2VecConfig, AutoencoderConfig, TrainConfig, StudyConfig)
-
-
-def _probes(rule) -> list:
-    if isinstance(rule, OneOf):
-        return [*rule.choices, "nonsense", "", 3]
-    bounds = [b for b in (rule.low, rule.high) if b is not None]
-    values = [v for b in bounds for v in (b - 1, b, b + 1)] + [2.5, -5, 0, 10**7, math.nan,
-                                                               math.inf]
-    return [int(v) if rule.kind is int and isinstance(v, float) and v.is_integer() else v
-            for v in values]
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.__name__)
-def test_python_and_pipe_accept_and_refuse_the_same_values(config):
-    for name, rule in config.PARAMS.items():
-        if not isinstance(rule, Number | OneOf):
-            continue
-        kind = click_type(rule)
-        for value in _probes(rule):
-            try:
-                rule.check(name, value)
-                python_ok = True
-            except SeqaeError:
-                python_ok = False
-            try:
-                kind.convert(str(value), None, None)
-                cli_ok = True
-            except click.BadParameter:
-                cli_ok = False
-            if isinstance(value, float) and rule.kind is int:
-                cli_ok = python_ok  # the command line reads "2.5" as text: refused either way
-            assert python_ok == cli_ok, (config.__name__, name, value)
-
-
 @pytest.mark.parametrize("make, keyword", [
     (lambda: TrainConfig(max_sentences=-5), "max_sentences (--max-sentences)"),
     (lambda: TrainConfig(momentum=1.5), "momentum (--momentum)"),
@@ -295,6 +257,35 @@ def test_python_and_pipe_accept_and_refuse_the_same_values(config):
 def test_bad_arguments_are_one_line_at_construction(make, keyword):
     with pytest.raises(SeqaeError, match=keyword.replace("(", r"\(").replace(")", r"\)")):
         make()
+
+
+@pytest.mark.parametrize("call, args, kwargs, keyword", [
+    ("reconstruct_sentence", ("a man",), {"top_k": 0}, "top_k (--top-k)"),
+    ("reconstruct_sentence", ("a man",), {"top_k": 101}, "top_k (--top-k)"),
+    ("nearest_sentences", ("a man",), {"top_k": 10_001}, "top_k (--top-k)"),
+    ("interpolate", ("a man", "a cat"), {"steps": 1001}, "steps (--steps)"),
+    ("encode_file", ("out.npy",), {"split": "dev"}, "split (--split)"),
+    ("compare_models", (), {"eval_sentences": 0}, "eval_sentences (--eval-sentences)"),
+    ("compare_models", (), {"seed": -1}, "seed (--seed)"),
+    ("compare_models", (), {"split": "all"}, "split (--split)"),
+    ("run_pipeline", (CorpusConfig(), Word2VecConfig(), []), {"eval_sentences": 2.5},
+     "eval_sentences (--eval-sentences)"),
+    ("run_embed", (CorpusConfig(), Word2VecConfig()), {"workers": 0}, "workers (--workers)"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_library_calls_check_their_arguments_as_pipe_does(tmp_path, call, args, kwargs, keyword):
+    """Each keyword is refused by the declaration that its option reads, before the run is
+    read (here a missing one)."""
+    import pipelines
+
+    with pytest.raises(SeqaeError, match=re.escape(keyword)):
+        getattr(pipelines, call)(tmp_path / "run", *args, **kwargs)
+
+
+def test_library_readers_refuse_an_empty_run_path_as_pipe_does():
+    from pipelines import reconstruct_sentence
+
+    with pytest.raises(SeqaeError, match="--run must name a folder"):
+        reconstruct_sentence("", "a man")
 
 
 def test_numpy_numbers_are_taken_as_python_numbers():

@@ -8,13 +8,20 @@ first), which the expected fragment catches, and no case ever reaches heavy work
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
+from autoencoder.config import AutoencoderConfig, TrainConfig
+from embeddings.core.params import Flag, OneOf, Several
+from embeddings.pretrained import PretrainedVectors
+from embeddings.store.errors import SeqaeError
 from pipelines.cli import main
+from pipelines.cli.options import DeclaredOption
 from tests.conftest import assert_clean_error, invoke
 
 # (command, arguments, a fragment of the error)
@@ -142,25 +149,128 @@ def test_options_are_read_from_seqae_environment_variables(tmp_path):
     assert_clean_error(given, str(tmp_path / "given"))  # the command line wins
 
 
-def test_train_options_take_their_defaults_and_choices_from_the_configs():
-    from dataclasses import fields
-
-    from autoencoder.config import CLIP_SCOPES, KINDS, OPTIMIZERS, SOFTMAXES, AutoencoderConfig, TrainConfig
-    from pipelines.cli.train import train_ae
-
-    params = {p.name: p for p in train_ae.params}
-    for config in (AutoencoderConfig, TrainConfig):
-        for field in fields(config):
-            if field.name in params and field.name not in ("seed", "loss"):
-                assert params[field.name].default == field.default, field.name
-    assert tuple(params["kind"].type.choices) == KINDS
-    assert tuple(params["optimizer"].type.choices) == OPTIMIZERS
-    assert tuple(params["clip_scope"].type.choices) == CLIP_SCOPES
-    assert tuple(params["softmax"].type.choices) == SOFTMAXES
-
-
 def test_every_run_default_names_an_option_of_run():
-    """click ignores a default_map key that names no parameter: a misspelt one would be lost."""
+    """click ignores a default_map key that names no parameter: a misspelt one would be lost;
+    a value its option refuses would fail every `pipe run`."""
     from pipelines.cli.run import RUN_DEFAULTS, run
 
-    assert set(RUN_DEFAULTS) <= {p.name for p in run.params}
+    params = {p.name: p for p in run.params}
+    assert set(RUN_DEFAULTS) <= set(params)
+    for name, value in RUN_DEFAULTS.items():  # and each is a value its option takes
+        params[name].type.convert(value, params[name], None)
+
+
+# -- every declared option: `pipe` and the dataclass accept and refuse the same values ---------
+
+def _probes(rule) -> list:
+    """Values just below, at and above each bound of ``rule``, a wrong type, None, each choice
+    and a non-choice; for a list, each of its item's probes alone, none and a repeat."""
+    if isinstance(rule, Several):
+        items = _probes(rule.item)
+        accepted = next(v for v in items if _accepts(rule.item.check, "item", v))
+        return [(v,) for v in items] + [(), (accepted, accepted)]
+    if isinstance(rule, OneOf):
+        return [*rule.choices, "nonsense", 3, None]
+    step = 1 if rule.kind is int else 0.5
+    around = [b + d for b in (rule.low, rule.high) if b is not None for d in (-step, 0, step)]
+    wrong = [2.5, 10**400] if rule.kind is int else []  # a fraction; finite however long
+    return [*around, *wrong, "abc", None, math.nan, math.inf]
+
+
+def _accepts(make, *args, **kwargs) -> bool:
+    try:
+        make(*args, **kwargs)
+    except SeqaeError:
+        return False
+    return True
+
+
+def _text(value) -> str:
+    """A value as the command line writes it."""
+    if isinstance(value, tuple):
+        return ",".join(map(_text, value))
+    return "none" if value is None else str(value)
+
+
+# What each command is given besides the probed option, so that it gets as far as looking for
+# its input (which is missing: the error that names it means every option was accepted).
+_POSITIONAL = {"reconstruct": ["a man"], "neighbours": ["a man"],
+               "interpolate": ["a man", "a cat"], "encode": ["out.npy"]}
+
+
+def _declared_options(command):
+    return [p for p in command.params if isinstance(p, DeclaredOption)]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in main.commands.items() if _declared_options(c)))
+def test_python_and_pipe_accept_and_refuse_the_same_values(tmp_path, monkeypatch, name):
+    """For every option built from a declaration, each probe is accepted by ``pipe NAME
+    --option VALUE`` (up to looking for the missing run or corpus) exactly when the dataclass
+    takes it; ``pipe run`` builds a one-hot model, so its architecture is probed as one."""
+    import pipelines.cli.train
+
+    missing = [tmp_path / "no-run", tmp_path / "no-corpus", tmp_path / "no-vectors.txt"]
+    monkeypatch.setattr(pipelines.cli.train, "_cluster_demo",  # never start workers
+                        lambda *_: (_ for _ in ()).throw(SeqaeError(str(missing[0]))))
+    command = main.commands[name]
+    inputs = ["--run", missing[0]]
+    if name in ("embed", "run", "study"):
+        inputs += ["--corpus", missing[1]]
+    mismatches = []
+    for param in _declared_options(command):
+        config, field = param.declared
+        rule = config.PARAMS[field]
+        context = {**({"kind": "onehot"} if (name, config) == ("run", AutoencoderConfig) else {}),
+                   **({"path": "v.txt"} if config is PretrainedVectors else {})}
+        extra = ["--vectors", missing[2]] if config is PretrainedVectors else []
+        if isinstance(rule, Flag):
+            cases = [(opt, True, [opt]) for opt in param.opts]
+            cases += [(opt, False, [opt]) for opt in param.secondary_opts]
+        else:
+            cases = [(param.opts[0], v, [param.opts[0], _text(v)]) for v in _probes(rule)]
+        for opt, value, given in cases:
+            positional = _POSITIONAL.get(name, [])
+            if name == "encode" and value is None:
+                positional = ["in.txt", *positional]  # no --split: an INPUT file
+            result = CliRunner().invoke(main, [name, *map(str, [*inputs, *extra, *given]),
+                                               *positional])
+            assert isinstance(result.exception, SystemExit), (opt, value, result.output)
+            pipe_ok = any(str(path) in result.output for path in missing)
+            python_ok = _accepts(config, **context, **{field: value})
+            if pipe_ok != python_ok:
+                mismatches.append(f"{opt} {_text(value)}: pipe {pipe_ok}, Python {python_ok}: "
+                                  f"{result.output.strip()[-120:]}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_declared_options_take_the_declared_defaults():
+    for command in main.commands.values():
+        for param in _declared_options(command):
+            if param.hidden:  # an old spelling: None says it was not given
+                continue
+            config, field = param.declared
+            default = (None if param.default is None
+                       else param.type.convert(param.default, param, None))
+            assert default == config.__dataclass_fields__[field].default, (command.name, param.name)
+
+
+def test_no_command_restates_a_declared_rule():
+    """An option with bounds or choices, or named as a declared field, comes from the
+    declaration (``config_option``), not from a hand-made click type."""
+    from embeddings.prepare import CorpusConfig
+    from embeddings.word2vec import Word2VecConfig
+    from pipelines import params
+    from pipelines.study_config import StudyConfig
+
+    declared = {name for config in (CorpusConfig, Word2VecConfig, PretrainedVectors,
+                                    AutoencoderConfig, TrainConfig, StudyConfig,
+                                    *(getattr(params, n) for n in dir(params) if n.endswith("Params")))
+                for name in config.PARAMS}
+    own = {("compare", "models")}  # the run's models by name, not the study's
+    for command in main.commands.values():
+        for param in command.params:
+            if isinstance(param, DeclaredOption) or not isinstance(param, click.Option) or param.count:
+                continue
+            where = (command.name, param.name)
+            assert not isinstance(param.type, click.types._NumberRangeBase | click.Choice), where
+            assert param.name not in declared or where in own, where

@@ -74,7 +74,7 @@ def check_study(run, output, models):
             assert (converged is None) == side, run_name
             last = budget if side else converged
             # What the study recorded is what the run scores: compared afresh, same sentences.
-            fresh = compare_models(run, [run_name], split="test", max_sentences=10, seed=0)
+            fresh = compare_models(run, [run_name], split="test", eval_sentences=10, seed=0)
             for figure in ("token_accuracy", "exact_sentence_rate", "bleu4", "mean_cosine"):
                 expected = fresh["models"][run_name][figure]
                 assert last[figure] == (expected if expected is None
@@ -120,7 +120,7 @@ def test_study_refuses_bad_options_before_writing(tmp_path):
     assert_clean_error(invoke("study", "--run", run, "--budget", "1000", "--sweep", "100",
                               "--max-passes", "500"),
                        "--max-passes")
-    assert_clean_error(invoke("study", "--run", run, "--lrs", "0.001,x"), "numbers")
+    assert_clean_error(invoke("study", "--run", run, "--lrs", "0.001,x"), "--lrs")
     assert_clean_error(invoke("study", "--run", run, "--seeds", "1,1"), "distinct")
     assert not run.exists()
 

@@ -1,7 +1,8 @@
 """Each option's type and bounds, stated once.
 
 The config dataclasses (``CorpusConfig``, ``Word2VecConfig``, ``AutoencoderConfig``,
-``TrainConfig``, ``StudyConfig``) declare their fields' rules in a ``PARAMS`` mapping (the idea of
+``TrainConfig``, ``StudyConfig``, and the small ones of the library calls in
+:mod:`pipelines.params`) declare their fields' rules in a ``PARAMS`` mapping (the idea of
 scikit-learn's ``_parameter_constraints``) and check them with :func:`check_params` at
 construction, before anything is written; the command line builds each option's click type from
 the same rule (:func:`pipelines.cli.options.click_type`), so Python and ``pipe`` accept and refuse
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,8 @@ class Number:
         if ok:
             try:  # numpy scalars become Python's, as JSON writes them
                 value = self.kind(value)
-                finite = math.isfinite(value)
+                # An integer is finite however long (math.isfinite overflows past 1e308).
+                finite = self.kind is int or math.isfinite(value)
             except OverflowError:  # a 400-digit integer for a float
                 finite = False
             ok = (finite
@@ -103,6 +105,32 @@ class Flag:
         raise _refusal(name, self.describe(), value)
 
 
+@dataclass(frozen=True)
+class Several:
+    """A non-empty list (or tuple) of distinct values, each checked by ``item``; stored as a
+    tuple. A string is not a list of names."""
+
+    item: Number | OneOf
+
+    def describe(self) -> str:
+        return f"a list of distinct values, at least one, each {self.item.describe()}"
+
+    def check(self, name: str, value: Any) -> Any:
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+            raise _refusal(name, self.describe(), value)
+        values = tuple(self.item.check(name, v) for v in value)
+        if not values or len(set(values)) != len(values):
+            raise _refusal(name, self.describe(), values)
+        return values
+
+
+# The seed of every config and call that takes one.
+SEED = Number(int, 0, 2**31 - 1)
+DEFAULT_SEED = 0
+# Tokenizer processes (:func:`pipelines.run_embed`) and word2vec threads; None: all cores.
+WORKERS = Number(int, 1, 256, optional=True, why="one process or thread each")
+
+
 def _refusal(name: str, wanted: str, value: Any) -> SeqaeError:
     shown = repr(value)
     shown = shown if len(shown) <= 40 else shown[:37] + "..."
@@ -119,7 +147,7 @@ def check_type(name: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     return value
 
 
-def check_params(obj: Any, params: Mapping[str, Number | OneOf | Flag]) -> None:
+def check_params(obj: Any, params: Mapping[str, Number | OneOf | Flag | Several]) -> None:
     """Check every field of the frozen dataclass ``obj`` that ``params`` names against its rule,
     storing the value as checked (``numpy.int64(5)`` becomes ``5``); the first refusal raises."""
     for name, rule in params.items():

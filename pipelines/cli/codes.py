@@ -7,10 +7,16 @@ from pathlib import Path
 
 import click
 
-from embeddings.prepare import SPLITS
 from embeddings.store.files import check_input_file
 from embeddings.store.rundir import RunDir, resolve_model
-from pipelines.cli.options import backend_option, model_option, read_run_option, verbosity
+from pipelines.cli.options import (
+    backend_option,
+    config_option,
+    model_option,
+    read_run_option,
+    verbosity,
+)
+from pipelines.params import EncodeParams, InterpolateParams, NeighboursParams
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +24,8 @@ log = logging.getLogger(__name__)
 @click.command()
 @read_run_option
 @model_option
-@click.option("--split", type=click.Choice(SPLITS), default=None,
-              help="Encode this split of the run's corpus instead of an INPUT file.")
+@config_option(EncodeParams, "split",
+               help="Encode this split of the run's corpus instead of an INPUT file.")
 @click.argument("paths", nargs=-1, metavar="[INPUT] OUTPUT")
 @backend_option
 @verbosity
@@ -59,10 +65,9 @@ def encode(run_dir: RunDir, name: str | None, split: str | None, paths: tuple[st
 @click.command()
 @read_run_option
 @model_option
-@click.option("--top-k", type=click.IntRange(1, 10_000), default=5, show_default=True,
-              help="Sentences to show.")
+@config_option(NeighboursParams, "top_k", help="Sentences to show.")
 # The old spelling, kept working but not advertised: reconstruct already said --top-k.
-@click.option("--k", "k_alias", type=click.IntRange(1, 10_000), default=None, hidden=True)
+@config_option(NeighboursParams, "top_k", "--k", dest="k_alias", default=None, hidden=True)
 @click.argument("sentence")
 @backend_option
 @verbosity
@@ -77,16 +82,16 @@ def neighbours(run_dir: RunDir, name: str | None, top_k: int, k_alias: int | Non
     name = resolve_model(run_dir, name)
     from pipelines.codes import nearest_sentences
 
-    k = top_k if k_alias is None else k_alias
-    for text, score in nearest_sentences(run_dir, sentence, name=name, k=k):
+    top_k = top_k if k_alias is None else k_alias
+    for text, score in nearest_sentences(run_dir, sentence, name=name, top_k=top_k):
         click.echo(f"{score:.4f}\t{text}")
 
 
 @click.command()
 @read_run_option
 @model_option
-@click.option("--steps", type=click.IntRange(2, 1000), default=5, show_default=True,
-              help="Codes on the line from A to B, both ends included.")
+@config_option(InterpolateParams, "steps",
+               help="Codes on the line from A to B, both ends included.")
 @click.argument("first", metavar="A")
 @click.argument("last", metavar="B")
 @backend_option

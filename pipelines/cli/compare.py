@@ -7,16 +7,16 @@ from pathlib import Path
 import click
 
 from embeddings.store.rundir import RunDir, check_model_name, resolve_model
-from pipelines.cli.options import backend_option, run_option, seed_option, verbosity
+from pipelines.cli.options import backend_option, config_option, run_option, verbosity
+from pipelines.params import CompareParams
 
 
 def compare_options(func):
     """Options of the comparison, shared by ``compare`` and ``run``."""
     for option in reversed([
-        click.option("--split", type=click.Choice(["test", "val", "train"]), default="test",
-                     show_default=True, help="Held-out split to score on."),
-        click.option("--eval-sentences", type=click.IntRange(1), default=None,
-                     help="Score a seeded subsample of this many sentences  [default: all]"),
+        config_option(CompareParams, "split", help="Held-out split to score on."),
+        config_option(CompareParams, "eval_sentences",
+                      help="Score a seeded subsample of this many sentences  [default: all]"),
     ]):
         func = option(func)
     return func
@@ -38,7 +38,8 @@ def print_report(report: dict, out: Path) -> None:
 @click.option("--models", default=None,
               help="Comma-separated model names  [default: every model in RUN/models]")
 @compare_options
-@seed_option
+@config_option(CompareParams, "seed", help="Random seed of the subsample and of the sample "
+               "reconstructions.")
 @backend_option
 @verbosity
 def compare(run_dir: RunDir, models: str | None, split: str, eval_sentences: int | None,

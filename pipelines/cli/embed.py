@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -16,7 +15,6 @@ from embeddings.store.errors import SeqaeError
 from embeddings.store.rundir import RunDir, seqae_owns
 from embeddings.word2vec import Word2VecConfig, export_word2vec
 from pipelines.cli.options import (
-    click_type,
     config_option,
     force_option,
     read_run_option,
@@ -25,9 +23,6 @@ from pipelines.cli.options import (
     verbosity,
 )
 from pipelines.embed import EmbedResult, load_embeddings, run_embed
-
-_CORPUS = CorpusConfig()
-_W2V = Word2VecConfig()
 
 
 class _RemoveList(click.ParamType):
@@ -46,20 +41,11 @@ class _RemoveList(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def _bounded(flag: str, field: str, help: str, dest: str | None = None):
-    """A word2vec option with its bound and the reason for it (``Word2VecConfig.PARAMS``)."""
-    rule = Word2VecConfig.PARAMS[field]
-    default = getattr(_W2V, field)
-    return click.option(flag, dest or field, type=click_type(rule), default=default,
-                        show_default=default is not None,
-                        help=f"{help} At most {rule.high:,}: {rule.why}.")
-
-
 def embed_options(epochs_flag: str = "--epochs"):
     """Corpus and word2vec options, shared by ``embed`` and ``run`` (where ``--epochs`` belongs
     to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
     options = [
-        click.option("--corpus", "source", default=_CORPUS.source, show_default=True,
+        click.option("--corpus", "source", default=CorpusConfig.source, show_default=True,
                      help="'default' (gensim's Lee corpus), 'wiki' (gensim's Wikipedia "
                           "excerpt), '20news' (scikit-learn's cache), a 20news-bydate .tar.gz "
                           "or folder, a MediaWiki .xml.bz2 dump, a folder of .txt files, or one "
@@ -72,14 +58,16 @@ def embed_options(epochs_flag: str = "--epochs"):
         config_option(CorpusConfig, "paragraph_lines", help="Non-empty lines per paragraph unit."),
         config_option(CorpusConfig, "max_docs",
                       help="Use a seeded sample of this many documents.  [default: all]"),
-        _bounded("--vector-size", "vector_size", "word2vec dimensions."),
-        _bounded("--window", "window", "word2vec context window (words each side)."),
-        _bounded("--min-count", "min_count", "Ignore train words rarer than this."),
-        _bounded("--negative", "negative", "Negative samples per positive example."),
-        _bounded(epochs_flag, "epochs", "word2vec passes over the train split.", "w2v_epochs"),
-        click.option("--sg/--cbow", default=_W2V.sg, show_default=True, help="Skip-gram or CBOW."),
-        _bounded("--workers", "workers", "Processes for tokenizing and threads for word2vec "
-                 "(default: all cores)."),
+        config_option(Word2VecConfig, "vector_size", help="word2vec dimensions."),
+        config_option(Word2VecConfig, "window", help="word2vec context window (words each side)."),
+        config_option(Word2VecConfig, "min_count", help="Ignore train words rarer than this."),
+        config_option(Word2VecConfig, "negative", help="Negative samples per positive example."),
+        config_option(Word2VecConfig, "epochs", epochs_flag, dest="w2v_epochs",
+                      help="word2vec passes over the train split."),
+        config_option(Word2VecConfig, "sg", "--sg/--cbow", help="Skip-gram or CBOW."),
+        config_option(Word2VecConfig, "workers",
+                      help="Processes for tokenizing and threads for word2vec; 'none' (the "
+                           "default): all cores."),
     ]
 
     def decorate(func):
@@ -94,7 +82,6 @@ def embed_configs(seed: int, *, source, remove, unit, paragraph_lines, max_docs,
                   window, min_count, negative, w2v_epochs, sg, workers
                   ) -> tuple[CorpusConfig, Word2VecConfig]:
     """The stage-one configs from the command's options (checked, before anything runs)."""
-    workers = workers or os.cpu_count() or 1
     return (CorpusConfig(source=source, remove=remove, unit=unit, paragraph_lines=paragraph_lines,
                          max_docs=max_docs, seed=seed),
             Word2VecConfig(vector_size=vector_size, window=window, min_count=min_count,

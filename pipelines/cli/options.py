@@ -15,7 +15,7 @@ import click
 
 from autoencoder.backends import BACKENDS, quiet_start, requested_backend, select_backend
 from autoencoder.config import TrainConfig
-from embeddings.core.params import Flag, Number, OneOf, flag
+from embeddings.core.params import Flag, Number, OneOf, Several, flag
 from embeddings.store.errors import SeqaeError
 from embeddings.store.rundir import RunDir, check_model_name
 
@@ -162,40 +162,87 @@ class FiniteFloatRange(click.FloatRange):
         return value
 
 
-class NoneOr(click.ParamType):
-    """A value of ``inner`` or the word ``none`` (the field's None)."""
-
-    def __init__(self, inner: click.ParamType):
-        self.inner = inner
-        self.name = f"{inner.name.upper()}|none"
+class NoneOr:
+    """Mixed into a click type: the word ``none`` is taken too, as the field's None (all,
+    never, automatic: the field says)."""
 
     def convert(self, value, param, ctx):
         if value is None or (isinstance(value, str) and value.lower() == "none"):
             return None
-        return self.inner.convert(value, param, ctx)
+        return super().convert(value, param, ctx)
+
+    def get_metavar(self, param, ctx):
+        shown = super().get_metavar(param, ctx) or self.name.upper()
+        return f"{shown[:-1]}|none]" if shown.startswith("[") else f"{shown}|none"
 
 
-def click_type(rule: Number | OneOf) -> click.ParamType:
+# Each click type of a rule, and the same taking "none" for an optional rule.
+_OR_NONE = {base: type(f"NoneOr{base.__name__}", (NoneOr, base), {})
+            for base in (click.Choice, click.IntRange, FiniteFloatRange)}
+
+
+class CommaList(click.ParamType):
+    """A comma list for a :class:`~embeddings.core.params.Several` rule: each item of its
+    item's click type, the whole checked by the rule (distinct, at least one)."""
+
+    name = "list"
+
+    def __init__(self, rule: Several):
+        self.rule, self.item = rule, click_type(rule.item)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        items = tuple(self.item.convert(part.strip(), param, ctx)
+                      for part in str(value).split(",") if part.strip())
+        try:
+            return self.rule.check(param.name if param else "value", items)
+        except SeqaeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def click_type(rule: Number | OneOf | Several) -> click.ParamType:
     """The click type of a config field's rule (:mod:`embeddings.core.params`): the command line
-    accepts what the dataclass accepts."""
+    accepts what the dataclass accepts (an optional rule's None as the word ``none``)."""
+    if isinstance(rule, Several):
+        return CommaList(rule)
     if isinstance(rule, OneOf):
-        return click.Choice(rule.choices)
-    ranged = click.IntRange if rule.kind is int else FiniteFloatRange
-    return ranged(rule.low, rule.high, min_open=rule.low_open, max_open=rule.high_open)
+        base, args, bounds = click.Choice, (rule.choices,), {}
+    else:
+        base = click.IntRange if rule.kind is int else FiniteFloatRange
+        args, bounds = (rule.low, rule.high), {"min_open": rule.low_open, "max_open": rule.high_open}
+    return (_OR_NONE[base] if rule.optional else base)(*args, **bounds)
 
 
-def config_option(config: type, name: str, *decls: str, **kwargs: Any) -> Callable:
-    """``--NAME`` for field ``name`` of the config dataclass ``config``: type and default from
-    the dataclass (its ``PARAMS`` rule and its field's default), never restated."""
+class DeclaredOption(click.Option):
+    """An option built by :func:`config_option`; ``declared``: the config dataclass and the
+    field it stands for (what a test of every command's options reads)."""
+
+    def __init__(self, *args: Any, declared: tuple[type, str], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.declared = declared
+
+
+def config_option(config: type, name: str, *decls: str, dest: str | None = None,
+                  **kwargs: Any) -> Callable:
+    """``--NAME`` (or ``decls``) for field ``name`` of the config dataclass ``config``: type,
+    default and the reason for an upper bound from the dataclass (its ``PARAMS`` rule and its
+    field's default), never restated; ``dest``: the parameter's name when not ``name``."""
     rule = config.PARAMS[name]
     default = config.__dataclass_fields__[name].default
     if isinstance(rule, Flag):
         if not any("/" in decl for decl in decls):  # --center/--no-center names both sides
             kwargs.setdefault("is_flag", True)
     else:
-        kwargs.setdefault("type", click_type(rule))
-    kwargs.setdefault("show_default", default is not None)
-    return click.option(*(decls or (flag(name),)), name, default=default, **kwargs)
+        kwargs["type"] = click_type(rule)  # the rule's, never one made by hand
+    if isinstance(rule, Several):  # shown, and read back, as the command line writes it
+        default = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+    if getattr(rule, "why", None):
+        kwargs["help"] = f"{kwargs.get('help', '')} At most {rule.high:,}: {rule.why}.".lstrip()
+    kwargs.setdefault("default", default)
+    kwargs.setdefault("show_default", kwargs["default"] is not None)
+    return click.option(*(decls or (flag(name),)), dest or name, cls=DeclaredOption,
+                        declared=(config, name), **kwargs)
 
 
 seed_option = config_option(TrainConfig, "seed",

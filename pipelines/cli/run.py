@@ -7,6 +7,7 @@ import logging
 import click
 
 from autoencoder.training.checkpoints import read_history
+from embeddings.corpus import resolve_source
 from embeddings.store.rundir import RunDir
 from pipelines.cli.compare import compare_options, print_report
 from pipelines.cli.embed import embed_configs, embed_options, print_embedded
@@ -26,6 +27,8 @@ RUN_DEFAULTS = {
     "seq_len": 16, "latent": 128, "lr": 0.004, "epochs": 20, "max_time": 90.0, "patience": 3,
     "val_sentences": 500, "vocab_cap": "none", "decoder": "repeat",
 }
+# What ``pipe run`` trains: the vector model, then the one-hot baseline it is measured against.
+RUN_MODELS = (("embedding", "cosine"), ("onehot", "ce"))
 
 
 def _for_kind(kind: str, options: dict) -> dict:
@@ -50,23 +53,25 @@ def run(run_dir: RunDir, force: bool, seed: int, **options) -> None:
     \b
     1. embed     corpus -> sentences -> word2vec vectors (RUN/corpus, RUN/embeddings)
     2. train-ae  embedding-cosine, then the onehot-ce baseline over the whole word2vec
-                 vocabulary (sampled softmax above 8,192 words) (RUN/models/...)
+                 vocabulary (sampled softmax on a large one: --softmax) (RUN/models/...)
     3. compare   both on the held-out test sentences (RUN/compare/report.md), then
                  print validation accuracy against training time
     Finished stages are reused when their options are unchanged (an interrupted model is
     resumed) unless --force; a model trained with other options is replaced only with
     --force. Defaults are sized for gensim's Wikipedia excerpt (--corpus wiki)
-    in under five minutes on 2 cores: each model trains 2 epochs or 100 s, whichever comes
-    first; pass any stage option (--corpus, --epochs, --max-time, --seq-len, ...) to change them.
+    in under five minutes on 2 cores: each model trains --epochs epochs or --max-time seconds,
+    whichever comes first; pass any stage option (--corpus, --seq-len, ...) to change them.
     """
-    from pipelines.plots import text_curves
-    from pipelines.run import RUN_MODELS, run_pipeline
-
     embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
     compare_opts = {k: options.pop(k) for k in option_names(compare_options)}
-    # Built before embedding, so an inconsistent option fails in a second, not after stage one.
+    # Built, and the corpus found, before Keras starts and before embedding, so an inconsistent
+    # option or a missing corpus fails in a second, not after stage one.
     corpus, word2vec = embed_configs(seed, **embed_opts)
     models = [make_configs(kind, loss, seed, **_for_kind(kind, options)) for kind, loss in RUN_MODELS]
+    resolve_source(corpus.source)
+    from pipelines.plots import text_curves
+    from pipelines.run import run_pipeline
+
     result = run_pipeline(run_dir, corpus, word2vec, models, seed=seed, force=force,
                           split=compare_opts["split"], eval_sentences=compare_opts["eval_sentences"],
                           on_embedded=print_embedded)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from autoencoder.config import TrainConfig
+from embeddings.corpus import resolve_source
 from embeddings.store.files import portable_path
 from embeddings.store.rundir import RunDir
 from pipelines.cli.embed import embed_options, run_embed_stage
@@ -22,55 +22,23 @@ from pipelines.cli.options import (
     seed_option,
     verbosity,
 )
-from pipelines.study_config import MODEL_NAMES, StudyConfig
+from pipelines.study_config import StudyConfig
 
 log = logging.getLogger("seqae")
-
-_STUDY = StudyConfig()
-
-
-class _CommaList(click.ParamType):
-    """A comma list: model names from ``choices``, or numbers checked by a ``PARAMS`` rule."""
-
-    def __init__(self, choices: tuple[str, ...] | None = None, rule=None, name: str = "LIST"):
-        self.choices, self.rule, self.name = choices, rule, name
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        items = tuple(n.strip() for n in str(value).split(",") if n.strip())
-        if self.choices is not None:
-            unknown = [n for n in items if n not in self.choices]
-            if unknown or not items:
-                self.fail(f"choose from {', '.join(self.choices)}; got "
-                          f"{', '.join(unknown) or 'none'}", param, ctx)
-            return items
-        try:
-            return tuple(self.rule.kind(n) for n in items)
-        except ValueError:
-            self.fail(f"a comma list of numbers, got {value!r}", param, ctx)
-
-
-def _default(values: tuple) -> str:
-    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
 @click.command()
 @read_run_option
 @embed_options("--w2v-epochs")
-@click.option("--models", type=_CommaList(MODEL_NAMES, name="NAMES"),
-              default=_default(_STUDY.models), show_default=True,
-              help="Study models to train, comma-separated.")
+@config_option(StudyConfig, "models", metavar="NAMES", help="Study models to train, comma-separated.")
 @config_option(StudyConfig, "seq_len", help="Tokens per sentence (truncate / right-pad).")
 @config_option(StudyConfig, "latent", help="LSTM units of encoder and decoder.")
 @config_option(StudyConfig, "batch_size", help="Sentences per step, every model.")
-@click.option("--seeds", type=_CommaList(rule=TrainConfig.PARAMS["seed"], name="SEEDS"),
-              default=_default(_STUDY.seeds), show_default=True,
-              help="Train every model once per seed (subsample, order, initialisation).")
-@click.option("--lrs", type=_CommaList(rule=TrainConfig.PARAMS["lr"], name="RATES"),
-              default=_default(_STUDY.lrs), show_default=True,
-              help="Learning-rate sweep of the main Adam models, chosen on validation token "
-                   "accuracy; one rate: no sweep.")
+@config_option(StudyConfig, "seeds", metavar="SEEDS",
+               help="Train every model once per seed (subsample, order, initialisation).")
+@config_option(StudyConfig, "lrs", metavar="RATES",
+               help="Learning-rate sweep of the main Adam models, chosen on validation token "
+                    "accuracy; one rate: no sweep.")
 @config_option(StudyConfig, "sweep", metavar="SENTENCES",
                help="Sentence-passes of each sweep run (first seed).")
 @config_option(StudyConfig, "budget", metavar="SENTENCES",
@@ -127,12 +95,13 @@ def study(run_dir: RunDir, force: bool, seed: int, **options) -> None:
     report.json (every figure, command, hardware, versions), trace.png, curves.png and
     optimizers.png. Rerunning the same command continues an interrupted study; --force
     starts it over, the embedding included. --seed is the embedding's. Defaults are the
-    reference setup (2000-d vectors, seq-len 50, latent 256), sized for a GPU.
+    reference setup (--vector-size, --seq-len, --latent), sized for a GPU.
     """
-    from pipelines.study import check_study, run_study
-
     embed_opts = {k: options.pop(k) for k in option_names(embed_options())}
     config = StudyConfig(**options)  # checked before the run is created or locked
+    resolve_source(embed_opts["source"])  # and the corpus found, before Keras starts
+    from pipelines.study import check_study, run_study
+
     with lock_run(run_dir, create=True):
         check_study(run_dir, config, force)  # before the embedding or RUN/config.json changes
         log.info("study 1/2: embed")

@@ -6,14 +6,12 @@ import contextlib
 
 import click
 
-from autoencoder.backends import STRATEGIES, requested_backend
+from autoencoder.backends import requested_backend
 from autoencoder.config import DEFAULT_LR, KINDS, SAMPLED_ABOVE, AutoencoderConfig, TrainConfig
 from autoencoder.model.losses import LOSS_PARAMS, LOSSES, losses_for
 from embeddings.store.rundir import RunDir, resolve_model
 from pipelines.cli.options import (
-    NoneOr,
     backend_option,
-    click_type,
     config_option,
     force_option,
     lock_run,
@@ -25,6 +23,7 @@ from pipelines.cli.options import (
     verbosity,
     verbosity_flags,
 )
+from pipelines.params import DistributeParams, ReconstructParams
 
 _AE, _TRAIN = AutoencoderConfig, TrainConfig
 AE_OPTIONS = ("seq_len", "latent", "vocab_cap", "center", *LOSS_PARAMS, "softmax", "negatives",
@@ -40,9 +39,10 @@ def autoencoder_options(func):
     for option in reversed([
         config_option(_AE, "seq_len", help="Tokens per sentence (truncate / right-pad)."),
         config_option(_AE, "latent", help="LSTM units of encoder and decoder."),
-        config_option(_AE, "vocab_cap", type=NoneOr(click_type(_AE.PARAMS["vocab_cap"])),
-                      help="One-hot vocabulary size, PAD and UNK included (so at least 3); "
-                           "'none': the whole word2vec vocabulary."),
+        config_option(_AE, "vocab_cap",
+                      help="One-hot vocabulary size, PAD and UNK included (so at least "
+                           f"{_AE.PARAMS['vocab_cap'].low}); 'none': the whole word2vec "
+                           "vocabulary."),
         config_option(_AE, "softmax", show_default=False,
                       help="One-hot training softmax: exact, or sampled over --negatives ids a "
                            "step (scoring is always exact)  [default: sampled above "
@@ -95,7 +95,8 @@ def training_options(func):
         config_option(_TRAIN, "max_sentences",
                       help="Train on a seeded subsample of this many sentences."),
         config_option(_TRAIN, "val_sentences",
-                      help="Validate each epoch on a seeded subsample of this many sentences."),
+                      help="Validate each epoch on a seeded subsample of this many sentences; "
+                           "'none': on all of them."),
         config_option(_TRAIN, "max_time", metavar="SECONDS",
                       help="Stop after this much training time (validation not counted); the "
                            "epoch in progress ends there.  [default: no limit]"),
@@ -119,17 +120,16 @@ def training_options(func):
 def distribute_options(func):
     """Where ``train-ae`` runs: one device, mirrored local devices, or a cluster of workers."""
     for option in reversed([
-        click.option("--strategy", type=click.Choice(STRATEGIES),
-                     default="default", show_default=True,
-                     help="tf.distribute strategy (tensorflow backend): one device; "
-                          "MirroredStrategy over local GPUs (or --replicas logical CPUs); "
-                          "MultiWorkerMirroredStrategy from TF_CONFIG."),
-        click.option("--replicas", type=click.IntRange(1, 64), default=None,
-                     help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
+        config_option(DistributeParams, "strategy",
+                      help="tf.distribute strategy (tensorflow backend): one device; "
+                           "MirroredStrategy over local GPUs (or --replicas logical CPUs); "
+                           "MultiWorkerMirroredStrategy from TF_CONFIG."),
+        config_option(DistributeParams, "replicas",
+                      help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
         config_option(_TRAIN, "scale_lr",
                       help="Multiply --lr by the number of replicas (linear scaling rule)."),
-        click.option("--cluster-demo", type=click.IntRange(1, 64), default=None, metavar="N",
-                     help="Start N local workers on loopback ports (multi-worker) and wait."),
+        config_option(DistributeParams, "cluster_demo", metavar="N",
+                      help="Start N local workers on loopback ports (multi-worker) and wait."),
     ]):
         func = option(func)
     return func
@@ -225,10 +225,12 @@ def _forwarded_options() -> list[str]:
     args = []
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
-        if (not isinstance(param, click.Option) or value is None
-                or param.name in ("cluster_demo", "strategy", "replicas")):
+        if (not isinstance(param, click.Option) or param.name in ("cluster_demo", "strategy", "replicas")
+                or (value is None and param.default is None)):
             continue
-        if param.is_flag:
+        if value is None:  # given as none, over a default that is not
+            args += [param.opts[0], "none"]
+        elif param.is_flag:
             args += [param.opts[0]] if value else param.secondary_opts[:1]
         else:
             args += [param.opts[0], str(value)]
@@ -238,8 +240,7 @@ def _forwarded_options() -> list[str]:
 @click.command()
 @read_run_option
 @model_option
-@click.option("--top-k", type=click.IntRange(1, 100), default=1, show_default=True,
-              help="Neighbours to show per position.")
+@config_option(ReconstructParams, "top_k", help="Neighbours to show per position.")
 @click.argument("sentence")
 @backend_option
 @verbosity
@@ -253,7 +254,7 @@ def reconstruct(run_dir: RunDir, name: str | None, top_k: int, sentence: str) ->
     from autoencoder import UNK_ID
     from pipelines import reconstruct_sentence
 
-    result = reconstruct_sentence(run_dir, sentence, name=name, k=top_k)
+    result = reconstruct_sentence(run_dir, sentence, name=name, top_k=top_k)
     click.echo(f"model:  {result['model']}")
     click.echo("tokens: " + " ".join(result["tokens"]))
     click.echo("ids:    " + " ".join(f"{i}{'*' if i == UNK_ID else ''}" for i in result["ids"]))
