@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -350,38 +352,40 @@ def test_the_step_trace_of_an_interrupted_then_resumed_run_equals_an_uninterrupt
         assert row["grad_norm"] == pytest.approx(reference["grad_norm"], rel=1e-5)
 
 
-@pytest.mark.parametrize("edit", ["word-for-a-number", "cut-mid-row", "rows-deleted",
-                                  "file-deleted"])
 def test_a_trace_edited_by_hand_is_rebuilt_on_resume_and_the_model_trains_on(
-        vectors, splits, tmp_path, caplog, edit):
+        vectors, splits, tmp_path, caplog):
+    """Each edit (a word for a number, a row cut mid-way, rows deleted, the file deleted) on a
+    copy of one trained model: the resume rebuilds the trace and trains on."""
     from autoencoder.training.trace import read_steps
 
-    fit(make_ae(vectors), splits, tmp_path / "m", epochs=2, trace_every=2)
-    path = tmp_path / "m" / "steps.csv"
-    before = read_steps(path)
-    lines = path.read_text().splitlines(keepends=True)
-    if edit == "word-for-a-number":
-        lines[3] = "two," + lines[3].split(",", 1)[1]
-    elif edit == "cut-mid-row":
-        lines = [*lines[:-1], lines[-1][:7]]
-    elif edit == "rows-deleted":
-        del lines[2:4]
-    path.write_text("".join(lines))
-    if edit == "file-deleted":
-        path.unlink()
-    with caplog.at_level("WARNING"):
-        trainer = fit(make_ae(vectors), splits, tmp_path / "m", epochs=3, trace_every=2,
-                      resume=True)
-    assert [r["epoch"] for r in trainer.history_] == [1, 2, 3]
-    assert "changed by hand" in caplog.text
-    after = read_steps(path)
-    # Every row now parses: the rows of epochs 1-2 that survived the edit, then epoch 3's.
-    assert len(after) == len(path.read_text().splitlines()) - 1
-    kept = [r for r in after if r["epoch"] <= 2]
+    fit(make_ae(vectors), splits, tmp_path / "trained", epochs=2, trace_every=2)
+    before = read_steps(tmp_path / "trained" / "steps.csv")
     lost = {"word-for-a-number": 1, "cut-mid-row": 1, "rows-deleted": 2,
-            "file-deleted": len(before)}[edit]
-    assert len(kept) == len(before) - lost
-    assert [r["epoch"] for r in after if r["epoch"] == 3] and after[-1]["epoch"] == 3
+            "file-deleted": len(before)}
+    for edit in lost:
+        model = tmp_path / edit
+        shutil.copytree(tmp_path / "trained", model)
+        path = model / "steps.csv"
+        lines = path.read_text().splitlines(keepends=True)
+        if edit == "word-for-a-number":
+            lines[3] = "two," + lines[3].split(",", 1)[1]
+        elif edit == "cut-mid-row":
+            lines = [*lines[:-1], lines[-1][:7]]
+        elif edit == "rows-deleted":
+            del lines[2:4]
+        path.write_text("".join(lines))
+        if edit == "file-deleted":
+            path.unlink()
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            trainer = fit(make_ae(vectors), splits, model, epochs=3, trace_every=2, resume=True)
+        assert [r["epoch"] for r in trainer.history_] == [1, 2, 3], edit
+        assert "changed by hand" in caplog.text, edit
+        after = read_steps(path)
+        # Every row now parses: the rows of epochs 1-2 that survived the edit, then epoch 3's.
+        assert len(after) == len(path.read_text().splitlines()) - 1, edit
+        assert len([r for r in after if r["epoch"] <= 2]) == len(before) - lost[edit], edit
+        assert [r["epoch"] for r in after if r["epoch"] == 3] and after[-1]["epoch"] == 3, edit
 
 
 def test_reading_a_trace_leaves_out_rows_that_do_not_parse(tmp_path, caplog):

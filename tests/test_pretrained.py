@@ -50,7 +50,7 @@ def _embed(run: Path, corpus: Path, *args):
 
 @pytest.mark.parametrize("fmt, suffix", [("word2vec", ".txt"), ("word2vec-binary", ".bin"),
                                          ("glove", ".txt"), ("fasttext", ".vec")])
-def test_vectors_from_a_file_are_stored_as_trained_ones_and_models_train_on_them(
+def test_vectors_from_a_file_are_stored_as_trained_ones_and_a_model_trains_on_them(
         corpus, tmp_path, fmt, suffix):
     words = _file_words(corpus)
     path = tmp_path / f"vectors{suffix}"
@@ -76,6 +76,8 @@ def test_vectors_from_a_file_are_stored_as_trained_ones_and_models_train_on_them
         "dimensions": DIM, "words": len(words), "kept": len(expected),
         "dropped": len(words) - len(expected), "unknown": len(counts) - len(expected)}
 
+    if fmt != "word2vec":  # every format is stored as the same vectors: one trains
+        return
     for kind in ("embedding", "onehot"):
         trained = invoke("train-ae", "--run", run, "--kind", kind, *tiny_ae(1))
         assert trained.exit_code == 0, trained.output

@@ -15,7 +15,7 @@ from tests.conftest import assert_clean_error, invoke
 TINY_STUDY = ["--vector-size", "16", "--min-count", "1", "--w2v-epochs", "2", "--workers", "1",
               "--seq-len", "8", "--latent", "8", "--batch-size", "32", "--seeds", "0,1",
               "--lrs", "0.001,0.01", "--sweep", "100", "--budget", "200", "--patience", "100",
-              "--min-passes", "300", "--max-passes", "600", "--val-sentences", "20",
+              "--min-passes", "300", "--max-passes", "400", "--val-sentences", "20",
               "--eval-sentences", "10"]
 # Enough for every section of the report; the slow test trains all of MODEL_NAMES.
 SOME_MODELS = ("embedding-cosine", "onehot-full", "classic-seed", "opt-sgd-nesterov")
@@ -85,7 +85,7 @@ def check_study(run, output, models):
                 continue
             assert entry["stopped"] in ("early-stop", "seen", "epochs")
             assert sum(seen) >= 300 or entry["stopped"] == "epochs"  # --min-passes
-            assert sum(seen) < 600 + 32  # --max-passes
+            assert sum(seen) < 400 + 32  # --max-passes
             # best.keras is the epoch of the best validation token accuracy.
             accuracies = [row["val_token_accuracy"] for row in entry["history"]]
             assert accuracies[entry["best_epoch"] - 1] == max(accuracies)
