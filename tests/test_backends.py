@@ -219,6 +219,24 @@ def test_the_backends_start_up_lines_are_printed_only_with_vv(trained):
         pytest.fail(f"-vv hid TensorFlow's start-up lines: {_start_up_lines(alone.stderr)}")
 
 
+@pytest.mark.slow
+def test_pipe_run_prints_no_backend_notice_before_its_own_first_line(tmp_path):
+    """The whole pipeline in a fresh process: seqae's own line comes first on stderr, and no
+    start-up line of TensorFlow's comes at all."""
+    from tests.conftest import write_tiny_corpus
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", "run", "--run", str(tmp_path / "run"), "--corpus",
+         str(write_tiny_corpus(tmp_path / "corpus")), "--vector-size", "16", "--min-count", "1",
+         "--w2v-epochs", "1", "--seq-len", "8", "--latent", "8", "--epochs", "1",
+         "--batch-size", "32", "--val-sentences", "20", "--eval-sentences", "10"],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**env, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert "stage 1/3: embed" in done.stderr.splitlines()[0]
+    assert _start_up_lines(done.stderr) == []
+
+
 def test_quiet_start_silences_only_the_native_stderr_of_the_import(tmp_path):
     """A stand-in ``keras`` writes to file descriptor 2, to ``sys.stderr``, warns, and keeps a
     handler on ``sys.stderr`` (as JAX does); only the first is silenced, and the handler still
