@@ -93,7 +93,8 @@ def unknown_rows(sentences: EncodedSentences) -> int:
     return count
 
 
-def code_outputs(output: Path, run_dir: Path, source: Path | None = None) -> tuple[Path, Path]:
+def code_outputs(output: Path, run_dir: str | os.PathLike | RunDir,
+                 source: Path | None = None) -> tuple[Path, Path]:
     """The codes file ``output`` and its sentences file (``output`` with ``.tsv``), checked:
     regular files (or new ones) outside seqae's own files, neither of them the input
     ``source``, and the sentences file new or the one written with ``output``."""
@@ -147,7 +148,7 @@ def copy_sentences(source: Path, dest: Path, tokenize: bool) -> int:
     return skipped
 
 
-def encode_file(run_dir: Path, output: Path, source: Path | None = None,
+def encode_file(run_dir: str | os.PathLike | RunDir, output: Path, source: Path | None = None,
                 split: str | None = EncodeParams.split, name: str | None = None) -> dict:
     """Encode every sentence of ``source`` (a text file, one sentence a line, tokenized as
     ``reconstruct`` tokenizes) or of the run's ``split`` with model ``name``.
@@ -158,14 +159,15 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None,
     "truncated", "unknown", "skipped"}``.
     """
     EncodeParams(split=split)
+    run = RunDir.of(run_dir)
     if (source is None) == (split is None):
         raise SeqaeError("give either an INPUT file or --split")
-    codes_path, tsv_path = code_outputs(output, run_dir, source)
+    codes_path, tsv_path = code_outputs(output, run, source)
     if split is not None:
-        source = load_corpus(run_dir).split_path(split)
+        source = load_corpus(run).split_path(split)
     else:
         check_input_file(source)
-    name, ae = load_run_model(run_dir, name)
+    name, ae = load_run_model(run, name)
     with output_path(tsv_path) as tsv_tmp:
         skipped = copy_sentences(source, tsv_tmp, tokenize=split is None)
         sentences = EncodedSentences.encode(tsv_tmp, ae.vocab, ae.config.seq_len)
@@ -188,7 +190,8 @@ def sentence_code(ae: SentenceAutoencoder, sentence: str,
     return tokens, ae.encode(ids[None, : len(tokens)])[0]
 
 
-def interpolate(run_dir: Path, first: str, last: str, name: str | None = None,
+def interpolate(run_dir: str | os.PathLike | RunDir, first: str, last: str,
+                name: str | None = None,
                 steps: int = InterpolateParams.steps) -> list[list[str]]:
     """The decoded sentences at ``steps`` evenly spaced codes from ``first``'s code to
     ``last``'s, both included. Lengths (which a code does not carry) go linearly, rounded,
