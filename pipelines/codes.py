@@ -47,7 +47,7 @@ from pipelines.reconstruct import sentence_ids, tokenize_sentence
 
 log = logging.getLogger(__name__)
 
-INDEX_FILES = ("codes.npy", "offsets.npy")
+INDEX_FILES = (CODES, OFFSETS) = ("codes.npy", "offsets.npy")  # in RUN/models/NAME/index
 INDEX_SPLIT = "train"
 
 
@@ -216,8 +216,8 @@ class CodeIndex:
     """
 
     def __init__(self, folder: Path, path: Path):
-        self.codes = np.load(Path(folder) / "codes.npy", mmap_mode="r", allow_pickle=False)
-        self.offsets = np.load(Path(folder) / "offsets.npy", allow_pickle=False)
+        self.codes = np.load(Path(folder) / CODES, mmap_mode="r", allow_pickle=False)
+        self.offsets = np.load(Path(folder) / OFFSETS, allow_pickle=False)
         self.path = Path(path)
         self.search = NearestNeighbourDecoder(self.codes, unit_rows=True)
 
@@ -287,8 +287,8 @@ def index_problem(folder: Path, latent: int, split_bytes: int) -> str | None:
     split file of ``split_bytes`` bytes, or None: codes (N, latent) float32, finite;
     offsets (N,) int64, increasing, inside the file."""
     try:
-        codes = np.load(folder / "codes.npy", mmap_mode="r", allow_pickle=False)
-        offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+        codes = np.load(folder / CODES, mmap_mode="r", allow_pickle=False)
+        offsets = np.load(folder / OFFSETS, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         return f"unreadable array: {exc}"
     if codes.dtype != np.float32 or codes.ndim != 2 or codes.shape[1] != latent:
@@ -314,9 +314,9 @@ def _build_index(ae: SentenceAutoencoder, name: str, split: Path, folder: Path,
         raise SeqaeError(f"{split} has no sentences to index")
     log.info("indexing the codes of %d %s sentences with model %s (once: kept in %s)",
              len(sentences), INDEX_SPLIT, name, folder)
-    with atomic_path(folder / "codes.npy", suffix=".npy") as tmp:
+    with atomic_path(folder / CODES, suffix=".npy") as tmp:
         write_codes(ae, sentences, tmp, unit=True)
-    with atomic_open(folder / "offsets.npy", "wb") as handle:
+    with atomic_open(folder / OFFSETS, "wb") as handle:
         np.save(handle, sentences.offsets, allow_pickle=False)
     write_manifest(folder, INDEX_FILES, made_from)
 
