@@ -80,6 +80,8 @@ def test_every_library_writer_is_refused_while_another_process_writes_the_run(tr
         holder.kill()
         holder.wait()
     assert unchanged_but_lock(before, snapshot(trained))
+    write_report(report, trained)  # the lock names the call a user made, for the next writer
+    assert (trained / ".lock").read_text().split(" ", 1)[1].strip() == "write_report()"
 
 
 def test_the_lock_is_reentrant_in_its_thread_only(tmp_path):
