@@ -320,6 +320,19 @@ def test_library_calls_refuse_a_run_directory_that_is_not_a_path(package, call, 
                 func(bad, *args)
 
 
+def test_every_call_names_its_run_directory_run_dir(tmp_path):
+    import importlib
+    import inspect
+
+    for package, call, args in RUN_CALLS:
+        func = getattr(importlib.import_module(package), call)
+        assert list(inspect.signature(func).parameters)[args is None] == "run_dir", call
+    from pipelines import run_study
+
+    with pytest.raises(SeqaeError, match="no run directory"):  # the name it shows is the one it takes
+        run_study(run_dir=tmp_path / "missing", config=StudyConfig())
+
+
 def test_load_autoencoder_takes_a_path_as_the_other_calls_do(trained):
     from pipelines import RunDir, load_autoencoder, load_embeddings
 

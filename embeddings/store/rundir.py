@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -235,6 +236,12 @@ def writes_run(create: bool = False) -> Callable[
             with run.writing(f"{func.__name__}()", create=create):
                 return func(run, *args, **kwargs)
 
+        # help() and inspect show what a caller passes, as every other call of the library
+        # names it: ``run_dir``, a path or a RunDir (the body's own name and type are its own).
+        signature = inspect.signature(func)
+        first, *rest = signature.parameters.values()
+        locked.__signature__ = signature.replace(parameters=[
+            first.replace(name="run_dir", annotation="str | os.PathLike | RunDir"), *rest])
         return locked
 
     return decorate
