@@ -29,7 +29,7 @@ from embeddings.stats import SplitCounter, most_frequent, split_statistics
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open
 from embeddings.store.jsonfile import options_digest, read_json, write_json
-from embeddings.store.manifests import is_complete, staged_folders, verify_manifest, write_manifest
+from embeddings.store.manifests import META, is_complete, staged_folders, verify_manifest, write_manifest
 from embeddings.store.rundir import CORPUS, RunDir, check_replaceable
 from embeddings.store.schema import ANY, Fields, MapOf
 from embeddings.tokenize import TokenizeConfig, tokenize_documents, train_punkt
@@ -186,7 +186,7 @@ def write_corpus(config: CorpusConfig, root: Path, workers: int | None = None) -
              "splits": split_statistics(counters)}
     write_json(root / "stats.json", stats)
     write_manifest(root, _FILES, key)
-    write_json(root / "meta.json", {"digest": digest, "key": key})
+    write_json(root / META, {"digest": digest, "key": key})
     log.info("prepared corpus: %s", ", ".join(
         f"{split} {s['documents']} docs / {s['sentences']} units" for split, s in stats["splits"].items()))
     return PreparedCorpus(root, stats)
@@ -210,7 +210,7 @@ def _refuse_empty(config: CorpusConfig, empty: list[str], documents: int) -> Non
 def load_corpus(run_dir: str | os.PathLike | RunDir) -> PreparedCorpus:
     """The corpus :func:`prepare_corpus` wrote in ``RUN/corpus``."""
     root = RunDir.of(run_dir).corpus
-    if not (root / "meta.json").is_file():
+    if not (root / META).is_file():
         raise SeqaeError(f"no prepared corpus in {run_dir}: run `pipe embed` first")
     missing = [name for name in _FILES if not (root / name).is_file()]
     if missing:

@@ -24,10 +24,11 @@ from embeddings.core.params import DEFAULT_SEED, SEED, WORKERS, Flag, Number, ch
 from embeddings.core.progress import progress_bar
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import atomic_open, output_path
+from embeddings.store.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-VECTORS_FILE = "vectors.npy"
+VECTORS_FILE = RunDir.VECTORS  # the run's layout names it
 VOCAB_FILE = "vocab.tsv"
 
 

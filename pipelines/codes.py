@@ -47,7 +47,7 @@ from pipelines.reconstruct import sentence_ids, tokenize_sentence
 
 log = logging.getLogger(__name__)
 
-INDEX_FILES = ("codes.npy", "offsets.npy")
+INDEX_FILES = (CODES, OFFSETS) = ("codes.npy", "offsets.npy")  # in RUN/models/NAME/index
 INDEX_SPLIT = "train"
 
 
@@ -93,7 +93,8 @@ def unknown_rows(sentences: EncodedSentences) -> int:
     return count
 
 
-def code_outputs(output: Path, run_dir: Path, source: Path | None = None) -> tuple[Path, Path]:
+def code_outputs(output: Path, run_dir: str | os.PathLike | RunDir,
+                 source: Path | None = None) -> tuple[Path, Path]:
     """The codes file ``output`` and its sentences file (``output`` with ``.tsv``), checked:
     regular files (or new ones) outside seqae's own files, neither of them the input
     ``source``, and the sentences file new or the one written with ``output``."""
@@ -147,7 +148,7 @@ def copy_sentences(source: Path, dest: Path, tokenize: bool) -> int:
     return skipped
 
 
-def encode_file(run_dir: Path, output: Path, source: Path | None = None,
+def encode_file(run_dir: str | os.PathLike | RunDir, output: Path, source: Path | None = None,
                 split: str | None = EncodeParams.split, name: str | None = None) -> dict:
     """Encode every sentence of ``source`` (a text file, one sentence a line, tokenized as
     ``reconstruct`` tokenizes) or of the run's ``split`` with model ``name``.
@@ -158,14 +159,15 @@ def encode_file(run_dir: Path, output: Path, source: Path | None = None,
     "truncated", "unknown", "skipped"}``.
     """
     EncodeParams(split=split)
+    run = RunDir.of(run_dir)
     if (source is None) == (split is None):
         raise SeqaeError("give either an INPUT file or --split")
-    codes_path, tsv_path = code_outputs(output, run_dir, source)
+    codes_path, tsv_path = code_outputs(output, run, source)
     if split is not None:
-        source = load_corpus(run_dir).split_path(split)
+        source = load_corpus(run).split_path(split)
     else:
         check_input_file(source)
-    name, ae = load_run_model(run_dir, name)
+    name, ae = load_run_model(run, name)
     with output_path(tsv_path) as tsv_tmp:
         skipped = copy_sentences(source, tsv_tmp, tokenize=split is None)
         sentences = EncodedSentences.encode(tsv_tmp, ae.vocab, ae.config.seq_len)
@@ -188,7 +190,8 @@ def sentence_code(ae: SentenceAutoencoder, sentence: str,
     return tokens, ae.encode(ids[None, : len(tokens)])[0]
 
 
-def interpolate(run_dir: Path, first: str, last: str, name: str | None = None,
+def interpolate(run_dir: str | os.PathLike | RunDir, first: str, last: str,
+                name: str | None = None,
                 steps: int = InterpolateParams.steps) -> list[list[str]]:
     """The decoded sentences at ``steps`` evenly spaced codes from ``first``'s code to
     ``last``'s, both included. Lengths (which a code does not carry) go linearly, rounded,
@@ -213,8 +216,8 @@ class CodeIndex:
     """
 
     def __init__(self, folder: Path, path: Path):
-        self.codes = np.load(Path(folder) / "codes.npy", mmap_mode="r", allow_pickle=False)
-        self.offsets = np.load(Path(folder) / "offsets.npy", allow_pickle=False)
+        self.codes = np.load(Path(folder) / CODES, mmap_mode="r", allow_pickle=False)
+        self.offsets = np.load(Path(folder) / OFFSETS, allow_pickle=False)
         self.path = Path(path)
         self.search = NearestNeighbourDecoder(self.codes, unit_rows=True)
 
@@ -284,8 +287,8 @@ def index_problem(folder: Path, latent: int, split_bytes: int) -> str | None:
     split file of ``split_bytes`` bytes, or None: codes (N, latent) float32, finite;
     offsets (N,) int64, increasing, inside the file."""
     try:
-        codes = np.load(folder / "codes.npy", mmap_mode="r", allow_pickle=False)
-        offsets = np.load(folder / "offsets.npy", mmap_mode="r", allow_pickle=False)
+        codes = np.load(folder / CODES, mmap_mode="r", allow_pickle=False)
+        offsets = np.load(folder / OFFSETS, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         return f"unreadable array: {exc}"
     if codes.dtype != np.float32 or codes.ndim != 2 or codes.shape[1] != latent:
@@ -311,9 +314,9 @@ def _build_index(ae: SentenceAutoencoder, name: str, split: Path, folder: Path,
         raise SeqaeError(f"{split} has no sentences to index")
     log.info("indexing the codes of %d %s sentences with model %s (once: kept in %s)",
              len(sentences), INDEX_SPLIT, name, folder)
-    with atomic_path(folder / "codes.npy", suffix=".npy") as tmp:
+    with atomic_path(folder / CODES, suffix=".npy") as tmp:
         write_codes(ae, sentences, tmp, unit=True)
-    with atomic_open(folder / "offsets.npy", "wb") as handle:
+    with atomic_open(folder / OFFSETS, "wb") as handle:
         np.save(handle, sentences.offsets, allow_pickle=False)
     write_manifest(folder, INDEX_FILES, made_from)
 

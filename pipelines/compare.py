@@ -169,11 +169,12 @@ REPORT_FILES = ("report.json", "report.md", "loss.png", "accuracy_by_length.png"
 
 def write_report(report: dict, run_dir: str | os.PathLike | RunDir) -> Path:
     """Write ``RUN/compare/``: report.json, report.md, loss.png, accuracy_by_length.png."""
-    return _write_report(run_dir, report)
+    with RunDir.of(run_dir).writing("write_report()") as run:  # the lock names the public call
+        return _write_report(run, report)
 
 
-@writes_run()
 def _write_report(run: RunDir, report: dict) -> Path:
+    """:func:`write_report`, for a caller that holds the run's lock."""
     out = run.compare
     write_json(out / "report.json", report)
     histories = {name: read_history(run.model(name).history) for name in report["models"]}

@@ -31,6 +31,7 @@ from embeddings.pretrained import PretrainedVectors, corpus_vectors, read_pretra
 from embeddings.store.errors import SeqaeError
 from embeddings.store.jsonfile import options_digest, read_json, write_json
 from embeddings.store.manifests import (
+    META,
     META_SCHEMA,
     is_complete,
     staged_folders,
@@ -128,7 +129,7 @@ def _reused(run: RunDir, key: dict, corpus_current: bool) -> EmbedResult | None:
     if not corpus_current or not is_complete(folder, _FILES, options_digest(key)):
         return None
     log.info("reusing word vectors in %s", folder)
-    meta = read_json(folder / "meta.json", META_SCHEMA)
+    meta = read_json(folder / META, META_SCHEMA)
     return EmbedResult(load_corpus(run), load_embeddings(run),
                        read_json(folder / "eval.json", EVAL_SCHEMA), reused=True,
                        pretrained=meta.get("pretrained"))
@@ -138,7 +139,7 @@ def _check_replacing(run: RunDir, force: bool) -> None:
     """Refuse to replace a corpus and vectors that models were trained on, unless ``force``."""
     check_replaceable(run, (CORPUS, EMBEDDINGS))
     models = list_models(run)
-    if models and (run.embeddings / "meta.json").exists():
+    if models and (run.embeddings / META).exists():
         if not force:
             raise SeqaeError(
                 f"{run} has models trained on its current vectors ({', '.join(models)}); "
@@ -178,7 +179,7 @@ def _embed(run: RunDir, corpus_config: CorpusConfig,
         evaluation = evaluate_vectors(kv)
         write_json(staged / "eval.json", evaluation)
         write_manifest(staged, _FILES, key)
-        write_json(staged / "meta.json", {
+        write_json(staged / META, {
             "digest": options_digest(key), "key": key, "vocabulary": len(kv),
             "dimensions": kv.vector_size, **made,
         })
@@ -200,11 +201,11 @@ def load_embeddings(run_dir: str | os.PathLike | RunDir) -> KeyedVectors:
     """The run's word vectors (memory-mapped, never unpickled), verified against their manifest."""
     run = RunDir.of(run_dir)
     folder = run.embeddings
-    if not (folder / "meta.json").is_file():
+    if not (folder / META).is_file():
         raise SeqaeError(f"no word vectors in {run}: run `pipe embed` first")
     verify_manifest(folder, _FILES, remedy="rerun `pipe embed --force`")
-    made_from = read_json(folder / "meta.json", META_SCHEMA).get("key", {}).get("corpus")
-    corpus_meta = run.corpus / "meta.json"
+    made_from = read_json(folder / META, META_SCHEMA).get("key", {}).get("corpus")
+    corpus_meta = run.corpus / META
     if corpus_meta.is_file() and made_from != read_json(corpus_meta, META_SCHEMA)["digest"]:
         raise SeqaeError(f"the vectors in {folder} were not trained on the run's corpus (a "
                          "`pipe embed` was interrupted between the two): rerun `pipe embed`")

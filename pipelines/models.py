@@ -64,7 +64,7 @@ def save_model_config(model_dir: ModelDir, config: AutoencoderConfig, train: dic
     })
 
 
-def load_autoencoder(run: RunDir, name: str, vectors: np.ndarray,
+def load_autoencoder(run_dir: str | os.PathLike | RunDir, name: str, vectors: np.ndarray,
                      checkpoint: str = "best") -> tuple[SentenceAutoencoder, dict]:
     """Load a trained model for inference, checking it matches the run's word vectors.
 
@@ -73,6 +73,7 @@ def load_autoencoder(run: RunDir, name: str, vectors: np.ndarray,
     model folder's shared lock, so a model in training is read between two of its checkpoints,
     never in the middle of one.
     """
+    run = RunDir.of(run_dir)
     model_dir = run.model(name)
     path = model_dir.checkpoint(checkpoint)
     if not path.exists():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
+import os
 
 import numpy as np
 
 from autoencoder.data.vocab import UNK_ID
 from autoencoder.model.network import SentenceAutoencoder
 from embeddings.store.errors import SeqaeError
+from embeddings.store.rundir import RunDir
 from embeddings.tokenize import TokenizeConfig, Tokenizer
 from pipelines.models import load_run_model
 from pipelines.params import ReconstructParams
@@ -51,7 +52,8 @@ def sentence_ids(ae: SentenceAutoencoder, sentence: str, name: str,
     return tokens, ids
 
 
-def reconstruct_sentence(run_dir: Path, sentence: str, name: str | None = None,
+def reconstruct_sentence(run_dir: str | os.PathLike | RunDir, sentence: str,
+                         name: str | None = None,
                          top_k: int = ReconstructParams.top_k) -> dict:
     """Autoencode one sentence with model ``name`` (default: the only model, else
     ``embedding-cosine``).

@@ -332,11 +332,12 @@ def write_study(report: dict, run_dir: str | os.PathLike | RunDir) -> Path:
     """Write ``RUN/study/``: report.json, report.md, curves.png (accuracy and loss against
     sentence-passes, each model's first seed), optimizers.png (the optimizer question) and
     trace.png (each model's step trace: loss, codes zeroed and swapped, code-reliance gap)."""
-    return _write_study(run_dir, report)
+    with RunDir.of(run_dir).writing("write_study()") as run:  # the lock names the public call
+        return _write_study(run, report)
 
 
-@writes_run()
 def _write_study(run: RunDir, report: dict) -> Path:
+    """:func:`write_study`, for a caller that holds the run's lock."""
     from pipelines.study_report import markdown
 
     out = run.study

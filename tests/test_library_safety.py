@@ -80,6 +80,8 @@ def test_every_library_writer_is_refused_while_another_process_writes_the_run(tr
         holder.kill()
         holder.wait()
     assert unchanged_but_lock(before, snapshot(trained))
+    write_report(report, trained)  # the lock names the call a user made, for the next writer
+    assert (trained / ".lock").read_text().split(" ", 1)[1].strip() == "write_report()"
 
 
 def test_the_lock_is_reentrant_in_its_thread_only(tmp_path):
@@ -286,6 +288,58 @@ def test_library_readers_refuse_an_empty_run_path_as_pipe_does():
 
     with pytest.raises(SeqaeError, match="--run must name a folder"):
         reconstruct_sentence("", "a man")
+
+
+# Every exported call that takes a run directory first, with the rest of its arguments.
+RUN_CALLS = [
+    ("embeddings", "load_corpus", ()), ("embeddings", "prepare_corpus", None),
+    ("pipelines", "run_embed", (CorpusConfig(), Word2VecConfig())),
+    ("pipelines", "load_embeddings", ()), ("pipelines", "list_models", ()),
+    ("pipelines", "train_autoencoder", (AutoencoderConfig(), TrainConfig())),
+    ("pipelines", "load_autoencoder", ("embedding-cosine", None)),
+    ("pipelines", "load_run_model", ()),
+    ("pipelines", "model_status", ("embedding-cosine", AutoencoderConfig(), TrainConfig())),
+    ("pipelines", "reconstruct_sentence", ("a man",)),
+    ("pipelines", "compare_models", ()), ("pipelines", "run_study", (StudyConfig(),)),
+    ("pipelines", "run_pipeline", (CorpusConfig(), Word2VecConfig(), [])),
+    ("pipelines", "encode_file", ("codes.npy",)), ("pipelines", "interpolate", ("a", "b")),
+    ("pipelines", "nearest_sentences", ("a man",)),
+]
+
+
+@pytest.mark.parametrize("package, call, args", RUN_CALLS, ids=[c for _, c, _ in RUN_CALLS])
+def test_library_calls_refuse_a_run_directory_that_is_not_a_path(package, call, args):
+    import importlib
+
+    func = getattr(importlib.import_module(package), call)
+    for bad in (3, None):
+        with pytest.raises(SeqaeError, match=f"a run directory is a path, got {type(bad).__name__}"):
+            if args is None:  # prepare_corpus takes the run second
+                func(CorpusConfig(), bad)
+            else:
+                func(bad, *args)
+
+
+def test_every_call_names_its_run_directory_run_dir(tmp_path):
+    import importlib
+    import inspect
+
+    for package, call, args in RUN_CALLS:
+        func = getattr(importlib.import_module(package), call)
+        assert list(inspect.signature(func).parameters)[args is None] == "run_dir", call
+    from pipelines import run_study
+
+    with pytest.raises(SeqaeError, match="no run directory"):  # the name it shows is the one it takes
+        run_study(run_dir=tmp_path / "missing", config=StudyConfig())
+
+
+def test_load_autoencoder_takes_a_path_as_the_other_calls_do(trained):
+    from pipelines import RunDir, load_autoencoder, load_embeddings
+
+    vectors = load_embeddings(trained).vectors
+    for run_dir in (str(trained), trained, RunDir(trained)):
+        ae, config = load_autoencoder(run_dir, "embedding-cosine", vectors)
+        assert ae.config.kind == "embedding" and config["vocab_size"] == len(ae.vocab)
 
 
 def test_numpy_numbers_are_taken_as_python_numbers():

@@ -26,6 +26,7 @@ MANIFEST_SCHEMA = Fields({"files": MapOf(Fields({"size": int, "sha256": str})), 
 
 
 # A stage's commit point: the digest of the options it was made with, written last.
+META = "meta.json"
 META_SCHEMA = Fields({"digest": str}, {"key": dict}, name="stage record (meta.json)")
 
 
@@ -89,10 +90,10 @@ def is_complete(folder: str | os.PathLike, files: tuple[str, ...], digest: str) 
     finished result.
     """
     folder = Path(folder)
-    if not all((folder / name).is_file() for name in (*files, MANIFEST, "meta.json")):
+    if not all((folder / name).is_file() for name in (*files, MANIFEST, META)):
         return False
     try:
-        return read_json(folder / "meta.json", META_SCHEMA)["digest"] == digest
+        return read_json(folder / META, META_SCHEMA)["digest"] == digest
     except SeqaeError:
         return False
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from embeddings.store.errors import SeqaeError
 from embeddings.store.files import resolve_path, sha256_file
@@ -40,6 +41,8 @@ RUN_CONFIG_SCHEMA = Fields({"stages": MapOf(dict)}, name="run configuration")
 COMPARISON_SCHEMA = Fields({"models": dict, "split": str, "samples": list}, name="comparison report")
 # A letter or digit first (no hidden names, no options), then letters, digits, '.', '_', '-'.
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def check_run_dir(run_dir: str | os.PathLike) -> Path:
@@ -217,18 +220,28 @@ class RunDir:
         write_json(self.config_file, config)
 
 
-def writes_run(create: bool = False) -> Callable:
+def writes_run(create: bool = False) -> Callable[
+        [Callable[Concatenate[RunDir, _P], _R]],
+        Callable[Concatenate[str | os.PathLike | RunDir, _P], _R]]:
     """Make a library function whose first argument is a run directory hold the run's lock
     (:meth:`RunDir.writing`) while it runs, and get that argument as a :class:`RunDir` (a path
-    or a RunDir is accepted); ``create``: it may start a new run."""
+    or a RunDir is accepted, as the decorated function's type says); ``create``: it may start
+    a new run."""
 
-    def decorate(func: Callable) -> Callable:
+    def decorate(func: Callable[Concatenate[RunDir, _P], _R]
+                 ) -> Callable[Concatenate[str | os.PathLike | RunDir, _P], _R]:
         @functools.wraps(func)
-        def locked(run_dir, *args, **kwargs):
+        def locked(run_dir: str | os.PathLike | RunDir, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             run = RunDir.of(run_dir)
             with run.writing(f"{func.__name__}()", create=create):
                 return func(run, *args, **kwargs)
 
+        # help() and inspect show what a caller passes, as every other call of the library
+        # names it: ``run_dir``, a path or a RunDir (the body's own name and type are its own).
+        signature = inspect.signature(func)
+        first, *rest = signature.parameters.values()
+        locked.__signature__ = signature.replace(parameters=[
+            first.replace(name="run_dir", annotation="str | os.PathLike | RunDir"), *rest])
         return locked
 
     return decorate
