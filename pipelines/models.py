@@ -189,9 +189,7 @@ def architecture_problem(model: keras.Model, config: AutoencoderConfig, vocab_si
     return ", ".join(wrong) or None
 
 
-# Proof that a hidden folder beside a model is one that ``--force`` moved aside: the folder
-# holds this file, and its name ends in the token the file holds (16 hex digits).
-REPLACED_TOKEN = ".replaced-token"
+# The token of a model that --force moved aside (ModelDir.REPLACED_TOKEN): 16 hex digits.
 _TOKEN = re.compile(r"[0-9a-f]{16}")
 
 
@@ -215,7 +213,7 @@ def recover_replaced(model_dir: ModelDir) -> None:
     for aside in sorted(folder.parent.glob(f".{folder.name}.replaced-*")):
         token = aside.name.rpartition("-")[2]
         proven = (_TOKEN.fullmatch(token) is not None and not aside.is_symlink() and aside.is_dir()
-                  and _read_token(aside / REPLACED_TOKEN) == token)
+                  and _read_token(aside / ModelDir.REPLACED_TOKEN) == token)
         if not proven:
             log.warning("leaving %s alone: it is not a model seqae moved aside", aside)
         elif _has_checkpoint(model_dir):
@@ -226,7 +224,7 @@ def recover_replaced(model_dir: ModelDir) -> None:
                         folder.name, aside)
             if folder.exists():
                 shutil.rmtree(folder)
-            (aside / REPLACED_TOKEN).unlink()
+            (aside / ModelDir.REPLACED_TOKEN).unlink()
             os.replace(aside, folder)
 
 
@@ -239,8 +237,8 @@ def replacing(model_dir: ModelDir, keep: bool):
     folder, aside = model_dir.path, None
     if not keep and folder.exists():
         token = secrets.token_hex(8)
-        (folder / REPLACED_TOKEN).unlink(missing_ok=True)  # never written through a link
-        (folder / REPLACED_TOKEN).write_text(token, encoding="utf-8")
+        (folder / ModelDir.REPLACED_TOKEN).unlink(missing_ok=True)  # never written through a link
+        (folder / ModelDir.REPLACED_TOKEN).write_text(token, encoding="utf-8")
         aside = folder.with_name(f".{folder.name}.replaced-{token}")
         os.replace(folder, aside)
     folder.mkdir(parents=True, exist_ok=True)
@@ -249,7 +247,7 @@ def replacing(model_dir: ModelDir, keep: bool):
     except BaseException:
         if aside is not None and not _has_checkpoint(model_dir):
             shutil.rmtree(folder)
-            (aside / REPLACED_TOKEN).unlink()
+            (aside / ModelDir.REPLACED_TOKEN).unlink()
             os.replace(aside, folder)
             log.warning("training failed before its first checkpoint: model %s is as it was",
                         folder.name)

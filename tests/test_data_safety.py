@@ -318,12 +318,12 @@ def test_an_export_through_a_symlink_loop_is_one_line(trained, tmp_path):
 
 
 def test_a_model_left_aside_by_a_killed_force_is_put_back(trained):
-    from pipelines.models import REPLACED_TOKEN
+    from embeddings.store.rundir import ModelDir
 
     model = trained / "models" / "embedding-cosine"
     before = snapshot(model)
     token = "0123456789abcdef"
-    (model / REPLACED_TOKEN).write_text(token)  # what --force writes before moving it aside
+    (model / ModelDir.REPLACED_TOKEN).write_text(token)  # what --force writes before moving it aside
     os.replace(model, model.with_name(f".embedding-cosine.replaced-{token}"))
     model.mkdir()  # what a kill before the new model's first checkpoint leaves
     result = invoke("train-ae", "--run", trained, "--name", "embedding-cosine", "--force",
@@ -565,7 +565,7 @@ def test_a_refused_command_leaves_no_new_lock_or_run(tmp_path):
 
 @pytest.mark.parametrize("planted", ["fifo token", "empty name and token", "token of a link"])
 def test_a_replaced_folder_is_touched_only_with_its_token(trained, tmp_path, planted):
-    from pipelines.models import REPLACED_TOKEN
+    from embeddings.store.rundir import ModelDir
 
     models = trained / "models"
     suffix = "" if planted == "empty name and token" else "0123456789abcdef"
@@ -573,12 +573,12 @@ def test_a_replaced_folder_is_touched_only_with_its_token(trained, tmp_path, pla
     yours.mkdir()
     (yours / "precious.txt").write_text("mine")
     if planted == "fifo token":
-        os.mkfifo(yours / REPLACED_TOKEN)  # reading it would block for ever
+        os.mkfifo(yours / ModelDir.REPLACED_TOKEN)  # reading it would block for ever
     elif planted == "empty name and token":
-        (yours / REPLACED_TOKEN).write_text("")
+        (yours / ModelDir.REPLACED_TOKEN).write_text("")
     else:
         (tmp_path / "elsewhere").write_text(suffix)
-        os.symlink(tmp_path / "elsewhere", yours / REPLACED_TOKEN)
+        os.symlink(tmp_path / "elsewhere", yours / ModelDir.REPLACED_TOKEN)
     result = invoke("train-ae", "--run", trained, "--force", *tiny_ae(1))
     assert result.exit_code == 0, result.output
     assert (yours / "precious.txt").read_text() == "mine"

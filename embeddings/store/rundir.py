@@ -85,6 +85,9 @@ class ModelDir:
     LOSS_PLOT = "loss.png"
     STATE = "state.json"
     INDEX = "index"  # the code index of the train split (``pipe neighbours``), a folder
+    # Proof that a hidden ``.NAME.replaced-TOKEN`` folder beside a model is one that ``--force``
+    # moved aside: the folder holds this file, and its name ends in the token the file holds.
+    REPLACED_TOKEN = ".replaced-token"
     # ``last.keras`` as ``state.json`` committed it, kept aside while its successor is saved.
     PREVIOUS = ".last.keras.previous"
     # What the manifest covers; state.json is not listed, it is the commit point written after it.
