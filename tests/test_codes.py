@@ -160,6 +160,6 @@ def test_neighbours_top_k_is_the_spelling_and_k_still_works(trained_run):
     new = invoke("neighbours", "--run", trained_run, "--top-k", 2, sentence)
     old = invoke("neighbours", "--run", trained_run, "--k", 2, sentence)  # the index is built
     assert new.exit_code == old.exit_code == 0, new.output + old.output
-    assert new.output.splitlines()[-2:] == old.output.splitlines() and len(old.output.splitlines()) == 2
+    assert new.stdout.splitlines()[-2:] == old.stdout.splitlines() and len(old.stdout.splitlines()) == 2
     help_text = invoke("neighbours", "--help").output
     assert "--top-k" in help_text and "--k " not in help_text

@@ -66,7 +66,32 @@ def check_model_name(name: str) -> str:
     return name
 
 
-class ModelDir:
+class _Folder:
+    """A folder of seqae's by its ``path``: usable wherever a path is (``os.fspath``, ``/``,
+    ``str``), equal to another of its kind at the same path. Touches nothing on disk."""
+
+    path: Path
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, other: str) -> Path:
+        return self.path / other
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+
+class ModelDir(_Folder):
     """One model folder, ``RUN/models/NAME``, and the name of every file in it.
 
     ``config.json`` (architecture, training settings, vectors' fingerprint) and ``vocab.txt`` are
@@ -96,24 +121,6 @@ class ModelDir:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
 
-    def __fspath__(self) -> str:
-        return os.fspath(self.path)
-
-    def __truediv__(self, other: str) -> Path:
-        return self.path / other
-
-    def __repr__(self) -> str:
-        return f"ModelDir({str(self.path)!r})"
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ModelDir) and other.path == self.path
-
-    def __hash__(self) -> int:
-        return hash(self.path)
-
     @property
     def name(self) -> str:
         return self.path.name
@@ -134,7 +141,7 @@ class ModelDir:
     index = property(lambda self: self.path / self.INDEX, doc="``index/``: the code index")
 
 
-class RunDir:
+class RunDir(_Folder):
     """One run directory and every path under it: the stage folders, the model folders,
     ``config.json`` (the resolved options of each stage that ran) and the word vectors'
     fingerprint.
@@ -153,18 +160,6 @@ class RunDir:
     def of(cls, run_dir: str | os.PathLike | RunDir) -> RunDir:
         """``run_dir`` as a RunDir (itself if it is one)."""
         return run_dir if isinstance(run_dir, RunDir) else cls(run_dir)
-
-    def __fspath__(self) -> str:
-        return os.fspath(self.path)
-
-    def __truediv__(self, other: str) -> Path:
-        return self.path / other
-
-    def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
-
-    def __str__(self) -> str:
-        return str(self.path)
 
     corpus = property(lambda self: self.path / CORPUS, doc="``RUN/corpus``: tokenized splits")
     embeddings = property(lambda self: self.path / EMBEDDINGS, doc="``RUN/embeddings``: vectors")
