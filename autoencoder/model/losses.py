@@ -86,7 +86,6 @@ def cross_entropy(outputs, ids, config: AutoencoderConfig):
     return keras.losses.sparse_categorical_crossentropy(ids, outputs)
 
 
-
 def _debye_sum(t, v):
     """``1 + u1(t)/v + ... + u4(t)/v^4``: the Debye polynomials of the expansion."""
     t2 = t * t
