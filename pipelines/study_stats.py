@@ -71,7 +71,7 @@ def summarise(models: dict, runs: dict) -> dict:
     for name, entry in models.items():
         mine = [runs[r] for r in entry["runs"] if r in runs]
         summary[name] = {"seeds": sum(bool(r.get("budget")) for r in mine), **{
-            key: interval([r["timing"][key] for r in mine if r["timing"][key] is not None])
+            key: interval([r["timing"][key] for r in mine])
             for key in ("sentences_per_s", "compile_s")}}
         for phase in ("budget", "converged"):
             scored = [r for r in mine if r.get(phase)]
@@ -79,8 +79,8 @@ def summarise(models: dict, runs: dict) -> dict:
             by_seed[name, phase] = {r["seed"]: r[phase]["token_accuracy"] for r in scored}
     main = [n for n, e in models.items()
             if e["group"] == "models" and e["settings"].get("converge", True)]
-    differences = {phase: [{"a": a, "b": b, **paired(by_seed[a, phase], by_seed[b, phase])}
+    differences = {phase: [{"a": a, "b": b, **gap}
                            for a, b in itertools.combinations(main, 2)
-                           if paired(by_seed[a, phase], by_seed[b, phase])]
+                           if (gap := paired(by_seed[a, phase], by_seed[b, phase]))]
                    for phase in ("budget", "converged")}
     return {"summary": summary, "differences": differences}
