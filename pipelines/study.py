@@ -55,7 +55,7 @@ from pipelines.compare import compare_models
 from pipelines.curve import describe
 from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
 from pipelines.plots import plot_study, plot_traces
-from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
+from pipelines.study_config import PHASES, SCORED, STUDY_MODELS, StudyConfig, StudyModel
 from pipelines.study_stats import summarise, timing
 from pipelines.train import train_autoencoder
 
@@ -67,7 +67,6 @@ PROGRESS_SCHEMA = Fields({"config": dict},
                          {"runs": MapOf(dict), "sweep": MapOf(dict), "created": ListOf(str),
                           "models": MapOf(dict)},  # (models: the runs of earlier versions)
                          name="study progress")
-SCORED = PHASES[1:]  # the sweep is chosen on validation, never on the test split
 
 
 @writes_run()

@@ -14,6 +14,7 @@ from embeddings.store.errors import SeqaeError
 # The phases of a run: the learning-rate sweep (seed 0 of every rate, a short equal budget), the
 # equal budget, and training on to convergence.
 PHASES = ("sweep", "budget", "converged")
+SCORED = PHASES[1:]  # the sweep is chosen on validation, never on the test split
 
 
 @dataclass(frozen=True)
