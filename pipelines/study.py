@@ -55,7 +55,7 @@ from pipelines.compare import compare_models
 from pipelines.curve import describe
 from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
 from pipelines.plots import plot_study, plot_traces
-from pipelines.study_config import PHASES, SCORED, STUDY_MODELS, StudyConfig, StudyModel
+from pipelines.study_config import PHASES, SCORED, StudyConfig, StudyModel
 from pipelines.study_stats import summarise, timing
 from pipelines.train import train_autoencoder
 
@@ -83,13 +83,12 @@ def run_study(run: RunDir, config: StudyConfig, force: bool = False,
     progress = check_study(run, config, force)
     run.record("study", {**config.to_dict(), "backend": current_name()})
     study = _Study(run, config, progress, train_sentences(run, config), force)
-    chosen = [m for m in STUDY_MODELS if m.name in config.models]
-    for model in chosen:
+    for model in config.study_models:
         lr = study.sweep(model)
         for seed in config.seeds if lr is not None else ():
             for phase in SCORED if config.converge and model.converge else SCORED[:1]:
                 study.run_phase(model, lr, seed, phase)
-    report = study_report(run, config, progress, chosen, command)
+    report = study_report(run, config, progress, config.study_models, command)
     _write_study(run, report)
     return report
 
@@ -225,8 +224,8 @@ def check_study(run_dir: str | os.PathLike | RunDir, config: StudyConfig,
     check_replaceable(run, (STUDY,))
     progress = _load_progress(run.study, config, force)
     folders = {name: run.model(name) for name in (
-        config.run_name(model.name, lr, seed) for model in STUDY_MODELS
-        if model.name in config.models for lr in config.lrs_of(model) for seed in config.seeds)}
+        config.run_name(model.name, lr, seed) for model in config.study_models
+        for lr in config.lrs_of(model) for seed in config.seeds)}
     present = {name: folder for name, folder in folders.items()
                if folder.path.exists() or folder.path.is_symlink()}
     foreign = [name for name, folder in present.items() if not is_seqae_model(folder)]
@@ -279,7 +278,7 @@ def _write_manifest(out: Path) -> None:
 
 
 def study_report(run_dir: str | os.PathLike | RunDir, config: StudyConfig, progress: dict,
-                 models: list[StudyModel], command: str | None = None) -> dict:
+                 models: tuple[StudyModel, ...], command: str | None = None) -> dict:
     """The study's figures: per run (``runs``) its model, rate and seed, scores at the budget
     and at convergence, training history, timing, curve reading and any non-finite event; per
     model (``models``) its description and settings, the sweep, and the mean and 95% interval
