@@ -88,7 +88,7 @@ def run_study(run: RunDir, config: StudyConfig, force: bool = False,
         for seed in config.seeds if lr is not None else ():
             for phase in SCORED if config.converge and model.converge else SCORED[:1]:
                 study.run_phase(model, lr, seed, phase)
-    report = study_report(run, config, progress, config.study_models, command)
+    report = study_report(run, config, progress, study.epoch, command)
     _write_study(run, report)
     return report
 
@@ -278,14 +278,15 @@ def _write_manifest(out: Path) -> None:
 
 
 def study_report(run_dir: str | os.PathLike | RunDir, config: StudyConfig, progress: dict,
-                 models: tuple[StudyModel, ...], command: str | None = None) -> dict:
+                 epoch: int, command: str | None = None) -> dict:
     """The study's figures: per run (``runs``) its model, rate and seed, scores at the budget
     and at convergence, training history, timing, curve reading and any non-finite event; per
     model (``models``) its description and settings, the sweep, and the mean and 95% interval
-    over seeds of each figure; the paired differences between models (``differences``)."""
+    over seeds of each figure; the paired differences between models (``differences``).
+    ``epoch``: the training sentences of an epoch (:func:`train_sentences`)."""
     run = RunDir.of(run_dir)
     runs, entries = {}, {}
-    for model in models:
+    for model in config.study_models:
         lr = (progress["sweep"].get(model.name, {}).get("chosen")
               if len(config.lrs_of(model)) > 1 else model.lr)
         entries[model.name] = {
@@ -306,7 +307,7 @@ def study_report(run_dir: str | os.PathLike | RunDir, config: StudyConfig, progr
     return {"run": portable_path(str(run)), "command": command,
             "study_wall_s": wall,
             "config": config.to_dict(), "hardware": hardware(), "versions": library_versions(),
-            "corpus": corpus, "train_sentences": train_sentences(run, config),
+            "corpus": corpus, "train_sentences": epoch,
             "models": entries, "runs": runs, **summarise(entries, runs)}
 
 
