@@ -46,7 +46,6 @@ from pipelines.embed import load_embeddings
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = ("best", "last")
 MODEL_CONFIG_SCHEMA = Fields(
     {"autoencoder": dict, "train": dict,
      "vectors": Fields({"sha256": str, "shape": ListOf(int)})},

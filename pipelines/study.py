@@ -55,7 +55,7 @@ from pipelines.compare import compare_models
 from pipelines.curve import describe
 from pipelines.models import MODEL_CONFIG_SCHEMA, model_status
 from pipelines.plots import plot_study, plot_traces
-from pipelines.study_config import PHASES, STUDY_MODELS, StudyConfig, StudyModel
+from pipelines.study_config import PHASES, SCORED, StudyConfig, StudyModel
 from pipelines.study_stats import summarise, timing
 from pipelines.train import train_autoencoder
 
@@ -67,7 +67,6 @@ PROGRESS_SCHEMA = Fields({"config": dict},
                          {"runs": MapOf(dict), "sweep": MapOf(dict), "created": ListOf(str),
                           "models": MapOf(dict)},  # (models: the runs of earlier versions)
                          name="study progress")
-SCORED = PHASES[1:]  # the sweep is chosen on validation, never on the test split
 
 
 @writes_run()
@@ -84,13 +83,12 @@ def run_study(run: RunDir, config: StudyConfig, force: bool = False,
     progress = check_study(run, config, force)
     run.record("study", {**config.to_dict(), "backend": current_name()})
     study = _Study(run, config, progress, train_sentences(run, config), force)
-    chosen = [m for m in STUDY_MODELS if m.name in config.models]
-    for model in chosen:
+    for model in config.study_models:
         lr = study.sweep(model)
         for seed in config.seeds if lr is not None else ():
             for phase in SCORED if config.converge and model.converge else SCORED[:1]:
                 study.run_phase(model, lr, seed, phase)
-    report = study_report(run, config, progress, chosen, command)
+    report = study_report(run, config, progress, study.epoch, command)
     _write_study(run, report)
     return report
 
@@ -226,8 +224,8 @@ def check_study(run_dir: str | os.PathLike | RunDir, config: StudyConfig,
     check_replaceable(run, (STUDY,))
     progress = _load_progress(run.study, config, force)
     folders = {name: run.model(name) for name in (
-        config.run_name(model.name, lr, seed) for model in STUDY_MODELS
-        if model.name in config.models for lr in config.lrs_of(model) for seed in config.seeds)}
+        config.run_name(model.name, lr, seed) for model in config.study_models
+        for lr in config.lrs_of(model) for seed in config.seeds)}
     present = {name: folder for name, folder in folders.items()
                if folder.path.exists() or folder.path.is_symlink()}
     foreign = [name for name, folder in present.items() if not is_seqae_model(folder)]
@@ -280,14 +278,15 @@ def _write_manifest(out: Path) -> None:
 
 
 def study_report(run_dir: str | os.PathLike | RunDir, config: StudyConfig, progress: dict,
-                 models: list[StudyModel], command: str | None = None) -> dict:
+                 epoch: int, command: str | None = None) -> dict:
     """The study's figures: per run (``runs``) its model, rate and seed, scores at the budget
     and at convergence, training history, timing, curve reading and any non-finite event; per
     model (``models``) its description and settings, the sweep, and the mean and 95% interval
-    over seeds of each figure; the paired differences between models (``differences``)."""
+    over seeds of each figure; the paired differences between models (``differences``).
+    ``epoch``: the training sentences of an epoch (:func:`train_sentences`)."""
     run = RunDir.of(run_dir)
     runs, entries = {}, {}
-    for model in models:
+    for model in config.study_models:
         lr = (progress["sweep"].get(model.name, {}).get("chosen")
               if len(config.lrs_of(model)) > 1 else model.lr)
         entries[model.name] = {
@@ -308,7 +307,7 @@ def study_report(run_dir: str | os.PathLike | RunDir, config: StudyConfig, progr
     return {"run": portable_path(str(run)), "command": command,
             "study_wall_s": wall,
             "config": config.to_dict(), "hardware": hardware(), "versions": library_versions(),
-            "corpus": corpus, "train_sentences": train_sentences(run, config),
+            "corpus": corpus, "train_sentences": epoch,
             "models": entries, "runs": runs, **summarise(entries, runs)}
 
 

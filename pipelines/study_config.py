@@ -14,6 +14,7 @@ from embeddings.store.errors import SeqaeError
 # The phases of a run: the learning-rate sweep (seed 0 of every rate, a short equal budget), the
 # equal budget, and training on to convergence.
 PHASES = ("sweep", "budget", "converged")
+SCORED = PHASES[1:]  # the sweep is chosen on validation, never on the test split
 
 
 @dataclass(frozen=True)
@@ -193,13 +194,18 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         check_params(self, self.PARAMS)
-        sweeping = any(m.sweeps for m in STUDY_MODELS if m.name in self.models)
+        sweeping = any(m.sweeps for m in self.study_models)
         if self.sweep > self.budget and len(self.lrs) > 1 and sweeping:
             raise SeqaeError(f"--sweep ({self.sweep:,}) must not be above --budget "
                              f"({self.budget:,}): the chosen rate's run goes on to the budget")
         if self.max_passes is not None and self.max_passes < self.budget:
             raise SeqaeError(f"--max-passes ({self.max_passes:,}) must not be below --budget "
                              f"({self.budget:,})")
+
+    @property
+    def study_models(self) -> tuple[StudyModel, ...]:
+        """The :data:`STUDY_MODELS` that ``models`` names, in that table's order."""
+        return tuple(m for m in STUDY_MODELS if m.name in self.models)
 
     def run_name(self, model: str, lr: float, seed: int) -> str:
         """The model folder of one run: ``MODEL-lrLR-seedSEED``, a plain model name (a rate

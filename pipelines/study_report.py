@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from autoencoder.training.checkpoints import training_time
 from pipelines import curve
-from pipelines.study_config import StudyConfig
+from pipelines.study_config import SCORED, StudyConfig
 
 # The columns of the tables over seeds: (title, figure of compare, format of one value).
 _FIGURES = (("token acc", "token_accuracy", "{:.1%}"), ("exact", "exact_sentence_rate", "{:.1%}"),
@@ -44,8 +44,7 @@ def markdown(report: dict) -> str:
     ]
     if any(e["sweep"] for e in models.values()):
         parts += ["## The learning-rate sweep", "", *sweep_table(models, config), ""]
-    phases = ("budget", "converged") if config["converge"] else ("budget",)
-    for phase in phases:
+    for phase in SCORED if config["converge"] else SCORED[:1]:
         # Convergence, or the --max-passes cap first: the column `stopped` says which.
         title = ("At the equal budget" if phase == "budget" else "After training on")
         shown = {n: e for n, e in models.items()

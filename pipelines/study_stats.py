@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from pipelines.study_config import SCORED
+
 # The figures summarised over seeds (``compare``'s keys, and the timing's).
 FIGURES = ("token_accuracy", "exact_sentence_rate", "bleu4")
 CONFIDENCE = 0.95
@@ -71,16 +73,16 @@ def summarise(models: dict, runs: dict) -> dict:
     for name, entry in models.items():
         mine = [runs[r] for r in entry["runs"] if r in runs]
         summary[name] = {"seeds": sum(bool(r.get("budget")) for r in mine), **{
-            key: interval([r["timing"][key] for r in mine if r["timing"][key] is not None])
+            key: interval([r["timing"][key] for r in mine])
             for key in ("sentences_per_s", "compile_s")}}
-        for phase in ("budget", "converged"):
+        for phase in SCORED:
             scored = [r for r in mine if r.get(phase)]
             summary[name][phase] = {f: interval([r[phase][f] for r in scored]) for f in FIGURES}
             by_seed[name, phase] = {r["seed"]: r[phase]["token_accuracy"] for r in scored}
     main = [n for n, e in models.items()
             if e["group"] == "models" and e["settings"].get("converge", True)]
-    differences = {phase: [{"a": a, "b": b, **paired(by_seed[a, phase], by_seed[b, phase])}
+    differences = {phase: [{"a": a, "b": b, **gap}
                            for a, b in itertools.combinations(main, 2)
-                           if paired(by_seed[a, phase], by_seed[b, phase])]
-                   for phase in ("budget", "converged")}
+                           if (gap := paired(by_seed[a, phase], by_seed[b, phase]))]
+                   for phase in SCORED}
     return {"summary": summary, "differences": differences}

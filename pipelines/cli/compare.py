@@ -7,19 +7,22 @@ from pathlib import Path
 import click
 
 from embeddings.store.rundir import RunDir, check_model_name, resolve_model
-from pipelines.cli.options import backend_option, config_option, run_option, verbosity
+from pipelines.cli.options import (
+    backend_option,
+    config_option,
+    option_group,
+    run_option,
+    verbosity,
+)
 from pipelines.params import CompareParams
 
 
-def compare_options(func):
-    """Options of the comparison, shared by ``compare`` and ``run``."""
-    for option in reversed([
-        config_option(CompareParams, "split", help="Held-out split to score on."),
-        config_option(CompareParams, "eval_sentences",
-                      help="Score a seeded subsample of this many sentences  [default: all]"),
-    ]):
-        func = option(func)
-    return func
+# Options of the comparison, shared by ``compare`` and ``run``.
+compare_options = option_group(
+    config_option(CompareParams, "split", help="Held-out split to score on."),
+    config_option(CompareParams, "eval_sentences",
+                  help="Score a seeded subsample of this many sentences  [default: all]"),
+)
 
 
 def print_report(report: dict, out: Path) -> None:

@@ -17,6 +17,7 @@ from embeddings.word2vec import Word2VecConfig, export_word2vec
 from pipelines.cli.options import (
     config_option,
     force_option,
+    option_group,
     read_run_option,
     run_option,
     seed_option,
@@ -44,7 +45,7 @@ class _RemoveList(click.ParamType):
 def embed_options(epochs_flag: str = "--epochs"):
     """Corpus and word2vec options, shared by ``embed`` and ``run`` (where ``--epochs`` belongs
     to the autoencoder, so word2vec's is ``--w2v-epochs``)."""
-    options = [
+    return option_group(
         click.option("--corpus", "source", default=CorpusConfig.source, show_default=True,
                      help="'default' (gensim's Lee corpus), 'wiki' (gensim's Wikipedia "
                           "excerpt), '20news' (scikit-learn's cache), a 20news-bydate .tar.gz "
@@ -68,14 +69,7 @@ def embed_options(epochs_flag: str = "--epochs"):
         config_option(Word2VecConfig, "workers",
                       help="Processes for tokenizing and threads for word2vec; 'none' (the "
                            "default): all cores."),
-    ]
-
-    def decorate(func):
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
+    )
 
 
 def embed_configs(seed: int, *, source, remove, unit, paragraph_lines, max_docs, vector_size,

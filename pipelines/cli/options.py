@@ -288,6 +288,18 @@ force_option = click.option(
 )
 
 
+def option_group(*options: Callable) -> Callable:
+    """One decorator for ``options`` (click option decorators), which ``--help`` lists in this
+    order: the options a few commands share."""
+
+    def decorate(func: Callable) -> Callable:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 def option_names(decorator: Callable) -> tuple[str, ...]:
     """Parameter names a shared-options decorator adds, to route a command's kwargs by stage."""
     return tuple(p.name for p in decorator(lambda **_: None).__click_params__)

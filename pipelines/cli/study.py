@@ -22,7 +22,7 @@ from pipelines.cli.options import (
     seed_option,
     verbosity,
 )
-from pipelines.study_config import StudyConfig
+from pipelines.study_config import SCORED, StudyConfig
 
 log = logging.getLogger("seqae")
 
@@ -111,8 +111,7 @@ def study(run_dir: RunDir, force: bool, seed: int, **options) -> None:
                            command=shlex.join(["pipe", *map(portable_path, sys.argv[1:])]))
     for name, entry in report["models"].items():
         stats = report["summary"][name]
-        cells = [(stats[phase]["token_accuracy"] or {}).get("mean") if phase in stats else None
-                 for phase in ("budget", "converged")]
+        cells = [(stats[phase]["token_accuracy"] or {}).get("mean") for phase in SCORED]
         cells = ["-" if c is None else f"{c:.1%}" for c in cells]
         click.echo(f"{name:22s} lr {entry['settings']['lr'] or 0:<7g} at budget {cells[0]:>6s}   "
                    f"converged {cells[1]:>6s}   ({stats['seeds']} seeds, mean)")

@@ -17,6 +17,7 @@ from pipelines.cli.options import (
     lock_run,
     model_name_option,
     model_option,
+    option_group,
     read_run_option,
     require_run_dir,
     seed_option,
@@ -34,105 +35,96 @@ LOSS_HELP = ("; ".join(f"{name} ({', '.join(loss.kinds)}): {loss.help}" for name
              + " / ".join(dict.fromkeys(losses_for(kind)[0] for kind in KINDS)) + "]")
 
 
-def autoencoder_options(func):
-    """Architecture options, shared by ``train-ae`` and ``run``."""
-    for option in reversed([
-        config_option(_AE, "seq_len", help="Tokens per sentence (truncate / right-pad)."),
-        config_option(_AE, "latent", help="LSTM units of encoder and decoder."),
-        config_option(_AE, "vocab_cap",
-                      help="One-hot vocabulary size, PAD and UNK included (so at least "
-                           f"{_AE.PARAMS['vocab_cap'].low}); 'none': the whole word2vec "
-                           "vocabulary."),
-        config_option(_AE, "softmax", show_default=False,
-                      help="One-hot training softmax: exact, or sampled over --negatives ids a "
-                           "step (scoring is always exact)  [default: sampled above "
-                           f"{SAMPLED_ABOVE:,} words, else full]"),
-        config_option(_AE, "negatives", metavar="K",
-                      help="--softmax sampled: ids drawn a step (log-uniform over the "
-                           "frequency-ordered vocabulary, logQ-corrected)."),
-        config_option(_AE, "center", "--center/--no-center",
-                      help="Embedding kind: subtract the mean word vector before normalising."),
-        *(config_option(_AE, param, help=f"--loss {name}: {line}")
-          for name, loss in LOSSES.items() for param, line in loss.params.items()),
-        config_option(_AE, "decoder",
-                      help="Each word from the code alone (repeat: RepeatVector), or from the "
-                           "code and the previous word (autoregressive: teacher forcing in "
-                           "training, greedy decoding at inference; embedding and onehot)."),
-        config_option(_AE, "word_dropout", metavar="SHARE",
-                      help="--decoder autoregressive: share of previous words replaced by UNK "
-                           "in training, so that the decoder leans on the code."),
-        config_option(_AE, "init_from_vectors",
-                      help="One-hot kind: start the input projection from the run's word2vec "
-                           "vectors (the vector models' pretraining), then train it."),
-    ]):
-        func = option(func)
-    return func
+# Architecture options, shared by ``train-ae`` and ``run``.
+autoencoder_options = option_group(
+    config_option(_AE, "seq_len", help="Tokens per sentence (truncate / right-pad)."),
+    config_option(_AE, "latent", help="LSTM units of encoder and decoder."),
+    config_option(_AE, "vocab_cap",
+                  help="One-hot vocabulary size, PAD and UNK included (so at least "
+                       f"{_AE.PARAMS['vocab_cap'].low}); 'none': the whole word2vec "
+                       "vocabulary."),
+    config_option(_AE, "softmax", show_default=False,
+                  help="One-hot training softmax: exact, or sampled over --negatives ids a "
+                       "step (scoring is always exact)  [default: sampled above "
+                       f"{SAMPLED_ABOVE:,} words, else full]"),
+    config_option(_AE, "negatives", metavar="K",
+                  help="--softmax sampled: ids drawn a step (log-uniform over the "
+                       "frequency-ordered vocabulary, logQ-corrected)."),
+    config_option(_AE, "center", "--center/--no-center",
+                  help="Embedding kind: subtract the mean word vector before normalising."),
+    *(config_option(_AE, param, help=f"--loss {name}: {line}")
+      for name, loss in LOSSES.items() for param, line in loss.params.items()),
+    config_option(_AE, "decoder",
+                  help="Each word from the code alone (repeat: RepeatVector), or from the "
+                       "code and the previous word (autoregressive: teacher forcing in "
+                       "training, greedy decoding at inference; embedding and onehot)."),
+    config_option(_AE, "word_dropout", metavar="SHARE",
+                  help="--decoder autoregressive: share of previous words replaced by UNK "
+                       "in training, so that the decoder leans on the code."),
+    config_option(_AE, "init_from_vectors",
+                  help="One-hot kind: start the input projection from the run's word2vec "
+                       "vectors (the vector models' pretraining), then train it."),
+)
 
 
-def training_options(func):
-    """Optimisation options, shared by ``train-ae`` and ``run``."""
-    for option in reversed([
-        config_option(_TRAIN, "epochs",
-                      help="Autoencoder epochs (at most; early stopping may end sooner)."),
-        config_option(_TRAIN, "batch_size", help="Global batch size in sentences."),
-        config_option(_TRAIN, "optimizer"),
-        config_option(_TRAIN, "lr", help="Learning rate  [default: " + ", ".join(
-            f"{lr:g} {name}" for name, lr in DEFAULT_LR.items()) + "]"),
-        config_option(_TRAIN, "momentum", help="SGD momentum."),
-        config_option(_TRAIN, "nesterov", help="Nesterov momentum (SGD)."),
-        config_option(_TRAIN, "clipnorm", help="Clip the gradient norm; 0 disables."),
-        config_option(_TRAIN, "clip_scope",
-                      help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
-                           "weight's gradient on its own (Keras's clipnorm)."),
-        config_option(_TRAIN, "patience",
-                      help="Early stopping: epochs without a better --monitor; 0 never."),
-        config_option(_TRAIN, "monitor",
-                      help="What early stopping and best.keras follow: the lowest validation "
-                           "loss or the highest validation token accuracy."),
-        config_option(_TRAIN, "min_seen", metavar="SENTENCES",
-                      help="No early stopping before this many sentence-passes in all.  "
-                           "[default: none]"),
-        config_option(_TRAIN, "max_sentences",
-                      help="Train on a seeded subsample of this many sentences."),
-        config_option(_TRAIN, "val_sentences",
-                      help="Validate each epoch on a seeded subsample of this many sentences; "
-                           "'none': on all of them."),
-        config_option(_TRAIN, "max_time", metavar="SECONDS",
-                      help="Stop after this much training time (validation not counted); the "
-                           "epoch in progress ends there.  [default: no limit]"),
-        config_option(_TRAIN, "max_seen", metavar="SENTENCES",
-                      help="Stop after this many sentence-passes (sentences x passes) in all; "
-                           "the epoch in progress ends there.  [default: no limit]"),
-        config_option(_TRAIN, "trace_every", metavar="STEPS",
-                      help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
-                           "norm, sentences and seconds) every STEPS steps and at each epoch's "
-                           "end  [default: 1% of an epoch, at most 50]"),
-        config_option(_TRAIN, "eval_every", metavar="STEPS",
-                      help="Every STEPS steps and at each epoch's end, add to the trace the "
-                           "validation loss with each sentence's own code, with the codes "
-                           "swapped between sentences, and the code-free floor  [default: never]"),
-        config_option(_TRAIN, "eval_sample", help="Validation sentences that --eval-every scores."),
-    ]):
-        func = option(func)
-    return func
+# Optimisation options, shared by ``train-ae`` and ``run``.
+training_options = option_group(
+    config_option(_TRAIN, "epochs",
+                  help="Autoencoder epochs (at most; early stopping may end sooner)."),
+    config_option(_TRAIN, "batch_size", help="Global batch size in sentences."),
+    config_option(_TRAIN, "optimizer"),
+    config_option(_TRAIN, "lr", help="Learning rate  [default: " + ", ".join(
+        f"{lr:g} {name}" for name, lr in DEFAULT_LR.items()) + "]"),
+    config_option(_TRAIN, "momentum", help="SGD momentum."),
+    config_option(_TRAIN, "nesterov", help="Nesterov momentum (SGD)."),
+    config_option(_TRAIN, "clipnorm", help="Clip the gradient norm; 0 disables."),
+    config_option(_TRAIN, "clip_scope",
+                  help="Clip one norm over all gradients (Keras's global_clipnorm) or each "
+                       "weight's gradient on its own (Keras's clipnorm)."),
+    config_option(_TRAIN, "patience",
+                  help="Early stopping: epochs without a better --monitor; 0 never."),
+    config_option(_TRAIN, "monitor",
+                  help="What early stopping and best.keras follow: the lowest validation "
+                       "loss or the highest validation token accuracy."),
+    config_option(_TRAIN, "min_seen", metavar="SENTENCES",
+                  help="No early stopping before this many sentence-passes in all.  "
+                       "[default: none]"),
+    config_option(_TRAIN, "max_sentences",
+                  help="Train on a seeded subsample of this many sentences."),
+    config_option(_TRAIN, "val_sentences",
+                  help="Validate each epoch on a seeded subsample of this many sentences; "
+                       "'none': on all of them."),
+    config_option(_TRAIN, "max_time", metavar="SECONDS",
+                  help="Stop after this much training time (validation not counted); the "
+                       "epoch in progress ends there.  [default: no limit]"),
+    config_option(_TRAIN, "max_seen", metavar="SENTENCES",
+                  help="Stop after this many sentence-passes (sentences x passes) in all; "
+                       "the epoch in progress ends there.  [default: no limit]"),
+    config_option(_TRAIN, "trace_every", metavar="STEPS",
+                  help="A row of the step trace (RUN/models/NAME/steps.csv: loss, gradient "
+                       "norm, sentences and seconds) every STEPS steps and at each epoch's "
+                       "end  [default: 1% of an epoch, at most 50]"),
+    config_option(_TRAIN, "eval_every", metavar="STEPS",
+                  help="Every STEPS steps and at each epoch's end, add to the trace the "
+                       "validation loss with each sentence's own code, with the codes "
+                       "swapped between sentences, and the code-free floor  [default: never]"),
+    config_option(_TRAIN, "eval_sample", help="Validation sentences that --eval-every scores."),
+)
 
 
-def distribute_options(func):
-    """Where ``train-ae`` runs: one device, mirrored local devices, or a cluster of workers."""
-    for option in reversed([
-        config_option(DistributeParams, "strategy",
-                      help="tf.distribute strategy (tensorflow backend): one device; "
-                           "MirroredStrategy over local GPUs (or --replicas logical CPUs); "
-                           "MultiWorkerMirroredStrategy from TF_CONFIG."),
-        config_option(DistributeParams, "replicas",
-                      help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
-        config_option(_TRAIN, "scale_lr",
-                      help="Multiply --lr by the number of replicas (linear scaling rule)."),
-        config_option(DistributeParams, "cluster_demo", metavar="N",
-                      help="Start N local workers on loopback ports (multi-worker) and wait."),
-    ]):
-        func = option(func)
-    return func
+# Where ``train-ae`` runs: one device, mirrored local devices, or a cluster of workers.
+distribute_options = option_group(
+    config_option(DistributeParams, "strategy",
+                  help="tf.distribute strategy (tensorflow backend): one device; "
+                       "MirroredStrategy over local GPUs (or --replicas logical CPUs); "
+                       "MultiWorkerMirroredStrategy from TF_CONFIG."),
+    config_option(DistributeParams, "replicas",
+                  help="mirrored: devices to use  [default: every GPU, else 1 CPU]"),
+    config_option(_TRAIN, "scale_lr",
+                  help="Multiply --lr by the number of replicas (linear scaling rule)."),
+    config_option(DistributeParams, "cluster_demo", metavar="N",
+                  help="Start N local workers on loopback ports (multi-worker) and wait."),
+)
 
 
 def make_configs(kind, loss, seed, **options):
